@@ -1,0 +1,28 @@
+//! The one trait both component kinds implement.
+//!
+//! Contract:
+//! - `read_at` and `write_at` are only called with ranges inside
+//!   `0..len_bytes()`; [`crate::Component`] checks alignment and bounds first.
+//! - Calls may come from several threads at once. Writes to overlapping
+//!   ranges are never issued concurrently: the component serialises them in
+//!   the owner's sequence order.
+//! - After `write_at` returns, a `read_at` of the same range returns the new
+//!   bytes.
+//! - After `sync` returns, every write that returned before `sync` was
+//!   called survives a crash of this process and of the host (memory
+//!   backends survive neither and say so with `is_volatile`).
+
+use holdfast_types::ObjectKind;
+
+use crate::StoreError;
+
+pub trait BlockBackend: Send + Sync {
+    fn kind(&self) -> ObjectKind;
+    fn len_bytes(&self) -> u64;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError>;
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError>;
+    fn sync(&self) -> Result<(), StoreError>;
+    fn is_volatile(&self) -> bool {
+        self.kind() == ObjectKind::Memory
+    }
+}

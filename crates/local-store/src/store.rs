@@ -1,0 +1,139 @@
+//! The components on this host, and the memory budget they share.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use holdfast_types::{ObjectId, ObjectKind};
+
+use crate::file::FileBackend;
+use crate::memory::MemoryBackend;
+use crate::{Component, StoreError};
+
+pub struct LocalStore {
+    objects_dir: PathBuf,
+    memory_bytes_max: u64,
+    memory_used_bytes: Mutex<u64>,
+    components: RwLock<HashMap<ObjectId, Arc<Component>>>,
+}
+
+impl LocalStore {
+    /// Opens the store whose persistent components live in `data_dir/objects`.
+    pub fn open(data_dir: &Path, memory_bytes_max: u64) -> Result<LocalStore, StoreError> {
+        let objects_dir = data_dir.join("objects");
+        std::fs::create_dir_all(&objects_dir).map_err(|e| StoreError::io(format!("create {}", objects_dir.display()), e))?;
+        Ok(LocalStore {
+            objects_dir,
+            memory_bytes_max,
+            memory_used_bytes: Mutex::new(0),
+            components: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub fn memory_bytes_max(&self) -> u64 {
+        self.memory_bytes_max
+    }
+
+    pub fn memory_used_bytes(&self) -> u64 {
+        *self.memory_used_bytes.lock().expect("budget lock")
+    }
+
+    fn path_of(&self, object: ObjectId) -> PathBuf {
+        self.objects_dir.join(format!("{object}.obj"))
+    }
+
+    /// Ids of persistent component files on disk (whether valid or not;
+    /// [`LocalStore::open_persistent`] checks them).
+    pub fn persistent_on_disk(&self) -> Vec<ObjectId> {
+        let Ok(rd) = std::fs::read_dir(&self.objects_dir) else { return Vec::new() };
+        let mut ids: Vec<ObjectId> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".obj")?.parse().ok())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn get(&self, object: ObjectId) -> Option<Arc<Component>> {
+        self.components.read().expect("components lock").get(&object).cloned()
+    }
+
+    pub fn list(&self) -> Vec<Arc<Component>> {
+        self.components.read().expect("components lock").values().cloned().collect()
+    }
+
+    fn insert(&self, c: Component) -> Result<Arc<Component>, StoreError> {
+        let mut map = self.components.write().expect("components lock");
+        if map.contains_key(&c.object) {
+            return Err(StoreError::Exists(c.object));
+        }
+        let c = Arc::new(c);
+        map.insert(c.object, c.clone());
+        Ok(c)
+    }
+
+    /// Creates an empty memory component, charged to the budget.
+    pub fn create_memory(&self, object: ObjectId, size_bytes: u64) -> Result<Arc<Component>, StoreError> {
+        {
+            let mut used = self.memory_used_bytes.lock().expect("budget lock");
+            if *used + size_bytes > self.memory_bytes_max {
+                return Err(StoreError::MemoryBudget { used: *used, max: self.memory_bytes_max, want: size_bytes });
+            }
+            *used += size_bytes;
+        }
+        let r = self.insert(Component::new(object, Box::new(MemoryBackend::new(size_bytes))));
+        if r.is_err() {
+            *self.memory_used_bytes.lock().expect("budget lock") -= size_bytes;
+        }
+        r
+    }
+
+    /// Creates a new, zeroed persistent component file.
+    pub fn create_persistent(&self, object: ObjectId, size_bytes: u64) -> Result<Arc<Component>, StoreError> {
+        if self.get(object).is_some() {
+            return Err(StoreError::Exists(object));
+        }
+        let b = FileBackend::create(&self.path_of(object), object, size_bytes)?;
+        self.insert(Component::new(object, Box::new(b)))
+    }
+
+    /// Opens a persistent component that survived a restart.
+    pub fn open_persistent(&self, object: ObjectId, size_bytes: u64) -> Result<Arc<Component>, StoreError> {
+        let b = FileBackend::open(&self.path_of(object), object, size_bytes)?;
+        self.insert(Component::new(object, Box::new(b)))
+    }
+
+    /// Drops a component; a persistent one's file is removed too.
+    pub fn remove(&self, object: ObjectId) -> Result<(), StoreError> {
+        let c = self.components.write().expect("components lock").remove(&object);
+        let Some(c) = c else { return Err(StoreError::NoComponent(object)) };
+        match c.kind() {
+            ObjectKind::Memory => *self.memory_used_bytes.lock().expect("budget lock") -= c.size_bytes(),
+            ObjectKind::Persistent => {
+                let p = self.path_of(object);
+                std::fs::remove_file(&p).map_err(|e| StoreError::io(format!("remove {}", p.display()), e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_is_enforced() {
+        let dir = std::env::temp_dir().join(format!("hf-store-{}", std::process::id()));
+        let s = LocalStore::open(&dir, 1 << 20).unwrap();
+        s.create_memory(1, 512 * 1024).unwrap();
+        assert!(matches!(s.create_memory(2, 1 << 20), Err(StoreError::MemoryBudget { .. })));
+        assert!(matches!(s.create_memory(1, 4096), Err(StoreError::Exists(1))));
+        assert_eq!(s.memory_used_bytes(), 512 * 1024);
+        s.remove(1).unwrap();
+        s.create_memory(2, 1 << 20).unwrap();
+        s.create_persistent(3, 8192).unwrap();
+        assert_eq!(s.persistent_on_disk(), vec![3]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

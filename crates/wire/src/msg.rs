@@ -1,0 +1,303 @@
+//! Message bodies. Fixed fields are little-endian; a trailing `data` field
+//! runs to the end of the body. Decoders check lengths before reading and
+//! return [`DecodeError`] instead of panicking on short or trailing bytes.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use holdfast_types::{Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId, Seq};
+
+pub const NONCE_BYTES: usize = 32;
+pub const PROOF_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {reason}")]
+pub struct DecodeError {
+    pub what: &'static str,
+    pub reason: String,
+}
+
+fn short(what: &'static str, need: usize, got: usize) -> DecodeError {
+    DecodeError { what, reason: format!("body is {got} bytes, needs at least {need}") }
+}
+
+fn exact(what: &'static str, need: usize, got: usize) -> Result<(), DecodeError> {
+    if got != need {
+        return Err(DecodeError { what, reason: format!("body is {got} bytes, must be exactly {need}") });
+    }
+    Ok(())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("caller checked length"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked length"))
+}
+
+/// Who opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    Node = 1,
+    Client = 2,
+}
+
+/// Hello: `role u8 | node_id u64 | nonce [32]` (41 bytes). A client sends node_id 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub role: Role,
+    pub node_id: NodeId,
+    pub nonce: [u8; NONCE_BYTES],
+}
+
+impl Hello {
+    pub const BYTES: usize = 1 + 8 + NONCE_BYTES;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u8(self.role as u8);
+        b.put_u64_le(self.node_id);
+        b.put_slice(&self.nonce);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<Hello, DecodeError> {
+        exact("hello", Self::BYTES, b.len())?;
+        let role = match b[0] {
+            1 => Role::Node,
+            2 => Role::Client,
+            r => return Err(DecodeError { what: "hello", reason: format!("unknown role {r}") }),
+        };
+        Ok(Hello { role, node_id: u64_at(b, 1), nonce: b[9..41].try_into().expect("checked") })
+    }
+}
+
+/// Challenge: `node_id u64 | nonce [32] | proof [32]` (72 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub node_id: NodeId,
+    pub nonce: [u8; NONCE_BYTES],
+    pub proof: [u8; PROOF_BYTES],
+}
+
+impl Challenge {
+    pub const BYTES: usize = 8 + NONCE_BYTES + PROOF_BYTES;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.node_id);
+        b.put_slice(&self.nonce);
+        b.put_slice(&self.proof);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<Challenge, DecodeError> {
+        exact("challenge", Self::BYTES, b.len())?;
+        Ok(Challenge {
+            node_id: u64_at(b, 0),
+            nonce: b[8..40].try_into().expect("checked"),
+            proof: b[40..72].try_into().expect("checked"),
+        })
+    }
+}
+
+/// ComponentWrite: `object u64 | epoch u64 | seq u64 | offset u64 | data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentWrite {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub seq: Seq,
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+impl ComponentWrite {
+    pub const FIXED_BYTES: usize = 32;
+    /// Encodes only the fixed part; the data is sent as its own zero-copy
+    /// chunk after it.
+    pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
+        let mut b = [0u8; Self::FIXED_BYTES];
+        b[0..8].copy_from_slice(&self.object.to_le_bytes());
+        b[8..16].copy_from_slice(&self.epoch.to_le_bytes());
+        b[16..24].copy_from_slice(&self.seq.to_le_bytes());
+        b[24..32].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+    pub fn decode(body: Bytes) -> Result<ComponentWrite, DecodeError> {
+        if body.len() < Self::FIXED_BYTES {
+            return Err(short("component-write", Self::FIXED_BYTES, body.len()));
+        }
+        Ok(ComponentWrite {
+            object: u64_at(&body, 0),
+            epoch: u64_at(&body, 8),
+            seq: u64_at(&body, 16),
+            offset: u64_at(&body, 24),
+            data: body.slice(Self::FIXED_BYTES..),
+        })
+    }
+}
+
+/// ComponentRead: `object u64 | epoch u64 | offset u64 | length u32` (28 bytes).
+/// Epoch 0 asks for a diagnostic read that skips the epoch check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentRead {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub offset: u64,
+    pub length: u32,
+}
+
+impl ComponentRead {
+    pub const BYTES: usize = 28;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.put_u64_le(self.offset);
+        b.put_u32_le(self.length);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<ComponentRead, DecodeError> {
+        exact("component-read", Self::BYTES, b.len())?;
+        Ok(ComponentRead { object: u64_at(b, 0), epoch: u64_at(b, 8), offset: u64_at(b, 16), length: u32_at(b, 24) })
+    }
+}
+
+/// Fence: `object u64 | epoch u64 | dir_index u64` (24 bytes). Tells a
+/// component that `epoch` is current once its directory has applied
+/// `dir_index`; older epochs are refused from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub dir_index: LogIndex,
+}
+
+impl Fence {
+    pub const BYTES: usize = 24;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.put_u64_le(self.dir_index);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<Fence, DecodeError> {
+        exact("fence", Self::BYTES, b.len())?;
+        Ok(Fence { object: u64_at(b, 0), epoch: u64_at(b, 8), dir_index: u64_at(b, 16) })
+    }
+}
+
+/// Write (client to owner): `object u64 | offset u64 | data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub object: ObjectId,
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+impl Write {
+    pub const FIXED_BYTES: usize = 16;
+    pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
+        let mut b = [0u8; Self::FIXED_BYTES];
+        b[0..8].copy_from_slice(&self.object.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+    pub fn decode(body: Bytes) -> Result<Write, DecodeError> {
+        if body.len() < Self::FIXED_BYTES {
+            return Err(short("write", Self::FIXED_BYTES, body.len()));
+        }
+        Ok(Write { object: u64_at(&body, 0), offset: u64_at(&body, 8), data: body.slice(Self::FIXED_BYTES..) })
+    }
+}
+
+/// Read (client to owner): `object u64 | offset u64 | length u32` (20 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub object: ObjectId,
+    pub offset: u64,
+    pub length: u32,
+}
+
+impl Read {
+    pub const BYTES: usize = 20;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.offset);
+        b.put_u32_le(self.length);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<Read, DecodeError> {
+        exact("read", Self::BYTES, b.len())?;
+        Ok(Read { object: u64_at(b, 0), offset: u64_at(b, 8), length: u32_at(b, 16) })
+    }
+}
+
+/// Error response: `code u16 | message (UTF-8, at most 1024 bytes)`.
+pub fn encode_error(e: &HoldfastError) -> Bytes {
+    let msg = e.message.as_bytes();
+    let mut b = BytesMut::with_capacity(2 + msg.len());
+    b.put_u16_le(e.code as u16);
+    b.put_slice(msg);
+    b.freeze()
+}
+
+pub fn decode_error(b: &[u8]) -> Result<HoldfastError, DecodeError> {
+    if b.len() < 2 {
+        return Err(short("error", 2, b.len()));
+    }
+    let raw = u16::from_le_bytes([b[0], b[1]]);
+    let code = ErrorCode::from_u16(raw).unwrap_or(ErrorCode::Internal);
+    let mut message = String::from_utf8_lossy(&b[2..]).into_owned();
+    if ErrorCode::from_u16(raw).is_none() {
+        message = format!("(unknown error code {raw}) {message}");
+    }
+    Ok(HoldfastError::new(code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_messages_round_trip() {
+        let h = Hello { role: Role::Node, node_id: 3, nonce: [7; 32] };
+        assert_eq!(Hello::decode(&h.encode()).unwrap(), h);
+        let c = Challenge { node_id: 2, nonce: [1; 32], proof: [2; 32] };
+        assert_eq!(Challenge::decode(&c.encode()).unwrap(), c);
+        let r = ComponentRead { object: 1, epoch: 2, offset: 4096, length: 512 };
+        assert_eq!(ComponentRead::decode(&r.encode()).unwrap(), r);
+        let f = Fence { object: 9, epoch: 3, dir_index: 77 };
+        assert_eq!(Fence::decode(&f.encode()).unwrap(), f);
+        let rd = Read { object: 1, offset: 0, length: 4096 };
+        assert_eq!(Read::decode(&rd.encode()).unwrap(), rd);
+    }
+
+    #[test]
+    fn data_messages_round_trip() {
+        let w = ComponentWrite { object: 5, epoch: 6, seq: 7, offset: 512, data: Bytes::from_static(b"abc") };
+        let mut body = BytesMut::new();
+        body.put_slice(&w.encode_fixed());
+        body.put_slice(&w.data);
+        assert_eq!(ComponentWrite::decode(body.freeze()).unwrap(), w);
+        let w = Write { object: 5, offset: 1024, data: Bytes::from_static(b"xyz") };
+        let mut body = BytesMut::new();
+        body.put_slice(&w.encode_fixed());
+        body.put_slice(&w.data);
+        assert_eq!(Write::decode(body.freeze()).unwrap(), w);
+    }
+
+    #[test]
+    fn truncated_bodies_are_errors() {
+        assert!(Hello::decode(&[1, 2, 3]).is_err());
+        assert!(Hello::decode(&[9; Hello::BYTES]).is_err());
+        assert!(ComponentWrite::decode(Bytes::from_static(&[0; 31])).is_err());
+        assert!(Write::decode(Bytes::from_static(&[0; 3])).is_err());
+        assert!(Fence::decode(&[0; 25]).is_err());
+        assert!(decode_error(&[1]).is_err());
+    }
+
+    #[test]
+    fn error_round_trip() {
+        let e = HoldfastError::new(ErrorCode::StaleEpoch, "epoch 1 < 2");
+        assert_eq!(decode_error(&encode_error(&e)).unwrap(), e);
+    }
+}
