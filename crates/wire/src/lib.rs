@@ -7,6 +7,7 @@
 //! - [`mux`]: one multiplexed connection carrying many requests at once.
 
 pub mod auth;
+pub mod control;
 pub mod frame;
 pub mod msg;
 pub mod mux;

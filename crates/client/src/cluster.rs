@@ -1,0 +1,52 @@
+//! `DIR/cluster.toml`: where a cluster's nodes are and where its secret is.
+//! Written by `holdfast init`/`up`, read by every other command.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use holdfast_types::NodeId;
+use holdfast_wire::auth::ClusterSecret;
+use serde::{Deserialize, Serialize};
+
+pub const CLUSTER_FILE: &str = "cluster.toml";
+pub const SECRET_FILE: &str = "cluster-secret";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Relative to the cluster directory.
+    pub secret_file: String,
+    pub nodes: Vec<ClusterNode>,
+    /// Base port the node addresses were derived from.
+    pub base_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterInfo {
+    pub dir: PathBuf,
+    pub secret: ClusterSecret,
+    pub nodes: BTreeMap<NodeId, String>,
+    pub file: ClusterFile,
+}
+
+impl ClusterInfo {
+    pub fn load(dir: &Path) -> Result<ClusterInfo, String> {
+        let path = dir.join(CLUSTER_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!("no cluster at {} ({e}); start one with `holdfast up --dir {}` or pass --dir/HOLDFAST_DIR", path.display(), dir.display())
+        })?;
+        let file: ClusterFile = toml::from_str(&text).map_err(|e| format!("{} is invalid: {e}", path.display()))?;
+        if file.nodes.is_empty() {
+            return Err(format!("{} lists no nodes", path.display()));
+        }
+        let secret = ClusterSecret::load(&dir.join(&file.secret_file))?;
+        let nodes = file.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
+        Ok(ClusterInfo { dir: dir.to_path_buf(), secret, nodes, file })
+    }
+}

@@ -1,0 +1,232 @@
+//! Client library for a Holdfast cluster: what the CLI, the benchmarks and
+//! the tests use to talk to nodes. It authenticates with the cluster secret
+//! like any peer, as role `client`.
+
+pub mod cluster;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use holdfast_types::{ErrorCode, HoldfastError, NodeId, ObjectId};
+use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
+use holdfast_wire::control::{ControlReply, ControlRequest, ObjectView, StatusView};
+use holdfast_wire::msg::{self, Role};
+use holdfast_wire::{Conn, ConnError, Frame, FrameKind, RequestHandler};
+use tokio::net::TcpStream;
+
+pub use cluster::ClusterInfo;
+
+pub const CONNECT_TIMEOUT_MS: u64 = 2000;
+pub const CALL_TIMEOUT_MS: u64 = 15_000;
+/// How often a write or read re-resolves the owner before giving up, while
+/// ownership moves or the directory elects a leader.
+pub const REDIRECTS_MAX: usize = 200;
+const REDIRECT_PAUSE_MS: u64 = 25;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to node {node} at {addr}: {message}")]
+    Connect { node: NodeId, addr: String, message: String },
+    #[error("{0}")]
+    Remote(HoldfastError),
+    #[error("{0}")]
+    Conn(ConnError),
+    #[error("bad reply: {0}")]
+    Reply(String),
+    #[error("no node answered: {0}")]
+    NoNode(String),
+}
+
+impl ClientError {
+    /// The wire error code, when the cluster answered with one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Remote(e) => Some(e.code),
+            ClientError::Conn(ConnError::Remote(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConnError> for ClientError {
+    fn from(e: ConnError) -> Self {
+        match e {
+            ConnError::Remote(h) => ClientError::Remote(h),
+            other => ClientError::Conn(other),
+        }
+    }
+}
+
+/// Clients serve no requests; a node that sends one is answered with an error.
+struct NoRequests;
+
+impl RequestHandler for NoRequests {
+    fn on_request(&self, conn: &Arc<Conn>, frame: Frame) {
+        conn.respond_error(frame.header.request_id, &HoldfastError::new(ErrorCode::Invalid, "clients serve no requests"));
+    }
+}
+
+pub struct Client {
+    secret: ClusterSecret,
+    nodes: BTreeMap<NodeId, String>,
+    conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
+}
+
+impl Client {
+    pub fn new(secret: ClusterSecret, nodes: BTreeMap<NodeId, String>) -> Client {
+        Client { secret, nodes, conns: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn from_cluster(info: &ClusterInfo) -> Client {
+        Client::new(info.secret.clone(), info.nodes.clone())
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Opens a new authenticated connection to `addr` (not cached).
+    pub async fn dial(secret: &ClusterSecret, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
+        let err = |m: String| ClientError::Connect { node, addr: addr.to_string(), message: m };
+        let mut s = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), TcpStream::connect(addr))
+            .await
+            .map_err(|_| err("timed out".into()))?
+            .map_err(|e| err(e.to_string()))?;
+        s.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+        let acceptor = auth::dial(&mut s, secret, Role::Client, 0).await.map_err(|e| err(e.to_string()))?;
+        let (r, w) = s.into_split();
+        Ok(Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: acceptor }, format!("node {acceptor}"), Arc::new(NoRequests)))
+    }
+
+    /// The cached connection to `node`, opened if needed.
+    pub async fn conn(&self, node: NodeId) -> Result<Arc<Conn>, ClientError> {
+        if let Some(c) = self.conns.lock().expect("conns lock").get(&node).filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let addr = self.nodes.get(&node).ok_or_else(|| ClientError::NoNode(format!("node {node} is not in the cluster file")))?;
+        let c = Client::dial(&self.secret, node, addr).await?;
+        self.conns.lock().expect("conns lock").insert(node, c.clone());
+        Ok(c)
+    }
+
+    pub async fn control_at(&self, node: NodeId, req: &ControlRequest) -> Result<ControlReply, ClientError> {
+        let conn = self.conn(node).await?;
+        let body = Bytes::from(serde_json::to_vec(req).expect("requests serialise"));
+        let f = conn.call(FrameKind::Control, vec![body], Duration::from_millis(CALL_TIMEOUT_MS)).await?;
+        serde_json::from_slice(&f.body).map_err(|e| ClientError::Reply(e.to_string()))
+    }
+
+    /// Sends a control request to the first node that answers it.
+    pub async fn control(&self, req: &ControlRequest) -> Result<ControlReply, ClientError> {
+        let mut errors = Vec::new();
+        for node in self.node_ids() {
+            match self.control_at(node, req).await {
+                Ok(r) => return Ok(r),
+                Err(e @ ClientError::Remote(_)) if !e.code().is_some_and(|c| c.is_retryable()) => return Err(e),
+                Err(e) => errors.push(format!("node {node}: {e}")),
+            }
+        }
+        Err(ClientError::NoNode(errors.join("; ")))
+    }
+
+    /// Cluster status, from the leader when one is known and reachable.
+    pub async fn status(&self) -> Result<StatusView, ClientError> {
+        let first = match self.control(&ControlRequest::Status).await? {
+            ControlReply::Status(s) => s,
+            other => return Err(ClientError::Reply(format!("{other:?}"))),
+        };
+        if let Some(l) = first.leader.filter(|&l| l != first.node) {
+            if let Ok(ControlReply::Status(s)) = self.control_at(l, &ControlRequest::Status).await {
+                return Ok(s);
+            }
+        }
+        Ok(first)
+    }
+
+    fn expect_object(r: ControlReply) -> Result<ObjectView, ClientError> {
+        match r {
+            ControlReply::Object(o) => Ok(o),
+            other => Err(ClientError::Reply(format!("expected an object, got {other:?}"))),
+        }
+    }
+
+    pub async fn lookup(&self, name: &str) -> Result<ObjectView, ClientError> {
+        Self::expect_object(self.control(&ControlRequest::Lookup { name: name.to_string() }).await?)
+    }
+
+    pub async fn list_objects(&self) -> Result<Vec<ObjectView>, ClientError> {
+        match self.control(&ControlRequest::ListObjects).await? {
+            ControlReply::Objects { objects } => Ok(objects),
+            other => Err(ClientError::Reply(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn create_object(&self, req: ControlRequest) -> Result<ObjectView, ClientError> {
+        Self::expect_object(self.control(&req).await?)
+    }
+
+    pub async fn move_object(&self, name: &str, to: NodeId) -> Result<ObjectView, ClientError> {
+        Self::expect_object(self.control(&ControlRequest::MoveObject { name: name.to_string(), to }).await?)
+    }
+
+    /// One write to a known owner, with no redirects. The benchmark's path.
+    pub async fn write_at(conn: &Arc<Conn>, object: ObjectId, offset: u64, data: Bytes) -> Result<(), ClientError> {
+        let w = msg::Write { object, offset, data };
+        let chunks = vec![Bytes::copy_from_slice(&w.encode_fixed()), w.data];
+        conn.call(FrameKind::Write, chunks, Duration::from_millis(CALL_TIMEOUT_MS)).await?;
+        Ok(())
+    }
+
+    /// Writes to the object's owner, following ownership moves.
+    pub async fn write(&self, name: &str, offset: u64, data: Bytes) -> Result<(), ClientError> {
+        let mut last = None;
+        for _ in 0..REDIRECTS_MAX {
+            let view = self.lookup(name).await?;
+            let conn = self.conn(view.owner).await?;
+            match Client::write_at(&conn, view.id, offset, data.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_redirect(&e) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await;
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    /// Reads from the object's owner, following ownership moves.
+    pub async fn read(&self, name: &str, offset: u64, length: u32) -> Result<Bytes, ClientError> {
+        let mut last = None;
+        for _ in 0..REDIRECTS_MAX {
+            let view = self.lookup(name).await?;
+            let conn = self.conn(view.owner).await?;
+            let req = msg::Read { object: view.id, offset, length };
+            match conn.call(FrameKind::Read, vec![req.encode()], Duration::from_millis(CALL_TIMEOUT_MS)).await {
+                Ok(f) => return Ok(f.body),
+                Err(e) => {
+                    let e = ClientError::from(e);
+                    if !is_redirect(&e) {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await;
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    /// Reads `node`'s own component directly (diagnostic; no epoch check).
+    pub async fn component_read(&self, node: NodeId, object: ObjectId, offset: u64, length: u32) -> Result<Bytes, ClientError> {
+        let conn = self.conn(node).await?;
+        let req = msg::ComponentRead { object, epoch: 0, offset, length };
+        let f = conn.call(FrameKind::ComponentRead, vec![req.encode()], Duration::from_millis(CALL_TIMEOUT_MS)).await?;
+        Ok(f.body)
+    }
+}
+
+fn is_redirect(e: &ClientError) -> bool {
+    matches!(e.code(), Some(ErrorCode::NotOwner | ErrorCode::NotReady | ErrorCode::NotLeader | ErrorCode::StaleEpoch))
+        || matches!(e, ClientError::Conn(ConnError::Closed(_)))
+}

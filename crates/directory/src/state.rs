@@ -1,0 +1,458 @@
+//! The directory's replicated state and its deterministic apply function.
+//!
+//! Every node applies the same committed commands in the same order, so this
+//! module must not look at clocks, local files or randomness: anything
+//! host-specific arrives inside the command (see [`Command::NodeBooted`]).
+
+use std::collections::BTreeMap;
+
+use holdfast_types::limits::{BLOCK_BYTES, NODES_MAX, OBJECTS_MAX, OBJECT_BYTES_MAX, OBJECT_NAME_BYTES_MAX};
+use holdfast_types::{ComponentState, Epoch, ErrorCode, LogIndex, NodeId, ObjectId, ObjectKind, ObjectState};
+use serde::{Deserialize, Serialize};
+
+/// A member host as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: NodeId,
+    pub addr: String,
+    /// The node's budget for memory components, in bytes.
+    pub memory_bytes_max: u64,
+    /// Random id of the node's current process incarnation.
+    pub boot_id: u64,
+    /// Log index at which that incarnation announced itself.
+    pub boot_index: LogIndex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub node: NodeId,
+    pub state: ComponentState,
+    /// Log index of the command that placed this component.
+    pub created_index: LogIndex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub id: ObjectId,
+    pub name: String,
+    pub kind: ObjectKind,
+    pub size_bytes: u64,
+    pub replicas: u32,
+    pub owner: NodeId,
+    pub epoch: Epoch,
+    /// Log index of the command that set `epoch`. A component asked to fence
+    /// at this epoch first waits until its own directory reaches this index.
+    pub epoch_index: LogIndex,
+    pub components: Vec<Component>,
+    pub state: ObjectState,
+}
+
+impl ObjectInfo {
+    pub fn component(&self, node: NodeId) -> Option<&Component> {
+        self.components.iter().find(|c| c.node == node)
+    }
+
+    pub fn active_nodes(&self) -> Vec<NodeId> {
+        self.components.iter().filter(|c| c.state == ComponentState::Active).map(|c| c.node).collect()
+    }
+
+    fn recompute_state(&mut self) {
+        let active = self.components.iter().filter(|c| c.state == ComponentState::Active).count();
+        self.state = if active == 0 {
+            ObjectState::Lost
+        } else if active == self.components.len() {
+            ObjectState::Healthy
+        } else {
+            ObjectState::Degraded
+        };
+    }
+}
+
+/// Commands proposed to the directory. Each is applied by [`ClusterState::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A node process started. Its memory components lost their RAM, and
+    /// persistent components not listed in `persistent_present` lost their
+    /// file, so both become STALE; objects it owned move to a survivor with
+    /// an ACTIVE component, or stay with it under a raised epoch.
+    NodeBooted {
+        node: NodeId,
+        addr: String,
+        memory_bytes_max: u64,
+        boot_id: u64,
+        persistent_present: Vec<ObjectId>,
+    },
+    CreateObject { name: String, kind: ObjectKind, size_bytes: u64, replicas: u32 },
+    /// Planned ownership move. `expected_epoch` guards against racing moves.
+    MoveOwner { object: ObjectId, to: NodeId, expected_epoch: Option<Epoch> },
+    /// Record a component's state. Used by failure handling and resync.
+    SetComponentState { object: ObjectId, node: NodeId, state: ComponentState, expected_epoch: Epoch },
+}
+
+/// What applying a command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Ok,
+    Created { object: ObjectId, owner: NodeId, epoch: Epoch },
+    Moved { object: ObjectId, owner: NodeId, epoch: Epoch },
+    /// The command was valid Raft input but refused by the directory's rules;
+    /// `code` is an [`ErrorCode`] number.
+    Refused { code: u16, message: String },
+}
+
+impl CommandResult {
+    fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        CommandResult::Refused { code: code as u16, message: message.into() }
+    }
+}
+
+/// Everything the directory holds. Serialised whole into snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub nodes: BTreeMap<NodeId, NodeInfo>,
+    pub objects: BTreeMap<ObjectId, ObjectInfo>,
+    pub next_object_id: ObjectId,
+    /// Index of the last command applied.
+    pub applied_index: LogIndex,
+}
+
+/// Checks an object name: 1..=128 bytes of `[A-Za-z0-9._-]`, not starting with `.`.
+pub fn validate_object_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > OBJECT_NAME_BYTES_MAX {
+        return Err(format!("object name must be 1 to {OBJECT_NAME_BYTES_MAX} bytes, got {}", name.len()));
+    }
+    if name.starts_with('.') {
+        return Err(format!("object name {name:?} must not start with '.'"));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        return Err(format!("object name {name:?} contains {c:?}; use letters, digits, '.', '_' or '-'"));
+    }
+    Ok(())
+}
+
+impl ClusterState {
+    pub fn object_by_name(&self, name: &str) -> Option<&ObjectInfo> {
+        self.objects.values().find(|o| o.name == name)
+    }
+
+    /// Bytes of memory components already placed on `node`.
+    pub fn memory_used_bytes(&self, node: NodeId) -> u64 {
+        self.objects
+            .values()
+            .filter(|o| o.kind == ObjectKind::Memory)
+            .filter(|o| o.component(node).is_some())
+            .map(|o| o.size_bytes)
+            .sum()
+    }
+
+    /// Applies one committed command at log `index`. Deterministic.
+    pub fn apply(&mut self, index: LogIndex, cmd: &Command) -> CommandResult {
+        assert!(index > self.applied_index || (index == 0 && self.applied_index == 0), "apply out of order");
+        self.applied_index = index;
+        let result = match cmd {
+            Command::NodeBooted { node, addr, memory_bytes_max, boot_id, persistent_present } => {
+                self.apply_node_booted(index, *node, addr, *memory_bytes_max, *boot_id, persistent_present)
+            }
+            Command::CreateObject { name, kind, size_bytes, replicas } => {
+                self.apply_create(index, name, *kind, *size_bytes, *replicas)
+            }
+            Command::MoveOwner { object, to, expected_epoch } => self.apply_move(index, *object, *to, *expected_epoch),
+            Command::SetComponentState { object, node, state, expected_epoch } => {
+                self.apply_set_component(*object, *node, *state, *expected_epoch)
+            }
+        };
+        self.check_invariants();
+        result
+    }
+
+    fn apply_node_booted(
+        &mut self,
+        index: LogIndex,
+        node: NodeId,
+        addr: &str,
+        memory_bytes_max: u64,
+        boot_id: u64,
+        persistent_present: &[ObjectId],
+    ) -> CommandResult {
+        if node == 0 {
+            return CommandResult::refused(ErrorCode::Invalid, "node id 0 is reserved");
+        }
+        if !self.nodes.contains_key(&node) && self.nodes.len() >= NODES_MAX {
+            return CommandResult::refused(ErrorCode::Invalid, format!("cluster already has {NODES_MAX} nodes"));
+        }
+        self.nodes.insert(
+            node,
+            NodeInfo { id: node, addr: addr.to_string(), memory_bytes_max, boot_id, boot_index: index },
+        );
+        for obj in self.objects.values_mut() {
+            let kind = obj.kind;
+            let Some(comp) = obj.components.iter_mut().find(|c| c.node == node) else { continue };
+            let lost_bytes = match kind {
+                ObjectKind::Memory => true,
+                ObjectKind::Persistent => !persistent_present.contains(&obj.id),
+            };
+            if lost_bytes {
+                comp.state = ComponentState::Stale;
+            }
+            obj.recompute_state();
+            if obj.owner == node {
+                // The owner's process restarted: whatever it had in flight is
+                // unknown, so any later owner must carry a higher epoch.
+                let next_owner = if obj.component(node).map(|c| c.state) == Some(ComponentState::Active) {
+                    Some(node)
+                } else {
+                    obj.active_nodes().first().copied()
+                };
+                if let Some(owner) = next_owner {
+                    obj.owner = owner;
+                    obj.epoch += 1;
+                    obj.epoch_index = index;
+                }
+            }
+        }
+        CommandResult::Ok
+    }
+
+    fn apply_create(
+        &mut self,
+        index: LogIndex,
+        name: &str,
+        kind: ObjectKind,
+        size_bytes: u64,
+        replicas: u32,
+    ) -> CommandResult {
+        if let Err(m) = validate_object_name(name) {
+            return CommandResult::refused(ErrorCode::Invalid, m);
+        }
+        if self.object_by_name(name).is_some() {
+            return CommandResult::refused(ErrorCode::Exists, format!("object {name:?} already exists"));
+        }
+        if self.objects.len() >= OBJECTS_MAX {
+            return CommandResult::refused(ErrorCode::Invalid, format!("cluster already has {OBJECTS_MAX} objects"));
+        }
+        if size_bytes == 0 || size_bytes % BLOCK_BYTES != 0 || size_bytes > OBJECT_BYTES_MAX {
+            return CommandResult::refused(
+                ErrorCode::Invalid,
+                format!("object size {size_bytes} must be a non-zero multiple of {BLOCK_BYTES} bytes, at most {OBJECT_BYTES_MAX}"),
+            );
+        }
+        if replicas == 0 || replicas as usize > self.nodes.len() {
+            return CommandResult::refused(
+                ErrorCode::Invalid,
+                format!("replicas {replicas} must be between 1 and the {} nodes known", self.nodes.len()),
+            );
+        }
+        // Place on the nodes with the most free memory (for memory objects)
+        // or the fewest components (persistent), ties broken by id so every
+        // node computes the same placement.
+        let mut candidates: Vec<(u64, NodeId)> = self
+            .nodes
+            .values()
+            .map(|n| {
+                let load = match kind {
+                    ObjectKind::Memory => self.memory_used_bytes(n.id),
+                    ObjectKind::Persistent => {
+                        self.objects.values().filter(|o| o.component(n.id).is_some()).count() as u64
+                    }
+                };
+                (load, n.id)
+            })
+            .collect();
+        candidates.sort();
+        let chosen: Vec<NodeId> = candidates.iter().take(replicas as usize).map(|&(_, id)| id).collect();
+        if kind == ObjectKind::Memory {
+            for &id in &chosen {
+                let node = &self.nodes[&id];
+                let used = self.memory_used_bytes(id);
+                if used + size_bytes > node.memory_bytes_max {
+                    return CommandResult::refused(
+                        ErrorCode::MemoryBudget,
+                        format!(
+                            "node {id} has {} of {} memory bytes placed; {size_bytes} more do not fit",
+                            used, node.memory_bytes_max
+                        ),
+                    );
+                }
+            }
+        }
+        self.next_object_id = self.next_object_id.max(1);
+        let id = self.next_object_id;
+        self.next_object_id += 1;
+        let owner = chosen[0];
+        let mut obj = ObjectInfo {
+            id,
+            name: name.to_string(),
+            kind,
+            size_bytes,
+            replicas,
+            owner,
+            epoch: 1,
+            epoch_index: index,
+            components: chosen
+                .iter()
+                .map(|&node| Component { node, state: ComponentState::Active, created_index: index })
+                .collect(),
+            state: ObjectState::Healthy,
+        };
+        obj.recompute_state();
+        self.objects.insert(id, obj);
+        CommandResult::Created { object: id, owner, epoch: 1 }
+    }
+
+    fn apply_move(&mut self, index: LogIndex, object: ObjectId, to: NodeId, expected: Option<Epoch>) -> CommandResult {
+        let Some(obj) = self.objects.get_mut(&object) else {
+            return CommandResult::refused(ErrorCode::NoSuchObject, format!("no object with id {object}"));
+        };
+        if let Some(e) = expected {
+            if e != obj.epoch {
+                return CommandResult::refused(
+                    ErrorCode::StaleEpoch,
+                    format!("object {} is at epoch {}, not {e}", obj.name, obj.epoch),
+                );
+            }
+        }
+        if obj.component(to).map(|c| c.state) != Some(ComponentState::Active) {
+            return CommandResult::refused(
+                ErrorCode::NoComponent,
+                format!("node {to} has no ACTIVE component of object {}", obj.name),
+            );
+        }
+        obj.owner = to;
+        obj.epoch += 1;
+        obj.epoch_index = index;
+        CommandResult::Moved { object, owner: to, epoch: obj.epoch }
+    }
+
+    fn apply_set_component(
+        &mut self,
+        object: ObjectId,
+        node: NodeId,
+        state: ComponentState,
+        expected: Epoch,
+    ) -> CommandResult {
+        let Some(obj) = self.objects.get_mut(&object) else {
+            return CommandResult::refused(ErrorCode::NoSuchObject, format!("no object with id {object}"));
+        };
+        if obj.epoch != expected {
+            return CommandResult::refused(
+                ErrorCode::StaleEpoch,
+                format!("object {} is at epoch {}, not {expected}", obj.name, obj.epoch),
+            );
+        }
+        let Some(comp) = obj.components.iter_mut().find(|c| c.node == node) else {
+            return CommandResult::refused(ErrorCode::NoComponent, format!("node {node} has no component of {}", obj.name));
+        };
+        comp.state = state;
+        obj.recompute_state();
+        CommandResult::Ok
+    }
+
+    /// Checks the directory's own invariants after every apply.
+    fn check_invariants(&self) {
+        for obj in self.objects.values() {
+            assert!(obj.epoch >= 1, "object {} has epoch 0", obj.id);
+            assert!(obj.component(obj.owner).is_some(), "object {} owner {} holds no component", obj.id, obj.owner);
+            let mut nodes: Vec<_> = obj.components.iter().map(|c| c.node).collect();
+            nodes.sort();
+            nodes.dedup();
+            assert_eq!(nodes.len(), obj.components.len(), "object {} has two components on one node", obj.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booted(node: NodeId, boot_id: u64, present: Vec<ObjectId>) -> Command {
+        Command::NodeBooted {
+            node,
+            addr: format!("127.0.0.1:{}", 7100 + node),
+            memory_bytes_max: 1 << 30,
+            boot_id,
+            persistent_present: present,
+        }
+    }
+
+    fn three_nodes() -> (ClusterState, LogIndex) {
+        let mut s = ClusterState::default();
+        for n in 1..=3 {
+            assert_eq!(s.apply(n, &booted(n, 100 + n, vec![])), CommandResult::Ok);
+        }
+        (s, 3)
+    }
+
+    #[test]
+    fn create_places_components_and_owner() {
+        let (mut s, i) = three_nodes();
+        let r = s.apply(i + 1, &Command::CreateObject { name: "h".into(), kind: ObjectKind::Memory, size_bytes: 64 << 20, replicas: 3 });
+        let CommandResult::Created { object, owner, epoch } = r else { panic!("{r:?}") };
+        assert_eq!(epoch, 1);
+        let o = &s.objects[&object];
+        assert_eq!(o.components.len(), 3);
+        assert_eq!(o.owner, owner);
+        assert_eq!(o.state, ObjectState::Healthy);
+    }
+
+    #[test]
+    fn create_refuses_bad_input() {
+        let (mut s, i) = three_nodes();
+        let bad = [
+            Command::CreateObject { name: "".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 1 },
+            Command::CreateObject { name: "a/b".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 1 },
+            Command::CreateObject { name: "x".into(), kind: ObjectKind::Memory, size_bytes: 100, replicas: 1 },
+            Command::CreateObject { name: "x".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 4 },
+            Command::CreateObject { name: "x".into(), kind: ObjectKind::Memory, size_bytes: 2 << 30, replicas: 1 },
+        ];
+        for (k, c) in bad.iter().enumerate() {
+            assert!(matches!(s.apply(i + 1 + k as u64, c), CommandResult::Refused { .. }), "{c:?}");
+        }
+        assert!(s.objects.is_empty());
+    }
+
+    #[test]
+    fn move_raises_epoch() {
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "h".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let to = if owner == 1 { 2 } else { 1 };
+        let r = s.apply(i + 2, &Command::MoveOwner { object, to, expected_epoch: Some(1) });
+        assert_eq!(r, CommandResult::Moved { object, owner: to, epoch: 2 });
+        assert_eq!(s.objects[&object].epoch_index, i + 2);
+        // A racing move that read epoch 1 is refused.
+        assert!(matches!(s.apply(i + 3, &Command::MoveOwner { object, to: owner, expected_epoch: Some(1) }), CommandResult::Refused { .. }));
+    }
+
+    #[test]
+    fn whole_cluster_restart_loses_memory_keeps_persistent() {
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object: mem, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let CommandResult::Created { object: per, .. } =
+            s.apply(i + 2, &Command::CreateObject { name: "p".into(), kind: ObjectKind::Persistent, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let epoch_before = s.objects[&per].epoch;
+        for n in 1..=3 {
+            s.apply(i + 2 + n, &booted(n, 200 + n, vec![per]));
+        }
+        assert_eq!(s.objects[&mem].state, ObjectState::Lost);
+        assert_eq!(s.objects[&per].state, ObjectState::Healthy);
+        assert!(s.objects[&per].epoch > epoch_before);
+    }
+
+    #[test]
+    fn owner_restart_moves_memory_object_to_survivor() {
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        s.apply(i + 2, &booted(owner, 999, vec![]));
+        let o = &s.objects[&object];
+        assert_ne!(o.owner, owner);
+        assert_eq!(o.epoch, 2);
+        assert_eq!(o.state, ObjectState::Degraded);
+        assert_eq!(o.component(owner).unwrap().state, ComponentState::Stale);
+    }
+}

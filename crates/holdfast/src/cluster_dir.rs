@@ -1,0 +1,76 @@
+//! The layout of a cluster directory:
+//!
+//! ```text
+//! DIR/cluster.toml        node ids and addresses (read by every command)
+//! DIR/cluster-secret      64 hex digits, mode 0600
+//! DIR/node-N/node.toml    node N's daemon config
+//! DIR/node-N/node.log     its log, when started by `up`
+//! DIR/node-N/raft/        its directory log, vote and snapshot
+//! DIR/node-N/objects/     its persistent components
+//! ```
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use holdfast_client::cluster::{ClusterFile, ClusterNode, CLUSTER_FILE, SECRET_FILE};
+use holdfast_node::config::{NodeConfig, PeerConfig};
+use holdfast_wire::auth::ClusterSecret;
+
+use crate::InitArgs;
+
+pub fn node_dir(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("node-{id}"))
+}
+
+pub fn node_config_path(dir: &Path, id: u64) -> PathBuf {
+    node_dir(dir, id).join("node.toml")
+}
+
+/// Writes a new cluster into `dir`. Refuses to overwrite an existing one.
+pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
+    if !(1..=holdfast_types::limits::NODES_MAX as u32).contains(&a.nodes) {
+        bail!("--nodes must be 1 to {}", holdfast_types::limits::NODES_MAX);
+    }
+    if a.base_port as u32 + a.nodes > u16::MAX as u32 {
+        bail!("--base-port {} leaves no room for {} nodes", a.base_port, a.nodes);
+    }
+    let memory = crate::local::parse_size(&a.memory)?;
+    if dir.join(CLUSTER_FILE).exists() {
+        bail!("{} already holds a cluster; remove it or use another --dir", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let secret = ClusterSecret::generate();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join(SECRET_FILE))
+        .with_context(|| format!("create {}", dir.join(SECRET_FILE).display()))?;
+    writeln!(f, "{}", secret.to_hex())?;
+    f.sync_all()?;
+    let nodes: Vec<ClusterNode> =
+        (1..=a.nodes as u64).map(|id| ClusterNode { id, addr: format!("127.0.0.1:{}", a.base_port as u64 + id) }).collect();
+    for n in &nodes {
+        let nd = node_dir(&dir, n.id);
+        std::fs::create_dir_all(&nd)?;
+        let cfg = NodeConfig {
+            node_id: n.id,
+            listen: n.addr.clone(),
+            data_dir: nd.clone(),
+            secret_file: dir.join(SECRET_FILE),
+            memory_bytes_max: memory,
+            members: nodes.iter().map(|m| PeerConfig { id: m.id, addr: m.addr.clone() }).collect(),
+            worker_threads: 2,
+            heartbeat_ms: 200,
+            peer_down_ms: 1000,
+        };
+        std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;
+    }
+    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port };
+    // Written last: its presence means the directory is complete.
+    std::fs::write(dir.join(CLUSTER_FILE), toml::to_string(&file)?)?;
+    Ok(file)
+}

@@ -1,0 +1,103 @@
+//! Node processes started by `up` and by the benchmarks.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use holdfast_client::{Client, ClusterInfo};
+
+use crate::cluster_dir::{node_config_path, node_dir};
+
+pub struct NodeProcs {
+    pub children: Vec<(u64, Child)>,
+}
+
+/// Starts `holdfast node` for node `id` of the cluster in `dir`, logging to
+/// `node-N/node.log`. The child gets SIGTERM if this process dies, so a
+/// killed `up` never leaves nodes behind.
+pub fn spawn_node(dir: &Path, id: u64) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locate the holdfast binary")?;
+    let log_path = node_dir(dir, id).join("node.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("open {}", log_path.display()))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("node").arg("--config").arg(node_config_path(dir, id)).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn().with_context(|| format!("start node {id}"))
+}
+
+impl NodeProcs {
+    pub fn start(info: &ClusterInfo) -> anyhow::Result<NodeProcs> {
+        let mut procs = NodeProcs { children: Vec::new() };
+        for &id in info.nodes.keys() {
+            procs.children.push((id, spawn_node(&info.dir, id)?));
+        }
+        Ok(procs)
+    }
+
+    /// Node ids whose process has exited, with how.
+    pub fn exited(&mut self) -> Vec<(u64, String)> {
+        self.children
+            .iter_mut()
+            .filter_map(|(id, c)| match c.try_wait() {
+                Ok(Some(status)) => Some((*id, status.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// SIGTERM to every node, then SIGKILL to those still running after 5 s.
+    pub fn stop(&mut self) {
+        for (_, c) in &self.children {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (_, c) in &mut self.children {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for NodeProcs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until there is a leader and every node is up and registered.
+pub async fn wait_healthy(client: &Client, nodes: usize, timeout: Duration) -> anyhow::Result<holdfast_wire::control::StatusView> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match client.status().await {
+            Ok(s) => {
+                let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
+                if s.leader.is_some() && up == nodes {
+                    return Ok(s);
+                }
+                last = format!("leader {:?}, {up} of {nodes} nodes up and registered", s.leader);
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("cluster not healthy after {} s: {last}", timeout.as_secs())
+}

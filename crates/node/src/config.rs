@@ -1,0 +1,93 @@
+//! `node.toml`: one node daemon's configuration.
+
+use std::path::{Path, PathBuf};
+
+use holdfast_types::NodeId;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerConfig {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    /// Address for peers and clients, e.g. "127.0.0.1:7101".
+    pub listen: String,
+    /// Raft log and vote, node identity, persistent components.
+    pub data_dir: PathBuf,
+    /// File holding the cluster secret as 64 hex digits (mode 0600).
+    pub secret_file: PathBuf,
+    /// Budget for memory components on this node, in bytes.
+    #[serde(default = "default_memory_bytes_max")]
+    pub memory_bytes_max: u64,
+    /// Every member of the cluster, this node included.
+    pub members: Vec<PeerConfig>,
+    /// Tokio worker threads; small because the machine is shared with peers.
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// A peer not heard from for this long is reported down.
+    #[serde(default = "default_peer_down_ms")]
+    pub peer_down_ms: u64,
+}
+
+fn default_memory_bytes_max() -> u64 {
+    4 << 30
+}
+fn default_worker_threads() -> usize {
+    2
+}
+fn default_heartbeat_ms() -> u64 {
+    200
+}
+fn default_peer_down_ms() -> u64 {
+    1000
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read node config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("node config {path} is invalid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid { path: p, message })?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id == 0 {
+            return Err("node_id must be at least 1".into());
+        }
+        if !self.members.iter().any(|m| m.id == self.node_id) {
+            return Err(format!("members does not list this node ({})", self.node_id));
+        }
+        let mut ids: Vec<_> = self.members.iter().map(|m| m.id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != self.members.len() {
+            return Err("members lists a node id twice".into());
+        }
+        if ids.len() > holdfast_types::limits::NODES_MAX {
+            return Err(format!("at most {} members", holdfast_types::limits::NODES_MAX));
+        }
+        if self.worker_threads == 0 || self.worker_threads > 64 {
+            return Err("worker_threads must be 1 to 64".into());
+        }
+        if self.heartbeat_ms == 0 || self.peer_down_ms <= self.heartbeat_ms {
+            return Err("heartbeat_ms must be > 0 and below peer_down_ms".into());
+        }
+        Ok(())
+    }
+}

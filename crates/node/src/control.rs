@@ -1,0 +1,216 @@
+//! Control-plane operations, answered by any node.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use holdfast_directory::{ClusterState, Command, CommandResult, DirectoryError, ObjectInfo};
+use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId};
+use holdfast_wire::control::{ComponentView, ControlReply, ControlRequest, NodeView, ObjectView, StatusView};
+use holdfast_wire::FrameKind;
+
+use crate::node::NodeInner;
+
+/// How long control operations wait for a leader or an activation.
+const CONTROL_WAIT_MS: u64 = 10_000;
+const FORWARD_TIMEOUT_MS: u64 = 5_000;
+
+pub fn object_view(state: &ClusterState, o: &ObjectInfo) -> ObjectView {
+    ObjectView {
+        name: o.name.clone(),
+        id: o.id,
+        kind: o.kind,
+        size: o.size_bytes,
+        replicas: o.replicas,
+        owner: o.owner,
+        owner_addr: state.nodes.get(&o.owner).map(|n| n.addr.clone()).unwrap_or_default(),
+        epoch: o.epoch,
+        state: o.state,
+        components: o
+            .components
+            .iter()
+            .map(|c| ComponentView {
+                node: c.node,
+                state: c.state,
+                progress: if c.state == ComponentState::Active { 1.0 } else { 0.0 },
+            })
+            .collect(),
+    }
+}
+
+fn refused(code: u16, message: String) -> HoldfastError {
+    HoldfastError::new(ErrorCode::from_u16(code).unwrap_or(ErrorCode::Internal), message)
+}
+
+impl NodeInner {
+    pub async fn control(&self, req: ControlRequest) -> Result<ControlReply, HoldfastError> {
+        match req {
+            ControlRequest::Status => Ok(ControlReply::Status(self.status()?)),
+            ControlRequest::Lookup { name } => {
+                let state = self.dir()?.state();
+                let o = state
+                    .object_by_name(&name)
+                    .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object named {name:?}")))?;
+                Ok(ControlReply::Object(object_view(&state, o)))
+            }
+            ControlRequest::ListObjects => {
+                let state = self.dir()?.state();
+                Ok(ControlReply::Objects { objects: state.objects.values().map(|o| object_view(&state, o)).collect() })
+            }
+            ControlRequest::CreateObject { name, kind, size_bytes, replicas } => {
+                let (_, r) = self.propose(Command::CreateObject { name: name.clone(), kind, size_bytes, replicas }).await?;
+                match r {
+                    CommandResult::Created { object, owner, epoch } => {
+                        self.wait_serving(owner, object, epoch).await?;
+                        self.lookup_id(object)
+                    }
+                    CommandResult::Refused { code, message } => Err(refused(code, message)),
+                    other => Err(HoldfastError::new(ErrorCode::Internal, format!("unexpected directory result {other:?}"))),
+                }
+            }
+            ControlRequest::MoveObject { name, to } => {
+                let state = self.dir()?.state();
+                let o = state
+                    .object_by_name(&name)
+                    .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object named {name:?}")))?;
+                let cmd = Command::MoveOwner { object: o.id, to, expected_epoch: Some(o.epoch) };
+                match self.propose(cmd).await?.1 {
+                    CommandResult::Moved { object, owner, epoch } => {
+                        self.wait_serving(owner, object, epoch).await?;
+                        self.lookup_id(object)
+                    }
+                    CommandResult::Refused { code, message } => Err(refused(code, message)),
+                    other => Err(HoldfastError::new(ErrorCode::Internal, format!("unexpected directory result {other:?}"))),
+                }
+            }
+            ControlRequest::Serving { object, epoch } => {
+                let serving = self.replicator.owned().get(&object).is_some_and(|&(e, s)| s && e >= epoch);
+                Ok(ControlReply::Serving { serving })
+            }
+            ControlRequest::Propose { command } => {
+                let cmd: Command = serde_json::from_value(command)
+                    .map_err(|e| HoldfastError::new(ErrorCode::Invalid, format!("bad directory command: {e}")))?;
+                let dir = self.dir()?;
+                let (index, result) = dir.propose(cmd).await.map_err(dir_error)?;
+                let result = serde_json::to_value(&result).expect("results serialise");
+                Ok(ControlReply::Proposed { index, result })
+            }
+        }
+    }
+
+    fn lookup_id(&self, object: ObjectId) -> Result<ControlReply, HoldfastError> {
+        let state = self.dir()?.state();
+        let o = state
+            .objects
+            .get(&object)
+            .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object with id {object}")))?;
+        Ok(ControlReply::Object(object_view(&state, o)))
+    }
+
+    pub fn status(&self) -> Result<StatusView, HoldfastError> {
+        let dir = self.dir()?;
+        let state = dir.state();
+        let down_after = Duration::from_millis(self.cfg.peer_down_ms);
+        let nodes = self
+            .cfg
+            .members
+            .iter()
+            .map(|m| {
+                let up = m.id == self.id || self.peers.last_seen(m.id).is_some_and(|t| t.elapsed() < down_after);
+                NodeView {
+                    id: m.id,
+                    addr: m.addr.clone(),
+                    state: if up { "up" } else { "down" }.to_string(),
+                    registered: state.nodes.contains_key(&m.id),
+                }
+            })
+            .collect();
+        Ok(StatusView {
+            node: self.id,
+            leader: dir.leader(),
+            term: dir.term(),
+            applied_index: state.applied_index,
+            nodes,
+            objects: state.objects.values().map(|o| object_view(&state, o)).collect(),
+            services: Vec::new(),
+        })
+    }
+
+    /// Proposes a directory command, forwarding it to the leader when this
+    /// node is not the leader, and retrying while there is none.
+    pub async fn propose(&self, cmd: Command) -> Result<(LogIndex, CommandResult), HoldfastError> {
+        let deadline = Instant::now() + Duration::from_millis(CONTROL_WAIT_MS);
+        loop {
+            let dir = self.dir()?;
+            let err = match dir.propose(cmd.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(DirectoryError::NotLeader { leader: Some(l) }) if l != self.id => match self.forward(l, &cmd).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) => e,
+                },
+                Err(e) => dir_error(e),
+            };
+            if !err.code.is_retryable() || Instant::now() >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn forward(&self, leader: NodeId, cmd: &Command) -> Result<(LogIndex, CommandResult), HoldfastError> {
+        let conn = self.peers.get(leader, Duration::from_millis(1000)).await?;
+        let req = ControlRequest::Propose { command: serde_json::to_value(cmd).expect("commands serialise") };
+        let body = Bytes::from(serde_json::to_vec(&req).expect("requests serialise"));
+        let f = conn
+            .call(FrameKind::Control, vec![body], Duration::from_millis(FORWARD_TIMEOUT_MS))
+            .await
+            .map_err(|e| e.to_holdfast())?;
+        match serde_json::from_slice(&f.body) {
+            Ok(ControlReply::Proposed { index, result }) => {
+                let result = serde_json::from_value(result)
+                    .map_err(|e| HoldfastError::new(ErrorCode::BadFrame, format!("leader sent a bad result: {e}")))?;
+                Ok((index, result))
+            }
+            Ok(other) => Err(HoldfastError::new(ErrorCode::BadFrame, format!("leader answered {other:?}"))),
+            Err(e) => Err(HoldfastError::new(ErrorCode::BadFrame, format!("leader sent bad JSON: {e}"))),
+        }
+    }
+
+    /// Waits until `owner` serves `object` at `epoch`.
+    async fn wait_serving(&self, owner: NodeId, object: ObjectId, epoch: Epoch) -> Result<(), HoldfastError> {
+        let deadline = Instant::now() + Duration::from_millis(CONTROL_WAIT_MS);
+        loop {
+            let serving = if owner == self.id {
+                self.replicator.owned().get(&object).is_some_and(|&(e, s)| s && e >= epoch)
+            } else {
+                self.ask_serving(owner, object, epoch).await.unwrap_or(false)
+            };
+            if serving {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(HoldfastError::new(
+                    ErrorCode::NotReady,
+                    format!("node {owner} did not start serving object {object} at epoch {epoch} within {CONTROL_WAIT_MS} ms"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn ask_serving(&self, owner: NodeId, object: ObjectId, epoch: Epoch) -> Result<bool, HoldfastError> {
+        let conn = self.peers.get(owner, Duration::from_millis(500)).await?;
+        let body = Bytes::from(serde_json::to_vec(&ControlRequest::Serving { object, epoch }).expect("serialise"));
+        let f = conn.call(FrameKind::Control, vec![body], Duration::from_millis(1000)).await.map_err(|e| e.to_holdfast())?;
+        Ok(matches!(serde_json::from_slice(&f.body), Ok(ControlReply::Serving { serving: true })))
+    }
+}
+
+pub fn dir_error(e: DirectoryError) -> HoldfastError {
+    match e {
+        DirectoryError::NotLeader { leader } => {
+            HoldfastError::new(ErrorCode::NotLeader, format!("the directory has no reachable leader (last known {leader:?})"))
+        }
+        DirectoryError::Timeout(m) => HoldfastError::new(ErrorCode::Timeout, m),
+        other => HoldfastError::new(ErrorCode::Internal, other.to_string()),
+    }
+}

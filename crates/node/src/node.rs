@@ -1,0 +1,194 @@
+//! Start-up and shutdown of the node daemon.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use holdfast_directory::{Command, Directory, DirectoryConfig};
+use holdfast_local_store::LocalStore;
+use holdfast_replication::Replicator;
+use holdfast_types::limits::CLIENT_CONNS_MAX;
+use holdfast_types::{Epoch, ErrorCode, HoldfastError, NodeId, ObjectId};
+use holdfast_wire::auth::{self, ClusterSecret};
+use holdfast_wire::msg::Role;
+use holdfast_wire::Conn;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::NodeConfig;
+use crate::hook::NodeHook;
+use crate::peers::Peers;
+use crate::transport::PeerLink;
+
+/// Handshakes in progress at once; bounds what unauthenticated peers cost.
+const HANDSHAKES_MAX: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Secret(String),
+    #[error("local store: {0}")]
+    Store(#[from] holdfast_local_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("directory: {0}")]
+    Directory(#[from] holdfast_directory::DirectoryError),
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+pub struct NodeInner {
+    pub id: NodeId,
+    pub cfg: NodeConfig,
+    pub secret: ClusterSecret,
+    pub store: Arc<LocalStore>,
+    pub peers: Arc<Peers>,
+    pub replicator: Arc<Replicator<PeerLink>>,
+    pub directory: OnceLock<Directory>,
+    pub hook: Arc<NodeHook>,
+    pub activating: Mutex<HashSet<(ObjectId, Epoch)>>,
+    pub client_conns: AtomicUsize,
+    pub me_weak: OnceLock<std::sync::Weak<NodeInner>>,
+}
+
+impl NodeInner {
+    pub fn dir(&self) -> Result<&Directory, HoldfastError> {
+        self.directory.get().ok_or_else(|| HoldfastError::new(ErrorCode::NotReady, format!("node {} is starting", self.id)))
+    }
+}
+
+/// Runs a node daemon until SIGTERM or Ctrl-C.
+pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.worker_threads)
+        .enable_all()
+        .thread_name(format!("node-{}", cfg.node_id))
+        .build()
+        .map_err(NodeError::Runtime)?;
+    rt.block_on(run_async(cfg))
+}
+
+async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
+    let me = cfg.node_id;
+    let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
+    let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?);
+    let listener = TcpListener::bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
+    let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
+    let peers = Peers::new(me, secret.clone(), addrs);
+    let link = Arc::new(PeerLink { peers: peers.clone() });
+    let replicator = Arc::new(Replicator::new(me, store.clone(), link.clone()));
+    let boot_id = rand::rngs::OsRng.next_u64() | 1;
+    let hook = Arc::new(NodeHook::new(me, boot_id, store.clone()));
+    let inner = Arc::new(NodeInner {
+        id: me,
+        cfg: cfg.clone(),
+        secret,
+        store: store.clone(),
+        peers: peers.clone(),
+        replicator,
+        directory: OnceLock::new(),
+        hook: hook.clone(),
+        activating: Mutex::new(HashSet::new()),
+        client_conns: AtomicUsize::new(0),
+        me_weak: OnceLock::new(),
+    });
+    let _ = inner.me_weak.set(Arc::downgrade(&inner));
+    peers.set_handler(inner.clone());
+    tokio::spawn(accept_loop(listener, inner.clone()));
+    tokio::spawn(peers.clone().maintain(Duration::from_millis(cfg.heartbeat_ms)));
+    tracing::info!(node = me, listen = %cfg.listen, boot_id, "node starting");
+
+    let members: BTreeMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
+    let dcfg = DirectoryConfig::new(me, cfg.data_dir.clone(), members);
+    let dir = Directory::start(dcfg, link.clone(), hook.clone()).await?;
+    let _ = inner.directory.set(dir.clone());
+
+    // Announce this incarnation; until it is applied the node is not live.
+    let boot = Command::NodeBooted {
+        node: me,
+        addr: cfg.listen.clone(),
+        memory_bytes_max: cfg.memory_bytes_max,
+        boot_id,
+        persistent_present: store.persistent_on_disk(),
+    };
+    let booter = inner.clone();
+    tokio::spawn(async move {
+        loop {
+            match booter.propose(boot.clone()).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::info!(error = %e, "announcing boot to the directory; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+    tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
+
+    wait_for_signal().await;
+    tracing::info!(node = me, "shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(3), dir.shutdown()).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
+    let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    loop {
+        let (mut stream, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(%addr, "too many handshakes in progress; dropping connection");
+            continue;
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let peer = match auth::accept(&mut stream, &inner.secret, inner.id).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(%addr, error = %e, "refused connection");
+                    return;
+                }
+            };
+            drop(permit);
+            match peer.role {
+                Role::Node if !inner.peers.is_member(peer.node_id) => {
+                    tracing::warn!(%addr, node = peer.node_id, "refused connection from a node that is not a member");
+                }
+                Role::Node => {
+                    let (r, w) = stream.into_split();
+                    let conn = Conn::spawn(r, w, peer, format!("node {}", peer.node_id), inner.clone());
+                    inner.peers.register(peer.node_id, conn);
+                }
+                Role::Client => {
+                    if inner.client_conns.fetch_add(1, Ordering::AcqRel) >= CLIENT_CONNS_MAX {
+                        inner.client_conns.fetch_sub(1, Ordering::AcqRel);
+                        tracing::warn!(%addr, "refused client: {CLIENT_CONNS_MAX} client connections open");
+                        return;
+                    }
+                    let (r, w) = stream.into_split();
+                    Conn::spawn(r, w, peer, format!("client {addr}"), inner.clone());
+                }
+            }
+        });
+    }
+}

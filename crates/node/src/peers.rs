@@ -1,0 +1,174 @@
+//! Connections to other hosts: exactly one multiplexed connection per pair.
+//! The node with the lower id dials; the other waits for it. Both then send
+//! requests over the same connection.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use holdfast_types::{ErrorCode, HoldfastError, NodeId};
+use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
+use holdfast_wire::msg::Role;
+use holdfast_wire::{Conn, FrameKind, RequestHandler};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+pub const DIAL_TIMEOUT_MS: u64 = 1000;
+
+pub struct Peers {
+    me: NodeId,
+    secret: ClusterSecret,
+    addrs: HashMap<NodeId, String>,
+    conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
+    dialing: Mutex<HashSet<NodeId>>,
+    registered: Notify,
+    last_seen: Mutex<HashMap<NodeId, Instant>>,
+    handler: OnceLock<Arc<dyn RequestHandler>>,
+}
+
+impl Peers {
+    pub fn new(me: NodeId, secret: ClusterSecret, addrs: HashMap<NodeId, String>) -> Arc<Peers> {
+        Arc::new(Peers {
+            me,
+            secret,
+            addrs,
+            conns: Mutex::new(HashMap::new()),
+            dialing: Mutex::new(HashSet::new()),
+            registered: Notify::new(),
+            last_seen: Mutex::new(HashMap::new()),
+            handler: OnceLock::new(),
+        })
+    }
+
+    pub fn set_handler(&self, h: Arc<dyn RequestHandler>) {
+        let _ = self.handler.set(h);
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        let mut v: Vec<_> = self.addrs.keys().copied().filter(|&n| n != self.me).collect();
+        v.sort();
+        v
+    }
+
+    pub fn is_member(&self, node: NodeId) -> bool {
+        node != self.me && self.addrs.contains_key(&node)
+    }
+
+    fn live(&self, node: NodeId) -> Option<Arc<Conn>> {
+        self.conns.lock().expect("conns lock").get(&node).filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// Records a connection a peer dialed to us (after authentication).
+    pub fn register(&self, node: NodeId, conn: Arc<Conn>) {
+        let old = self.conns.lock().expect("conns lock").insert(node, conn);
+        if let Some(old) = old {
+            old.close("replaced by a newer connection");
+        }
+        self.seen(node);
+        self.registered.notify_waiters();
+    }
+
+    pub fn seen(&self, node: NodeId) {
+        self.last_seen.lock().expect("seen lock").insert(node, Instant::now());
+    }
+
+    pub fn last_seen(&self, node: NodeId) -> Option<Instant> {
+        self.last_seen.lock().expect("seen lock").get(&node).copied()
+    }
+
+    /// The connection to `node`, dialing or waiting for it as needed.
+    pub async fn get(&self, node: NodeId, timeout: Duration) -> Result<Arc<Conn>, HoldfastError> {
+        if let Some(c) = self.live(node) {
+            return Ok(c);
+        }
+        if !self.is_member(node) {
+            return Err(HoldfastError::new(ErrorCode::Invalid, format!("node {node} is not a peer of node {}", self.me)));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.me < node {
+                if let Err(e) = self.dial(node).await {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } else {
+                let notified = self.registered.notified();
+                if let Some(c) = self.live(node) {
+                    return Ok(c);
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Err(HoldfastError::new(ErrorCode::Timeout, format!("node {node} has not connected to node {}", self.me)));
+                }
+            }
+            if let Some(c) = self.live(node) {
+                return Ok(c);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(HoldfastError::new(ErrorCode::Timeout, format!("cannot reach node {node}")));
+            }
+        }
+    }
+
+    /// Dials `node` unless a dial is already under way.
+    pub async fn dial(&self, node: NodeId) -> Result<(), HoldfastError> {
+        if !self.dialing.lock().expect("dialing lock").insert(node) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            return Ok(());
+        }
+        let r = self.dial_once(node).await;
+        self.dialing.lock().expect("dialing lock").remove(&node);
+        r
+    }
+
+    async fn dial_once(&self, node: NodeId) -> Result<(), HoldfastError> {
+        let addr = self.addrs.get(&node).cloned().unwrap_or_default();
+        let err = |m: String| HoldfastError::new(ErrorCode::Timeout, format!("dial node {node} at {addr}: {m}"));
+        let mut s = tokio::time::timeout(Duration::from_millis(DIAL_TIMEOUT_MS), TcpStream::connect(&addr))
+            .await
+            .map_err(|_| err("timed out".into()))?
+            .map_err(|e| err(e.to_string()))?;
+        s.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+        let acceptor = auth::dial(&mut s, &self.secret, Role::Node, self.me).await.map_err(|e| err(e.to_string()))?;
+        if acceptor != node {
+            return Err(err(format!("answered as node {acceptor}")));
+        }
+        let handler = self.handler.get().cloned().ok_or_else(|| err("node not started".into()))?;
+        let (r, w) = s.into_split();
+        let conn = Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: node }, format!("node {node}"), handler);
+        self.register(node, conn);
+        Ok(())
+    }
+
+    /// Keeps connections up and measures liveness: dials missing peers we
+    /// are responsible for, and pings every connected peer.
+    pub async fn maintain(self: Arc<Self>, heartbeat: Duration) {
+        let mut tick = tokio::time::interval(heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for node in self.ids() {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let conn = match me.live(node) {
+                        Some(c) => c,
+                        None if me.me < node => {
+                            if me.dial(node).await.is_err() {
+                                return;
+                            }
+                            match me.live(node) {
+                                Some(c) => c,
+                                None => return,
+                            }
+                        }
+                        None => return,
+                    };
+                    if conn.call(FrameKind::Ping, vec![], heartbeat * 4).await.is_ok() {
+                        me.seen(node);
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Control messages: the JSON bodies of `Control` (0x40) requests and their
+//! `Json` (0x83) replies. The control plane is rare and human-facing, so it
+//! favours readable JSON over compact binary; the data path never uses it.
+
+use holdfast_types::{ComponentState, Epoch, LogIndex, NodeId, ObjectId, ObjectKind, ObjectState};
+use serde::{Deserialize, Serialize};
+
+/// Largest control request body a node accepts.
+pub const CONTROL_BODY_BYTES_MAX: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// Cluster status as this node sees it.
+    Status,
+    /// One object's configuration.
+    Lookup { name: String },
+    ListObjects,
+    CreateObject { name: String, kind: ObjectKind, size_bytes: u64, replicas: u32 },
+    /// Planned ownership move; waits until the new owner serves.
+    MoveObject { name: String, to: NodeId },
+    /// Whether this node serves `object` at `epoch` or later (used to wait
+    /// for an activation).
+    Serving { object: ObjectId, epoch: Epoch },
+    /// A directory command forwarded to the leader (node to node only). The
+    /// command is the directory's own JSON.
+    Propose { command: serde_json::Value },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum ControlReply {
+    Status(StatusView),
+    Object(ObjectView),
+    Objects { objects: Vec<ObjectView> },
+    Serving { serving: bool },
+    Proposed { index: LogIndex, result: serde_json::Value },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: NodeId,
+    pub addr: String,
+    /// "up" or "down", as seen by the answering node.
+    pub state: String,
+    /// Whether the node's current process has announced itself to the
+    /// directory (it can then hold new components).
+    pub registered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentView {
+    pub node: NodeId,
+    pub state: ComponentState,
+    /// Resync progress 0..1; 1 for an ACTIVE component.
+    pub progress: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectView {
+    pub name: String,
+    pub id: ObjectId,
+    pub kind: ObjectKind,
+    pub size: u64,
+    pub replicas: u32,
+    pub owner: NodeId,
+    pub owner_addr: String,
+    pub epoch: Epoch,
+    pub state: ObjectState,
+    pub components: Vec<ComponentView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub addr: String,
+    pub node: NodeId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// The node that answered.
+    pub node: NodeId,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub applied_index: LogIndex,
+    pub nodes: Vec<NodeView>,
+    pub objects: Vec<ObjectView>,
+    pub services: Vec<ServiceView>,
+}
