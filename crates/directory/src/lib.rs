@@ -89,6 +89,11 @@ const LOGS_KEPT_AFTER_SNAPSHOT: u64 = 300;
 /// keep them well under any sane transport frame limit.
 const SNAPSHOT_CHUNK_BYTES: u64 = 256 << 10;
 
+/// Bounds each snapshot chunk RPC, the last of which includes the peer
+/// writing and fsyncing the snapshot; openraft's 200 ms default is too tight
+/// for that on a busy disk.
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 2_000;
+
 /// How the directory reaches peers. The node implements it over its
 /// authenticated host-to-host connections. `body` is opaque bytes produced by
 /// the directory; the peer passes them to its own [`Directory::handle_rpc`]
@@ -150,6 +155,7 @@ impl Directory {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_LOGS),
             max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT,
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS,
             ..Default::default()
         }
         .validate()
