@@ -28,8 +28,17 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
     let mut procs = NodeProcs::start(&info)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let r = rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Installed before anything else, so a stop request during start-up
+        // still stops the nodes cleanly.
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         let client = Client::from_cluster(&info);
-        let s = wait_healthy(&client, info.nodes.len(), Duration::from_secs(HEALTHY_TIMEOUT_S)).await?;
+        let s = tokio::select! {
+            s = wait_healthy(&client, info.nodes.len(), Duration::from_secs(HEALTHY_TIMEOUT_S)) => s?,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+        };
         let d = info.dir.canonicalize()?.display().to_string();
         println!("Holdfast cluster is up: {} nodes, directory leader node {}.", s.nodes.len(), s.leader.unwrap_or(0));
         println!("  dir:   {d}");
@@ -42,17 +51,18 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         println!("  holdfast --dir {d} object write h --offset 0 --data-file FILE");
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
         println!("Press Ctrl-C to stop the cluster.");
-        wait_for_stop(&mut procs).await
+        wait_for_stop(&mut procs, &mut term, &mut int).await
     });
     eprintln!("stopping {} node processes", procs.children.len());
     procs.stop();
     r
 }
 
-async fn wait_for_stop(procs: &mut NodeProcs) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+async fn wait_for_stop(
+    procs: &mut NodeProcs,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {

@@ -120,7 +120,7 @@ impl NodeInner {
                     id: m.id,
                     addr: m.addr.clone(),
                     state: if up { "up" } else { "down" }.to_string(),
-                    registered: state.nodes.contains_key(&m.id),
+                    registered: if m.id == self.id { self.hook.is_live() } else { up && self.peers.peer_live(m.id) },
                 }
             })
             .collect();

@@ -32,14 +32,20 @@ impl RequestHandler for NodeInner {
             return;
         };
         let from_node = conn.peer.role == Role::Node;
-        let node_only = matches!(kind, FrameKind::ComponentWrite | FrameKind::Fence | FrameKind::Raft);
+        // Clients hold the same secret as nodes, so roles are not a security
+        // boundary; they keep tools away from the directory and from fences.
+        // ComponentWrite stays open to clients so that an operator (or a
+        // test) can prove fencing: an old-epoch write bounces everywhere.
+        let node_only = matches!(kind, FrameKind::Fence | FrameKind::Raft);
         if node_only && !from_node {
             conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, format!("{kind:?} is for cluster nodes only")));
             return;
         }
         let me = self.self_arc();
         match kind {
-            FrameKind::Ping => conn.respond(rid, FrameKind::Ok, vec![]),
+            // The reply says whether this incarnation is live in the
+            // directory, so peers can report it in status.
+            FrameKind::Ping => conn.respond(rid, FrameKind::Data, vec![Bytes::from(vec![self.hook.is_live() as u8])]),
             FrameKind::ComponentWrite => me.on_component_write(conn, rid, frame.body),
             FrameKind::ComponentRead => me.on_component_read(conn, rid, &frame.body),
             FrameKind::Fence => {

@@ -23,6 +23,8 @@ pub struct Peers {
     dialing: Mutex<HashSet<NodeId>>,
     registered: Notify,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Whether each peer's current process said it is live in the directory.
+    live: Mutex<HashMap<NodeId, bool>>,
     handler: OnceLock<Arc<dyn RequestHandler>>,
 }
 
@@ -36,6 +38,7 @@ impl Peers {
             dialing: Mutex::new(HashSet::new()),
             registered: Notify::new(),
             last_seen: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             handler: OnceLock::new(),
         })
     }
@@ -70,6 +73,10 @@ impl Peers {
 
     pub fn seen(&self, node: NodeId) {
         self.last_seen.lock().expect("seen lock").insert(node, Instant::now());
+    }
+
+    pub fn peer_live(&self, node: NodeId) -> bool {
+        self.live.lock().expect("live lock").get(&node).copied().unwrap_or(false)
     }
 
     pub fn last_seen(&self, node: NodeId) -> Option<Instant> {
@@ -164,8 +171,10 @@ impl Peers {
                         }
                         None => return,
                     };
-                    if conn.call(FrameKind::Ping, vec![], heartbeat * 4).await.is_ok() {
+                    if let Ok(reply) = conn.call(FrameKind::Ping, vec![], heartbeat * 4).await {
                         me.seen(node);
+                        let live = reply.body.first() == Some(&1);
+                        me.live.lock().expect("live lock").insert(node, live);
                     }
                 });
             }

@@ -44,7 +44,7 @@ pub struct NodeView {
     /// "up" or "down", as seen by the answering node.
     pub state: String,
     /// Whether the node's current process has announced itself to the
-    /// directory (it can then hold new components).
+    /// directory and seen that applied ("live"): it holds components again.
     pub registered: bool,
 }
 

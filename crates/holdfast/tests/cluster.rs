@@ -1,0 +1,235 @@
+//! Cluster acceptance tests: real `holdfast` processes over real TCP.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{pattern, runtime, write_file, TestCluster, BIN};
+use holdfast_client::Client;
+use holdfast_types::ErrorCode;
+use holdfast_wire::msg::ComponentWrite;
+use holdfast_wire::FrameKind;
+
+/// `holdfast up` forms a 3-node cluster, reports it, and stops every node on SIGTERM.
+#[test]
+fn up_starts_cluster_and_stops_it_on_sigterm() {
+    let dir = common::temp_dir("up");
+    let base = common::free_base_port(3);
+    let mut up = std::process::Command::new(BIN)
+        .args(["--dir", dir.to_str().unwrap(), "up", "--nodes", "3", "--base-port", &base.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the banner `up` prints once the cluster is healthy.
+    let stdout = up.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("up printed no banner within 60 s");
+        printed.push(line.clone());
+        if line.contains("Holdfast cluster is up") {
+            break;
+        }
+    }
+    let out = std::process::Command::new(BIN).args(["--dir", dir.to_str().unwrap(), "status", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let status: holdfast_wire::control::StatusView = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status.nodes.len(), 3);
+    assert!(status.nodes.iter().all(|n| n.state == "up" && n.registered), "{status:?}");
+    assert!(status.leader.is_some());
+    unsafe {
+        libc::kill(up.id() as i32, libc::SIGTERM);
+    }
+    let out = up.wait_with_output().unwrap();
+    assert!(out.status.success(), "up exited with {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    // Every node process is gone: their ports are free again.
+    for i in 1..=3u16 {
+        assert!(std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok(), "node port {} still in use", base + i);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Create a 3-copy memory object, write, read back through the owner and
+/// from each node's own component.
+#[test]
+fn write_then_read_on_every_replica() {
+    let c = TestCluster::start("rw", 3);
+    c.wait_healthy(3);
+    c.cli_ok(&["object", "create", "h", "--size", "64MiB", "--memory", "--replicas", "3"]);
+    let data = pattern(3 * 4096 + 512, 1);
+    let f = write_file(&c.dir, "data", &data);
+    c.cli_ok(&["object", "write", "h", "--offset", "8192", "--data-file", f.to_str().unwrap()]);
+    let len = data.len().to_string();
+    assert_eq!(c.cli_ok(&["object", "read", "h", "--offset", "8192", "--length", &len]), data);
+    for n in ["1", "2", "3"] {
+        let got = c.cli_ok(&["object", "read", "h", "--offset", "8192", "--length", &len, "--node", n]);
+        assert_eq!(got, data, "node {n} holds different bytes");
+    }
+    // Bytes outside the write are still zero.
+    assert_eq!(c.cli_ok(&["object", "read", "h", "--offset", "0", "--length", "8192", "--node", "2"]), vec![0u8; 8192]);
+    let objs: serde_json::Value = serde_json::from_slice(&c.cli_ok(&["object", "list", "--json"])).unwrap();
+    assert_eq!(objs[0]["name"], "h");
+    assert_eq!(objs[0]["components"].as_array().unwrap().len(), 3);
+}
+
+/// Misaligned and out-of-range I/O is refused with an error code, and the
+/// object keeps working.
+#[test]
+fn bad_io_is_rejected_with_codes() {
+    let c = TestCluster::start("badio", 3);
+    c.wait_healthy(3);
+    c.cli_ok(&["object", "create", "b", "--size", "1MiB", "--memory", "--replicas", "3"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let cl = c.client();
+        let e = cl.write("b", 100, Bytes::from(vec![1u8; 512])).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::Misaligned), "{e}");
+        let e = cl.write("b", 0, Bytes::from(vec![1u8; 100])).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::Misaligned), "{e}");
+        let e = cl.write("b", 1 << 20, Bytes::from(vec![1u8; 512])).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::OutOfRange), "{e}");
+        let e = cl.read("b", (1 << 20) - 512, 1024).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::OutOfRange), "{e}");
+        let e = cl.write("nope", 0, Bytes::from(vec![1u8; 512])).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NoSuchObject), "{e}");
+        cl.write("b", 512, Bytes::from(vec![9u8; 512])).await.unwrap();
+        assert_eq!(cl.read("b", 512, 512).await.unwrap(), vec![9u8; 512]);
+    });
+    let out = c.cli(&["object", "create", "x", "--size", "100", "--memory"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of 4096"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = c.cli(&["object", "create", "big", "--size", "2GiB", "--memory"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MEMORY_BUDGET"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A planned ownership move raises the epoch; a write carrying the old
+/// epoch is rejected by every component; the new owner's writes succeed.
+#[test]
+fn planned_move_fences_the_old_epoch() {
+    let c = TestCluster::start("fence", 3);
+    c.wait_healthy(3);
+    let rt = runtime();
+    rt.block_on(async {
+        let cl = c.client();
+        let o = cl
+            .create_object(holdfast_wire::control::ControlRequest::CreateObject {
+                name: "f".into(),
+                kind: holdfast_types::ObjectKind::Memory,
+                size_bytes: 1 << 20,
+                replicas: 3,
+            })
+            .await
+            .unwrap();
+        cl.write("f", 0, Bytes::from(vec![1u8; 4096])).await.unwrap();
+        let old_epoch = o.epoch;
+        let to = if o.owner == 1 { 2 } else { 1 };
+        let moved = cl.move_object("f", to).await.unwrap();
+        assert_eq!(moved.owner, to);
+        assert!(moved.epoch > old_epoch, "epoch did not rise: {} -> {}", old_epoch, moved.epoch);
+
+        // The deposed owner's late write, sent straight to each component.
+        for node in 1..=3u64 {
+            let conn = cl.conn(node).await.unwrap();
+            let w = ComponentWrite { object: o.id, epoch: old_epoch, seq: 2, offset: 0, data: Bytes::from(vec![0xeeu8; 4096]) };
+            let r = conn
+                .call(FrameKind::ComponentWrite, vec![Bytes::copy_from_slice(&w.encode_fixed()), w.data.clone()], Duration::from_secs(5))
+                .await;
+            let e = r.expect_err("old-epoch write must be rejected");
+            assert_eq!(e.to_holdfast().code, ErrorCode::StaleEpoch, "node {node}: {e}");
+        }
+        // Writes through the old owner are redirected, not applied there.
+        let old = cl.conn(o.owner).await.unwrap();
+        let e = Client::write_at(&old, o.id, 0, Bytes::from(vec![0xddu8; 4096])).await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NotOwner), "{e}");
+
+        // The new owner's writes succeed and reach every component.
+        cl.write("f", 4096, Bytes::from(vec![2u8; 4096])).await.unwrap();
+        for node in 1..=3u64 {
+            assert_eq!(cl.component_read(node, o.id, 0, 4096).await.unwrap(), vec![1u8; 4096], "node {node}");
+            assert_eq!(cl.component_read(node, o.id, 4096, 4096).await.unwrap(), vec![2u8; 4096], "node {node}");
+        }
+    });
+    let s = c.status();
+    let f = s.objects.iter().find(|o| o.name == "f").unwrap();
+    assert_eq!(f.state.as_str(), "healthy");
+}
+
+/// Kill every node with SIGKILL and start them again with the same
+/// directory: the directory comes back, persistent bytes survive, and the
+/// memory object is LOST with a clear error instead of coming back empty.
+#[test]
+fn whole_cluster_restart_keeps_persistent_and_reports_memory_lost() {
+    let mut c = TestCluster::start("restart", 3);
+    c.wait_healthy(3);
+    c.cli_ok(&["object", "create", "m", "--size", "4MiB", "--memory", "--replicas", "3"]);
+    c.cli_ok(&["object", "create", "p", "--size", "4MiB", "--persistent", "--replicas", "3"]);
+    let data = pattern(64 * 1024, 7);
+    let f = write_file(&c.dir, "data", &data);
+    c.cli_ok(&["object", "write", "m", "--offset", "0", "--data-file", f.to_str().unwrap()]);
+    c.cli_ok(&["object", "write", "p", "--offset", "1MiB", "--data-file", f.to_str().unwrap()]);
+
+    c.kill_all();
+    for id in 1..=3 {
+        c.start_node(id);
+    }
+    let s = c.wait_healthy(3);
+    let m = s.objects.iter().find(|o| o.name == "m").expect("memory object listed after restart");
+    let p = s.objects.iter().find(|o| o.name == "p").expect("persistent object listed after restart");
+    assert_eq!((m.kind.as_str(), m.size, m.replicas), ("memory", 4 << 20, 3));
+    assert_eq!((p.kind.as_str(), p.size, p.replicas), ("persistent", 4 << 20, 3));
+    assert_eq!(m.state.as_str(), "lost");
+    assert!(m.components.iter().all(|c| c.state.as_str() != "active"));
+    assert_eq!(p.state.as_str(), "healthy");
+
+    let len = data.len().to_string();
+    assert_eq!(c.cli_ok(&["object", "read", "p", "--offset", "1MiB", "--length", &len]), data);
+    for n in ["1", "2", "3"] {
+        assert_eq!(c.cli_ok(&["object", "read", "p", "--offset", "1MiB", "--length", &len, "--node", n]), data, "node {n}");
+    }
+    for args in [
+        vec!["object", "read", "m", "--offset", "0", "--length", "4096"],
+        vec!["object", "write", "m", "--offset", "0", "--data-file", f.to_str().unwrap()],
+    ] {
+        let out = c.cli(&args);
+        assert!(!out.status.success(), "I/O on a LOST object must fail: {args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("OBJECT_LOST") && err.contains("LOST"), "{err}");
+    }
+    // A fresh write to the persistent object still replicates after restart.
+    c.cli_ok(&["object", "write", "p", "--offset", "0", "--data-file", f.to_str().unwrap()]);
+    assert_eq!(c.cli_ok(&["object", "read", "p", "--offset", "0", "--length", &len, "--node", "3"]), data);
+}
+
+/// The benchmark prints every key of its JSON contract (no timing checks).
+#[test]
+fn bench_replicate_prints_its_keys() {
+    let c = TestCluster::start("bench", 3);
+    c.wait_healthy(3);
+    let out = c.cli_ok(&["bench", "replicate", "--json", "--samples", "200", "--seconds", "0.3"]);
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("bench JSON");
+    for k in [
+        "rtt_p50_us",
+        "rtt_p99_us",
+        "write_512_p50_us",
+        "write_512_p99_us",
+        "write_512_p999_us",
+        "write_4k_p50_us",
+        "write_4k_p99_us",
+        "ratio_p50",
+        "ratio_p99",
+        "writes_per_s_1",
+        "writes_per_s_8",
+        "writes_per_s_32",
+        "p99_us_32",
+    ] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
+    }
+}
