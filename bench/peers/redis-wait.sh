@@ -56,8 +56,9 @@ TMP_ROOT=${TMPDIR:-/tmp}
 
 [[ $SAMPLES =~ ^[1-9][0-9]*$ ]] || die "SAMPLES must be a positive integer, got '$SAMPLES'"
 [[ $SECONDS_PER_RUN =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SECONDS_PER_RUN must be a number, got '$SECONDS_PER_RUN'"
-[[ $REDIS_BASE_PORT =~ ^[0-9]+$ ]] && ((REDIS_BASE_PORT >= 1024 && REDIS_BASE_PORT <= 65000)) ||
+if ! [[ $REDIS_BASE_PORT =~ ^[0-9]+$ ]] || ((REDIS_BASE_PORT < 1024 || REDIS_BASE_PORT > 65000)); then
     die "REDIS_BASE_PORT must be in 1024..65000, got '$REDIS_BASE_PORT'"
+fi
 [[ $REDIS_READY_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "REDIS_READY_TIMEOUT must be a positive integer"
 command -v python3 >/dev/null || die "python3 is needed to merge the JSON results"
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building and testing Holdfast needs on a fresh Debian
+# machine. Idempotent: each step is skipped when already satisfied.
+set -euo pipefail
+
+apt_install() {
+    # Installs the named Debian packages that are missing.
+    local missing=()
+    for p in "$@"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}" || {
+        $sudo apt-get update -q
+        $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+    }
+}
+
+# A C compiler links the Rust binaries; procps gives the tests pgrep/kill.
+command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
+command -v pgrep >/dev/null 2>&1 || apt_install procps
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "cargo is missing: install a Rust toolchain >= 1.80 (rustup, or Debian's cargo from a recent release)" >&2
+        apt_install cargo rustc
+    fi
+fi
