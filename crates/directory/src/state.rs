@@ -85,8 +85,13 @@ pub enum Command {
     CreateObject { name: String, kind: ObjectKind, size_bytes: u64, replicas: u32 },
     /// Planned ownership move. `expected_epoch` guards against racing moves.
     MoveOwner { object: ObjectId, to: NodeId, expected_epoch: Option<Epoch> },
-    /// Record a component's state. Used by failure handling and resync.
-    SetComponentState { object: ObjectId, node: NodeId, state: ComponentState, expected_epoch: Epoch },
+    /// Record components' state. Used by failure handling and resync. The
+    /// last ACTIVE component can never be taken out of ACTIVE this way: an
+    /// object is LOST only when its copies are really gone (NodeBooted).
+    SetComponentState { object: ObjectId, nodes: Vec<NodeId>, state: ComponentState, expected_epoch: Epoch },
+    /// The owner's host stopped answering: its component becomes ABSENT and
+    /// `to`, which holds an ACTIVE component, becomes owner at epoch + 1.
+    OwnerFailed { object: ObjectId, failed: NodeId, to: NodeId, expected_epoch: Epoch },
 }
 
 /// What applying a command produced.
@@ -157,8 +162,11 @@ impl ClusterState {
                 self.apply_create(index, name, *kind, *size_bytes, *replicas)
             }
             Command::MoveOwner { object, to, expected_epoch } => self.apply_move(index, *object, *to, *expected_epoch),
-            Command::SetComponentState { object, node, state, expected_epoch } => {
-                self.apply_set_component(*object, *node, *state, *expected_epoch)
+            Command::SetComponentState { object, nodes, state, expected_epoch } => {
+                self.apply_set_component(*object, nodes, *state, *expected_epoch)
+            }
+            Command::OwnerFailed { object, failed, to, expected_epoch } => {
+                self.apply_owner_failed(index, *object, *failed, *to, *expected_epoch)
             }
         };
         self.check_invariants();
@@ -195,6 +203,13 @@ impl ClusterState {
                 comp.state = ComponentState::Stale;
             }
             obj.recompute_state();
+            let had_active = !lost_bytes && obj.component(node).map(|c| c.state) == Some(ComponentState::Active);
+            if obj.owner != node && had_active {
+                // The component's process restarted: the owner must fence it
+                // again and bring it level before the next write.
+                obj.epoch += 1;
+                obj.epoch_index = index;
+            }
             if obj.owner == node {
                 // The owner's process restarted: whatever it had in flight is
                 // unknown, so any later owner must carry a higher epoch.
@@ -326,7 +341,7 @@ impl ClusterState {
     fn apply_set_component(
         &mut self,
         object: ObjectId,
-        node: NodeId,
+        nodes: &[NodeId],
         state: ComponentState,
         expected: Epoch,
     ) -> CommandResult {
@@ -339,12 +354,52 @@ impl ClusterState {
                 format!("object {} is at epoch {}, not {expected}", obj.name, obj.epoch),
             );
         }
-        let Some(comp) = obj.components.iter_mut().find(|c| c.node == node) else {
-            return CommandResult::refused(ErrorCode::NoComponent, format!("node {node} has no component of {}", obj.name));
-        };
-        comp.state = state;
+        if let Some(n) = nodes.iter().find(|n| obj.component(**n).is_none()) {
+            return CommandResult::refused(ErrorCode::NoComponent, format!("node {n} has no component of {}", obj.name));
+        }
+        if state != ComponentState::Active {
+            let remaining = obj.components.iter().filter(|c| c.state == ComponentState::Active && !nodes.contains(&c.node)).count();
+            if remaining == 0 {
+                return CommandResult::refused(
+                    ErrorCode::Invalid,
+                    format!("refusing to leave object {} with no ACTIVE component", obj.name),
+                );
+            }
+            if nodes.contains(&obj.owner) {
+                return CommandResult::refused(
+                    ErrorCode::Invalid,
+                    format!("the owner's component of {} cannot leave ACTIVE; move ownership first", obj.name),
+                );
+            }
+        }
+        for c in obj.components.iter_mut().filter(|c| nodes.contains(&c.node)) {
+            c.state = state;
+        }
         obj.recompute_state();
         CommandResult::Ok
+    }
+
+    fn apply_owner_failed(&mut self, index: LogIndex, object: ObjectId, failed: NodeId, to: NodeId, expected: Epoch) -> CommandResult {
+        let Some(obj) = self.objects.get_mut(&object) else {
+            return CommandResult::refused(ErrorCode::NoSuchObject, format!("no object with id {object}"));
+        };
+        if obj.epoch != expected || obj.owner != failed {
+            return CommandResult::refused(
+                ErrorCode::StaleEpoch,
+                format!("object {} is at epoch {} owned by node {}, not epoch {expected} owned by {failed}", obj.name, obj.epoch, obj.owner),
+            );
+        }
+        if to == failed || obj.component(to).map(|c| c.state) != Some(ComponentState::Active) {
+            return CommandResult::refused(ErrorCode::NoComponent, format!("node {to} has no ACTIVE component of {}", obj.name));
+        }
+        for c in obj.components.iter_mut().filter(|c| c.node == failed) {
+            c.state = ComponentState::Absent;
+        }
+        obj.owner = to;
+        obj.epoch += 1;
+        obj.epoch_index = index;
+        obj.recompute_state();
+        CommandResult::Moved { object, owner: to, epoch: obj.epoch }
     }
 
     /// Checks the directory's own invariants after every apply.
@@ -352,6 +407,9 @@ impl ClusterState {
         for obj in self.objects.values() {
             assert!(obj.epoch >= 1, "object {} has epoch 0", obj.id);
             assert!(obj.component(obj.owner).is_some(), "object {} owner {} holds no component", obj.id, obj.owner);
+            if obj.state != ObjectState::Lost {
+                assert!(obj.components.iter().any(|c| c.state == ComponentState::Active), "object {} not LOST without an ACTIVE component", obj.id);
+            }
             let mut nodes: Vec<_> = obj.components.iter().map(|c| c.node).collect();
             nodes.sort();
             nodes.dedup();
@@ -440,6 +498,41 @@ mod tests {
         assert_eq!(s.objects[&mem].state, ObjectState::Lost);
         assert_eq!(s.objects[&per].state, ObjectState::Healthy);
         assert!(s.objects[&per].epoch > epoch_before);
+    }
+
+    #[test]
+    fn absent_marking_keeps_one_active_and_the_owner() {
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let others: Vec<NodeId> = (1..=3).filter(|&n| n != owner).collect();
+        let absent = ComponentState::Absent;
+        let r = s.apply(i + 2, &Command::SetComponentState { object, nodes: vec![owner], state: absent, expected_epoch: 1 });
+        assert!(matches!(r, CommandResult::Refused { .. }), "owner's component left ACTIVE");
+        let r = s.apply(i + 3, &Command::SetComponentState { object, nodes: others.clone(), state: absent, expected_epoch: 1 });
+        assert_eq!(r, CommandResult::Ok);
+        assert_eq!(s.objects[&object].state, ObjectState::Degraded);
+        assert_eq!(s.objects[&object].active_nodes(), vec![owner]);
+        // The owner fails with no ACTIVE survivor: nobody to move to.
+        let r = s.apply(i + 4, &Command::OwnerFailed { object, failed: owner, to: others[0], expected_epoch: 1 });
+        assert!(matches!(r, CommandResult::Refused { .. }));
+        assert_eq!(s.objects[&object].state, ObjectState::Degraded, "an unreachable last copy is not LOST");
+    }
+
+    #[test]
+    fn owner_failed_moves_ownership_and_marks_absent() {
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let to = if owner == 1 { 2 } else { 1 };
+        let r = s.apply(i + 2, &Command::OwnerFailed { object, failed: owner, to, expected_epoch: 1 });
+        assert_eq!(r, CommandResult::Moved { object, owner: to, epoch: 2 });
+        let o = &s.objects[&object];
+        assert_eq!(o.component(owner).unwrap().state, ComponentState::Absent);
+        // A second, late report of the same failure is refused.
+        assert!(matches!(s.apply(i + 3, &Command::OwnerFailed { object, failed: owner, to, expected_epoch: 1 }), CommandResult::Refused { .. }));
     }
 
     #[test]

@@ -22,6 +22,15 @@ pub trait BlockBackend: Send + Sync {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError>;
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError>;
     fn sync(&self) -> Result<(), StoreError>;
+    /// Records the position `(epoch, seq)` of the last write applied, made
+    /// durable by the next `sync`. Volatile backends keep nothing.
+    fn save_position(&self, _position: (u64, u64)) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The position saved before a restart; `(0, 0)` when none.
+    fn load_position(&self) -> (u64, u64) {
+        (0, 0)
+    }
     fn is_volatile(&self) -> bool {
         self.kind() == ObjectKind::Memory
     }

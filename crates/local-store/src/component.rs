@@ -1,22 +1,48 @@
 //! One component: a backend plus the rules every block command must pass.
 //!
-//! Fencing: a component remembers the highest epoch it has seen and refuses
-//! commands that carry an older one, so a deposed owner's late writes
-//! bounce. Ordering: within an epoch, writes must arrive with consecutive
-//! sequence numbers; a gap means this copy missed a write, and it refuses
-//! everything after it rather than silently diverge.
+//! Fencing: a component remembers the highest epoch it has been fenced at
+//! (`epoch_known`) and refuses commands that carry an older one, so a
+//! deposed owner's late writes bounce.
+//!
+//! Ordering: every replicated write has a position `(epoch, seq)`. Within an
+//! epoch, writes must arrive with consecutive sequence numbers; the first
+//! write of a newer epoch has seq 1. A gap means this copy missed a write,
+//! and it refuses everything after it rather than silently diverge.
+//!
+//! Convergence: a component keeps its most recent writes in a bounded ring,
+//! so that a new owner can copy to a lagging component exactly the writes it
+//! is missing (see `docs/replication.md`).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use bytes::Bytes;
 use holdfast_types::limits::{IO_BYTES_MAX, SECTOR_BYTES};
 use holdfast_types::{Epoch, ObjectId, ObjectKind, Seq};
 
 use crate::{BlockBackend, StoreError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Writes a component remembers for convergence, by count and by bytes.
+pub const RECENT_WRITES_MAX: usize = 512;
+pub const RECENT_WRITES_BYTES_MAX: usize = 32 << 20;
+
+/// Position of a replicated write: `(epoch, seq)`, ordered lexicographically.
+pub type Position = (Epoch, Seq);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentWrite {
+    pub position: Position,
+    pub offset: u64,
+    pub data: Bytes,
+}
+
 struct Order {
-    epoch: Epoch,
-    last_seq: Seq,
+    epoch_known: Epoch,
+    applied: Position,
+    recent: VecDeque<RecentWrite>,
+    recent_bytes: usize,
+    /// Every write after this position is still in `recent`.
+    recent_floor: Position,
 }
 
 pub struct Component {
@@ -38,9 +64,25 @@ pub fn check_range(offset: u64, length: u64, size: u64) -> Result<(), StoreError
     Ok(())
 }
 
+impl Order {
+    fn remember(&mut self, w: RecentWrite) {
+        self.recent_bytes += w.data.len();
+        self.recent.push_back(w);
+        while self.recent.len() > RECENT_WRITES_MAX || self.recent_bytes > RECENT_WRITES_BYTES_MAX {
+            let old = self.recent.pop_front().expect("non-empty while over a bound");
+            self.recent_bytes -= old.data.len();
+            self.recent_floor = old.position;
+        }
+    }
+}
+
 impl Component {
     pub fn new(object: ObjectId, backend: Box<dyn BlockBackend>) -> Component {
-        Component { object, backend, order: Mutex::new(Order { epoch: 0, last_seq: 0 }) }
+        // A persistent component resumes from the position it saved; a
+        // memory one starts empty at (0, 0).
+        let applied = backend.load_position();
+        let order = Order { epoch_known: applied.0, applied, recent: VecDeque::new(), recent_bytes: 0, recent_floor: applied };
+        Component { object, backend, order: Mutex::new(order) }
     }
 
     pub fn kind(&self) -> ObjectKind {
@@ -52,54 +94,105 @@ impl Component {
     }
 
     pub fn epoch(&self) -> Epoch {
-        self.order.lock().expect("order lock").epoch
+        self.order.lock().expect("order lock").epoch_known
     }
 
-    /// The (epoch, seq) of the last write applied.
-    pub fn last_applied(&self) -> (Epoch, Seq) {
-        let o = self.order.lock().expect("order lock");
-        (o.epoch, o.last_seq)
+    /// Position of the last replicated write applied.
+    pub fn applied(&self) -> Position {
+        self.order.lock().expect("order lock").applied
+    }
+
+    fn check_epoch(&self, o: &Order, epoch: Epoch) -> Result<(), StoreError> {
+        if epoch < o.epoch_known {
+            return Err(StoreError::StaleEpoch { object: self.object, known: o.epoch_known, got: epoch });
+        }
+        Ok(())
     }
 
     /// Learns of a newer epoch from the directory. Never lowers it.
     pub fn observe_epoch(&self, epoch: Epoch) {
         let mut o = self.order.lock().expect("order lock");
-        if epoch > o.epoch {
-            *o = Order { epoch, last_seq: 0 };
-        }
+        o.epoch_known = o.epoch_known.max(epoch);
     }
 
-    /// A new owner announces `epoch`. Older epochs are refused from now on.
-    pub fn fence(&self, epoch: Epoch) -> Result<(), StoreError> {
+    /// A new owner announces `epoch`; older epochs are refused from now on.
+    /// Returns the position of the last write applied, for convergence.
+    pub fn fence(&self, epoch: Epoch) -> Result<Position, StoreError> {
         let mut o = self.order.lock().expect("order lock");
-        if epoch < o.epoch {
-            return Err(StoreError::StaleEpoch { object: self.object, known: o.epoch, got: epoch });
-        }
-        if epoch > o.epoch {
-            *o = Order { epoch, last_seq: 0 };
-        }
-        Ok(())
+        self.check_epoch(&o, epoch)?;
+        o.epoch_known = epoch;
+        Ok(o.applied)
     }
 
     /// Applies a replicated write. Does not sync; the caller calls
     /// [`Component::sync`] before acknowledging a persistent write.
-    pub fn write(&self, epoch: Epoch, seq: Seq, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+    pub fn write(&self, epoch: Epoch, seq: Seq, offset: u64, data: &Bytes) -> Result<(), StoreError> {
         check_range(offset, data.len() as u64, self.size_bytes())?;
         // The lock is held across the copy so that overlapping writes land
         // in sequence order.
         let mut o = self.order.lock().expect("order lock");
-        if epoch < o.epoch {
-            return Err(StoreError::StaleEpoch { object: self.object, known: o.epoch, got: epoch });
-        }
-        if epoch > o.epoch {
-            *o = Order { epoch, last_seq: 0 };
-        }
-        if seq != o.last_seq + 1 {
-            return Err(StoreError::SeqGap { object: self.object, epoch, expected_after: o.last_seq, got: seq });
+        self.check_epoch(&o, epoch)?;
+        let expected = if o.applied.0 == epoch { o.applied.1 + 1 } else { 1 };
+        if seq != expected || o.applied.0 > epoch {
+            return Err(StoreError::SeqGap { object: self.object, epoch, expected_after: expected - 1, got: seq });
         }
         self.backend.write_at(offset, data)?;
-        o.last_seq = seq;
+        self.backend.save_position((epoch, seq))?;
+        o.epoch_known = epoch;
+        o.applied = (epoch, seq);
+        o.remember(RecentWrite { position: (epoch, seq), offset, data: data.clone() });
         Ok(())
+    }
+
+    /// The writes applied after `after`, oldest first, or `None` when the
+    /// ring no longer reaches back that far.
+    pub fn recent_since(&self, after: Position) -> Option<Vec<RecentWrite>> {
+        let o = self.order.lock().expect("order lock");
+        if after < o.recent_floor {
+            return None;
+        }
+        Some(o.recent.iter().filter(|w| w.position > after).cloned().collect())
+    }
+
+    /// Applies a write another component already applied (convergence). The
+    /// write must come after this component's position; `epoch` is the new
+    /// owner's fence epoch.
+    pub fn repair(&self, epoch: Epoch, w: &RecentWrite) -> Result<(), StoreError> {
+        check_range(w.offset, w.data.len() as u64, self.size_bytes())?;
+        let mut o = self.order.lock().expect("order lock");
+        self.check_epoch(&o, epoch)?;
+        if w.position <= o.applied {
+            return Ok(());
+        }
+        self.backend.write_at(w.offset, &w.data)?;
+        self.backend.save_position(w.position)?;
+        o.applied = w.position;
+        o.remember(w.clone());
+        Ok(())
+    }
+
+    /// Starts a rebuild: from now on this component follows the owner's
+    /// writes from `position`; its old bytes are overwritten by
+    /// [`Component::resync_chunk`]s. Its recent ring restarts empty.
+    pub fn resync_start(&self, epoch: Epoch, position: Position) -> Result<(), StoreError> {
+        let mut o = self.order.lock().expect("order lock");
+        self.check_epoch(&o, epoch)?;
+        self.backend.save_position(position)?;
+        o.epoch_known = epoch;
+        o.applied = position;
+        o.recent.clear();
+        o.recent_bytes = 0;
+        o.recent_floor = position;
+        Ok(())
+    }
+
+    /// Copies bytes from the owner during a rebuild. Ordered with the
+    /// owner's writes by the connection, so it never overwrites a newer write.
+    pub fn resync_chunk(&self, epoch: Epoch, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+        check_range(offset, data.len() as u64, self.size_bytes())?;
+        let o = self.order.lock().expect("order lock");
+        self.check_epoch(&o, epoch)?;
+        self.backend.write_at(offset, data)
     }
 
     /// Reads bytes. With `epoch` set, refuses if the component knows a newer
@@ -107,10 +200,8 @@ impl Component {
     pub fn read(&self, epoch: Option<Epoch>, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
         check_range(offset, length, self.size_bytes())?;
         if let Some(e) = epoch {
-            let known = self.epoch();
-            if e < known {
-                return Err(StoreError::StaleEpoch { object: self.object, known, got: e });
-            }
+            let o = self.order.lock().expect("order lock");
+            self.check_epoch(&o, e)?;
         }
         let mut buf = vec![0u8; length as usize];
         self.backend.read_at(offset, &mut buf)?;
@@ -135,32 +226,76 @@ mod tests {
         Component::new(1, Box::new(MemoryBackend::new(16 * 4096)))
     }
 
+    fn b(v: u8) -> Bytes {
+        Bytes::from(vec![v; 512])
+    }
+
     #[test]
     fn rejects_misaligned_and_out_of_range() {
         let c = comp();
-        assert!(matches!(c.write(1, 1, 100, &[0; 512]), Err(StoreError::Misaligned { .. })));
-        assert!(matches!(c.write(1, 1, 0, &[0; 100]), Err(StoreError::Misaligned { .. })));
-        assert!(matches!(c.write(1, 1, 0, &[]), Err(StoreError::Misaligned { .. })));
-        assert!(matches!(c.write(1, 1, 16 * 4096, &[0; 512]), Err(StoreError::OutOfRange { .. })));
+        assert!(matches!(c.write(1, 1, 100, &b(0)), Err(StoreError::Misaligned { .. })));
+        assert!(matches!(c.write(1, 1, 0, &Bytes::from(vec![0; 100])), Err(StoreError::Misaligned { .. })));
+        assert!(matches!(c.write(1, 1, 0, &Bytes::new()), Err(StoreError::Misaligned { .. })));
+        assert!(matches!(c.write(1, 1, 16 * 4096, &b(0)), Err(StoreError::OutOfRange { .. })));
         assert!(matches!(c.read(None, u64::MAX - 511, 512), Err(StoreError::OutOfRange { .. })));
     }
 
     #[test]
     fn fencing_and_order() {
         let c = comp();
-        c.fence(2).unwrap();
-        c.write(2, 1, 0, &[1; 512]).unwrap();
-        assert!(matches!(c.write(2, 3, 0, &[1; 512]), Err(StoreError::SeqGap { .. })));
-        c.write(2, 2, 512, &[2; 512]).unwrap();
-        assert!(matches!(c.write(1, 3, 0, &[9; 512]), Err(StoreError::StaleEpoch { .. })));
-        c.fence(3).unwrap();
-        assert!(matches!(c.write(2, 3, 0, &[9; 512]), Err(StoreError::StaleEpoch { .. })));
+        assert_eq!(c.fence(2).unwrap(), (0, 0));
+        c.write(2, 1, 0, &b(1)).unwrap();
+        assert!(matches!(c.write(2, 3, 0, &b(1)), Err(StoreError::SeqGap { .. })));
+        c.write(2, 2, 512, &b(2)).unwrap();
+        assert!(matches!(c.write(1, 3, 0, &b(9)), Err(StoreError::StaleEpoch { .. })));
+        assert_eq!(c.fence(3).unwrap(), (2, 2));
+        assert!(matches!(c.write(2, 3, 0, &b(9)), Err(StoreError::StaleEpoch { .. })));
         assert!(matches!(c.fence(2), Err(StoreError::StaleEpoch { .. })));
-        c.write(3, 1, 0, &[3; 512]).unwrap();
+        assert!(matches!(c.write(3, 2, 0, &b(3)), Err(StoreError::SeqGap { .. })));
+        c.write(3, 1, 0, &b(3)).unwrap();
         assert_eq!(c.read(Some(3), 0, 512).unwrap(), vec![3; 512]);
         assert_eq!(c.read(None, 512, 512).unwrap(), vec![2; 512]);
         assert!(matches!(c.read(Some(2), 0, 512), Err(StoreError::StaleEpoch { .. })));
         c.observe_epoch(5);
-        assert!(matches!(c.write(4, 1, 0, &[0; 512]), Err(StoreError::StaleEpoch { .. })));
+        assert!(matches!(c.write(4, 1, 0, &b(0)), Err(StoreError::StaleEpoch { .. })));
+    }
+
+    #[test]
+    fn recent_writes_bring_a_lagging_copy_level() {
+        let a = comp();
+        let z = comp();
+        for c in [&a, &z] {
+            c.fence(1).unwrap();
+        }
+        for s in 1..=3 {
+            a.write(1, s, s * 512, &b(s as u8)).unwrap();
+            z.write(1, s, s * 512, &b(s as u8)).unwrap();
+        }
+        a.write(1, 4, 0, &b(4)).unwrap();
+        a.write(1, 5, 512, &b(5)).unwrap();
+        // z missed 4 and 5; a new owner at epoch 2 repairs it from a.
+        assert_eq!(z.fence(2).unwrap(), (1, 3));
+        let missing = a.recent_since(z.applied()).unwrap();
+        assert_eq!(missing.iter().map(|w| w.position).collect::<Vec<_>>(), vec![(1, 4), (1, 5)]);
+        for w in &missing {
+            z.repair(2, w).unwrap();
+        }
+        assert_eq!(z.applied(), a.applied());
+        assert_eq!(z.read(None, 0, 4 * 512).unwrap(), a.read(None, 0, 4 * 512).unwrap());
+        // The new epoch's writes start at seq 1 on both.
+        a.fence(2).unwrap();
+        a.write(2, 1, 0, &b(7)).unwrap();
+        z.write(2, 1, 0, &b(7)).unwrap();
+    }
+
+    #[test]
+    fn ring_is_bounded_and_says_when_it_no_longer_reaches() {
+        let c = comp();
+        c.fence(1).unwrap();
+        for s in 1..=(RECENT_WRITES_MAX as u64 + 10) {
+            c.write(1, s, 0, &b(1)).unwrap();
+        }
+        assert!(c.recent_since((1, 5)).is_none());
+        assert_eq!(c.recent_since((1, RECENT_WRITES_MAX as u64)).unwrap().len(), 10);
     }
 }

@@ -9,7 +9,10 @@
 //!  8     8    object_id  u64 LE
 //! 16     8    size_bytes u64 LE
 //! 24     4    crc32 of bytes 0..24 (IEEE), u32 LE
-//! 28  4068    zero
+//! 28     4    zero
+//! 32     8    applied_epoch u64 LE  (position of the last write applied;
+//! 40     8    applied_seq   u64 LE   rewritten with every write, in one sector)
+//! 48  4048    zero
 //! ```
 //! Durability: `sync` is `File::sync_data`, i.e. fdatasync(2), which the
 //! component calls before a write is acknowledged.
@@ -24,6 +27,7 @@ use crate::{BlockBackend, StoreError};
 
 pub const FILE_HEADER_BYTES: u64 = 4096;
 const MAGIC: &[u8; 8] = b"HFOBJ\0\0\x01";
+const POSITION_OFFSET: u64 = 32;
 
 pub struct FileBackend {
     file: File,
@@ -120,6 +124,23 @@ impl BlockBackend for FileBackend {
     fn sync(&self) -> Result<(), StoreError> {
         self.file.sync_data().map_err(|e| StoreError::io(format!("fdatasync {}", self.path.display()), e))
     }
+
+    fn save_position(&self, position: (u64, u64)) -> Result<(), StoreError> {
+        let mut b = [0u8; 16];
+        b[0..8].copy_from_slice(&position.0.to_le_bytes());
+        b[8..16].copy_from_slice(&position.1.to_le_bytes());
+        self.file
+            .write_all_at(&b, POSITION_OFFSET)
+            .map_err(|e| StoreError::io(format!("write position to {}", self.path.display()), e))
+    }
+
+    fn load_position(&self) -> (u64, u64) {
+        let mut b = [0u8; 16];
+        if self.file.read_exact_at(&mut b, POSITION_OFFSET).is_err() {
+            return (0, 0);
+        }
+        (u64::from_le_bytes(b[0..8].try_into().expect("8")), u64::from_le_bytes(b[8..16].try_into().expect("8")))
+    }
 }
 
 #[cfg(test)]
@@ -139,12 +160,14 @@ mod tests {
         let _ = std::fs::remove_file(&p);
         let b = FileBackend::create(&p, 7, 8192).unwrap();
         b.write_at(4096, b"hello").unwrap();
+        b.save_position((3, 9)).unwrap();
         b.sync().unwrap();
         drop(b);
         let b = FileBackend::open(&p, 7, 8192).unwrap();
         let mut buf = [0u8; 5];
         b.read_at(4096, &mut buf).unwrap();
         assert_eq!(&buf, b"hello");
+        assert_eq!(b.load_position(), (3, 9));
         assert!(matches!(FileBackend::open(&p, 8, 8192), Err(StoreError::Corrupt { .. })));
         std::fs::write(&p, b"garbage").unwrap();
         assert!(matches!(FileBackend::open(&p, 7, 8192), Err(StoreError::Corrupt { .. })));

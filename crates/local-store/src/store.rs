@@ -103,6 +103,18 @@ impl LocalStore {
         self.insert(Component::new(object, Box::new(b)))
     }
 
+    /// Removes a persistent component file that is not open (for example a
+    /// corrupt one about to be rebuilt from scratch). Missing is fine.
+    pub fn discard_persistent_file(&self, object: ObjectId) -> Result<(), StoreError> {
+        assert!(self.get(object).is_none(), "component {object} is open");
+        let p = self.path_of(object);
+        match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(format!("remove {}", p.display()), e)),
+        }
+    }
+
     /// Drops a component; a persistent one's file is removed too.
     pub fn remove(&self, object: ObjectId) -> Result<(), StoreError> {
         let c = self.components.write().expect("components lock").remove(&object);

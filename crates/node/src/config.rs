@@ -31,9 +31,18 @@ pub struct NodeConfig {
     pub worker_threads: usize,
     #[serde(default = "default_heartbeat_ms")]
     pub heartbeat_ms: u64,
-    /// A peer not heard from for this long is reported down.
+    /// A peer not heard from for this long is down: several heartbeats
+    /// must go unanswered, so one late reply does not throw a host out.
     #[serde(default = "default_peer_down_ms")]
     pub peer_down_ms: u64,
+    /// A component that has not acknowledged a write by then is committed
+    /// ABSENT before the write is acknowledged.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// Rebuild rate cap in bytes per second (0: none; the rebuild window
+    /// already bounds what it takes from foreground writes).
+    #[serde(default)]
+    pub resync_bytes_per_s_max: u64,
 }
 
 fn default_memory_bytes_max() -> u64 {
@@ -43,9 +52,12 @@ fn default_worker_threads() -> usize {
     2
 }
 fn default_heartbeat_ms() -> u64 {
-    200
+    100
 }
 fn default_peer_down_ms() -> u64 {
+    600
+}
+fn default_write_timeout_ms() -> u64 {
     1000
 }
 
@@ -85,8 +97,11 @@ impl NodeConfig {
         if self.worker_threads == 0 || self.worker_threads > 64 {
             return Err("worker_threads must be 1 to 64".into());
         }
-        if self.heartbeat_ms == 0 || self.peer_down_ms <= self.heartbeat_ms {
-            return Err("heartbeat_ms must be > 0 and below peer_down_ms".into());
+        if self.heartbeat_ms == 0 || self.peer_down_ms < 2 * self.heartbeat_ms {
+            return Err("heartbeat_ms must be > 0 and peer_down_ms at least twice it".into());
+        }
+        if !(10..=60_000).contains(&self.write_timeout_ms) {
+            return Err("write_timeout_ms must be 10 to 60000".into());
         }
         Ok(())
     }

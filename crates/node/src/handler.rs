@@ -36,7 +36,17 @@ impl RequestHandler for NodeInner {
         // boundary; they keep tools away from the directory and from fences.
         // ComponentWrite stays open to clients so that an operator (or a
         // test) can prove fencing: an old-epoch write bounces everywhere.
-        let node_only = matches!(kind, FrameKind::Fence | FrameKind::Raft);
+        let node_only = matches!(
+            kind,
+            FrameKind::Fence
+                | FrameKind::Raft
+                | FrameKind::RepairWrite
+                | FrameKind::RecentWrites
+                | FrameKind::ResyncPrepare
+                | FrameKind::ResyncStart
+                | FrameKind::ResyncChunk
+                | FrameKind::ResyncFinish
+        );
         if node_only && !from_node {
             conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, format!("{kind:?} is for cluster nodes only")));
             return;
@@ -52,6 +62,15 @@ impl RequestHandler for NodeInner {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_fence(&conn, rid, &frame.body).await });
             }
+            FrameKind::RepairWrite => me.on_repair_write(conn, rid, frame.body),
+            FrameKind::RecentWrites => me.on_recent_writes(conn, rid, &frame.body),
+            FrameKind::ResyncPrepare => {
+                let conn = conn.clone();
+                tokio::spawn(async move { me.on_resync_prepare(&conn, rid, &frame.body).await });
+            }
+            FrameKind::ResyncStart => me.on_resync_start(conn, rid, &frame.body),
+            FrameKind::ResyncChunk => me.on_resync_chunk(conn, rid, frame.body),
+            FrameKind::ResyncFinish => me.on_resync_finish(conn, rid, &frame.body),
             FrameKind::Write => {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_write(&conn, rid, frame.body).await });
@@ -108,14 +127,7 @@ impl NodeInner {
         if let Err(e) = c.write(w.epoch, w.seq, w.offset, &w.data) {
             return conn.respond_error(rid, &e.to_holdfast());
         }
-        if !c.needs_sync() {
-            return conn.respond(rid, FrameKind::Ok, vec![]);
-        }
-        let conn = conn.clone();
-        tokio::task::spawn_blocking(move || match c.sync() {
-            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
-            Err(e) => conn.respond_error(rid, &e.to_holdfast()),
-        });
+        self.respond_when_durable(conn, rid, c);
     }
 
     fn on_component_read(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
@@ -151,7 +163,147 @@ impl NodeInner {
         }
         .await;
         match r {
+            Ok(position) => conn.respond(rid, FrameKind::Data, vec![msg::encode_position(position)]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    fn component(&self, object: u64) -> Result<Arc<holdfast_local_store::Component>, HoldfastError> {
+        self.store.get(object).ok_or_else(|| {
+            HoldfastError::new(ErrorCode::NoComponent, format!("node {} holds no component of object {object}", self.id))
+        })
+    }
+
+    /// Answers Ok once `c` is durable: at once for memory, after fdatasync
+    /// (off the reader task) for a persistent component.
+    fn respond_when_durable(&self, conn: &Arc<Conn>, rid: u64, c: Arc<holdfast_local_store::Component>) {
+        if !c.needs_sync() {
+            return conn.respond(rid, FrameKind::Ok, vec![]);
+        }
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || match c.sync() {
             Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e.to_holdfast()),
+        });
+    }
+
+    fn on_repair_write(&self, conn: &Arc<Conn>, rid: u64, body: Bytes) {
+        let w = match msg::RepairWrite::decode(body) {
+            Ok(w) => w,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        let r = self.component(w.object).and_then(|c| {
+            let rw = holdfast_local_store::component::RecentWrite { position: w.position, offset: w.offset, data: w.data };
+            c.repair(w.epoch, &rw).map_err(|e| e.to_holdfast())?;
+            Ok(c)
+        });
+        match r {
+            Ok(c) => self.respond_when_durable(conn, rid, c),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    fn on_recent_writes(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let q = match msg::RecentWrites::decode(body) {
+            Ok(q) => q,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        let r = self.component(q.object).and_then(|c| {
+            if q.epoch < c.epoch() {
+                return Err(HoldfastError::new(ErrorCode::StaleEpoch, format!("epoch {} is older than {}", q.epoch, c.epoch())));
+            }
+            c.recent_since(q.after).ok_or_else(|| {
+                HoldfastError::new(ErrorCode::NotCovered, format!("object {}: recent writes no longer reach {:?}", q.object, q.after))
+            })
+        });
+        match r {
+            Ok(writes) => {
+                // One page: at least one write, at most one I/O's worth of data.
+                let mut page = Vec::new();
+                let mut bytes = 0usize;
+                for w in writes {
+                    if !page.is_empty() && bytes + w.data.len() > holdfast_types::limits::IO_BYTES_MAX as usize {
+                        break;
+                    }
+                    bytes += w.data.len();
+                    page.push(msg::PagedWrite { position: w.position, offset: w.offset, data: w.data });
+                }
+                conn.respond(rid, FrameKind::Data, vec![msg::encode_write_page(&page)]);
+            }
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    async fn on_resync_prepare(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let p = match msg::ResyncPrepare::decode(body) {
+            Ok(p) => p,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        let r = async {
+            let dir = self.dir()?;
+            dir.wait_applied(p.dir_index, Duration::from_millis(FENCE_CATCH_UP_MS))
+                .await
+                .map_err(|e| HoldfastError::new(ErrorCode::NotReady, e.to_string()))?;
+            let state = dir.state();
+            let obj = state
+                .objects
+                .get(&p.object)
+                .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object with id {}", p.object)))?;
+            if obj.component(self.id).is_none() {
+                return Err(HoldfastError::new(ErrorCode::NoComponent, format!("node {} is not placed for object {}", self.id, obj.name)));
+            }
+            if self.store.get(obj.id).is_some() {
+                return Ok(());
+            }
+            let created = match obj.kind {
+                holdfast_types::ObjectKind::Memory => self.store.create_memory(obj.id, obj.size_bytes),
+                holdfast_types::ObjectKind::Persistent => self.store.open_persistent(obj.id, obj.size_bytes).or_else(|e| {
+                    tracing::warn!(object = obj.id, error = %e, "rebuilding persistent component from scratch");
+                    self.store.discard_persistent_file(obj.id)?;
+                    self.store.create_persistent(obj.id, obj.size_bytes)
+                }),
+            };
+            created.map(|_| ()).map_err(|e| e.to_holdfast())
+        }
+        .await;
+        match r {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    fn on_resync_start(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let s = match msg::ResyncStart::decode(body) {
+            Ok(s) => s,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.component(s.object).and_then(|c| c.resync_start(s.epoch, s.position).map_err(|e| e.to_holdfast())) {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    fn on_resync_chunk(&self, conn: &Arc<Conn>, rid: u64, body: Bytes) {
+        let c = match msg::ResyncChunk::decode(body) {
+            Ok(c) => c,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.component(c.object).and_then(|comp| comp.resync_chunk(c.epoch, c.offset, &c.data).map_err(|e| e.to_holdfast())) {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    fn on_resync_finish(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let f = match msg::ResyncFinish::decode(body) {
+            Ok(f) => f,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.component(f.object) {
+            Ok(c) if f.epoch < c.epoch() => {
+                conn.respond_error(rid, &HoldfastError::new(ErrorCode::StaleEpoch, format!("epoch {} is older than {}", f.epoch, c.epoch())))
+            }
+            Ok(c) => self.respond_when_durable(conn, rid, c),
             Err(e) => conn.respond_error(rid, &e),
         }
     }

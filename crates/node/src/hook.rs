@@ -90,6 +90,15 @@ impl ApplyHook for NodeHook {
     }
 
     fn snapshot_installed(&self, state: &ClusterState) {
+        // A snapshot can carry this incarnation's own NodeBooted, which we
+        // then never see applied one by one.
+        if !self.is_live() {
+            if let Some(n) = state.nodes.get(&self.me) {
+                if n.boot_id == self.boot_id {
+                    self.become_live(n.boot_index, state);
+                }
+            }
+        }
         if self.is_live() {
             self.sync_components(state);
         }

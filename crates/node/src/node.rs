@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use holdfast_directory::{Command, Directory, DirectoryConfig};
 use holdfast_local_store::LocalStore;
-use holdfast_replication::Replicator;
+use holdfast_replication::{Replicator, ReplicatorConfig};
 use holdfast_types::limits::CLIENT_CONNS_MAX;
 use holdfast_types::{Epoch, ErrorCode, HoldfastError, NodeId, ObjectId};
 use holdfast_wire::auth::{self, ClusterSecret};
@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use crate::config::NodeConfig;
 use crate::hook::NodeHook;
 use crate::peers::Peers;
-use crate::transport::PeerLink;
+use crate::transport::{NodeDirOps, PeerLink};
 
 /// Handshakes in progress at once; bounds what unauthenticated peers cost.
 const HANDSHAKES_MAX: usize = 64;
@@ -47,12 +47,17 @@ pub struct NodeInner {
     pub secret: ClusterSecret,
     pub store: Arc<LocalStore>,
     pub peers: Arc<Peers>,
-    pub replicator: Arc<Replicator<PeerLink>>,
+    pub replicator: Arc<Replicator<PeerLink, NodeDirOps>>,
     pub directory: OnceLock<Directory>,
     pub hook: Arc<NodeHook>,
     pub activating: Mutex<HashSet<(ObjectId, Epoch)>>,
     pub client_conns: AtomicUsize,
     pub me_weak: OnceLock<std::sync::Weak<NodeInner>>,
+    /// Rebuilds this node is driving, by (object, target node).
+    pub resyncing: Mutex<HashSet<(ObjectId, NodeId)>>,
+    /// Failure-handling proposals already made, by (object, epoch).
+    pub failovers: Mutex<HashSet<(ObjectId, Epoch)>>,
+    pub started: std::time::Instant,
 }
 
 impl NodeInner {
@@ -80,7 +85,13 @@ async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
     let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
     let peers = Peers::new(me, secret.clone(), addrs);
     let link = Arc::new(PeerLink { peers: peers.clone() });
-    let replicator = Arc::new(Replicator::new(me, store.clone(), link.clone()));
+    let dir_ops = Arc::new(NodeDirOps::default());
+    let rcfg = ReplicatorConfig {
+        write_timeout: Duration::from_millis(cfg.write_timeout_ms),
+        resync_bytes_per_s_max: cfg.resync_bytes_per_s_max,
+        ..ReplicatorConfig::default()
+    };
+    let replicator = Arc::new(Replicator::new(me, store.clone(), link.clone(), dir_ops.clone(), rcfg));
     let boot_id = rand::rngs::OsRng.next_u64() | 1;
     let hook = Arc::new(NodeHook::new(me, boot_id, store.clone()));
     let inner = Arc::new(NodeInner {
@@ -95,8 +106,12 @@ async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
         activating: Mutex::new(HashSet::new()),
         client_conns: AtomicUsize::new(0),
         me_weak: OnceLock::new(),
+        resyncing: Mutex::new(HashSet::new()),
+        failovers: Mutex::new(HashSet::new()),
+        started: std::time::Instant::now(),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
+    let _ = dir_ops.node.set(Arc::downgrade(&inner));
     peers.set_handler(inner.clone());
     tokio::spawn(accept_loop(listener, inner.clone()));
     tokio::spawn(peers.clone().maintain(Duration::from_millis(cfg.heartbeat_ms)));

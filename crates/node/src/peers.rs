@@ -79,6 +79,11 @@ impl Peers {
         self.live.lock().expect("live lock").get(&node).copied().unwrap_or(false)
     }
 
+    /// Heard from within `down_after`.
+    pub fn is_up(&self, node: NodeId, down_after: Duration) -> bool {
+        self.last_seen(node).is_some_and(|t| t.elapsed() < down_after)
+    }
+
     pub fn last_seen(&self, node: NodeId) -> Option<Instant> {
         self.last_seen.lock().expect("seen lock").get(&node).copied()
     }

@@ -1,15 +1,22 @@
-//! Makes replication match the directory: activate every object this node
-//! owns at the directory's epoch, demote every object it no longer owns.
+//! Makes this node's part of the cluster match the directory, every time the
+//! directory changes and on a short tick:
+//! - activate every object this node owns at the directory's epoch, demote
+//!   every object it no longer owns;
+//! - as owner, rebuild components that are not ACTIVE once their host is up;
+//! - as directory leader, move ownership away from owners that are down;
+//! - report ACTIVE components this node lost (a bad file after restart).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast_types::{ComponentState, ObjectState};
+use holdfast_directory::{ClusterState, Command, CommandResult};
+use holdfast_types::{ComponentState, NodeId, ObjectState};
 
 use crate::node::NodeInner;
 
-/// Retry period for activations that failed (a peer not up yet, say).
-const RECONCILE_TICK_MS: u64 = 250;
+/// Retry period for activations and rebuilds that failed, and for failure
+/// detection on the leader.
+const RECONCILE_TICK_MS: u64 = 100;
 
 pub async fn reconcile_loop(inner: Arc<NodeInner>) {
     let Some(dir) = inner.directory.get() else { return };
@@ -23,12 +30,38 @@ pub async fn reconcile_loop(inner: Arc<NodeInner>) {
     }
 }
 
+impl NodeInner {
+    fn down_after(&self) -> Duration {
+        Duration::from_millis(self.cfg.peer_down_ms)
+    }
+
+    /// Up, and its current process is live in the directory.
+    pub fn node_ready(&self, node: NodeId) -> bool {
+        node == self.id || (self.peers.is_up(node, self.down_after()) && self.peers.peer_live(node))
+    }
+
+    /// Down for long enough to act on: not heard from within the timeout,
+    /// and this process has been running long enough to have heard.
+    pub fn node_down(&self, node: NodeId) -> bool {
+        node != self.id && self.started.elapsed() > self.down_after() && !self.peers.is_up(node, self.down_after())
+    }
+}
+
 fn reconcile(inner: &Arc<NodeInner>) {
     if !inner.hook.is_live() {
         return;
     }
     let Some(dir) = inner.directory.get() else { return };
     let state = dir.state();
+    activate_and_demote(inner, &state);
+    start_rebuilds(inner, &state);
+    if dir.leader() == Some(inner.id) {
+        fail_over_dead_owners(inner, &state);
+    }
+    report_lost_components(inner, &state);
+}
+
+fn activate_and_demote(inner: &Arc<NodeInner>, state: &ClusterState) {
     let owned = inner.replicator.owned();
     for obj in state.objects.values() {
         let mine = obj.owner == inner.id
@@ -48,9 +81,9 @@ fn reconcile(inner: &Arc<NodeInner>) {
             continue;
         }
         let inner = inner.clone();
-        let (object, epoch, index, targets) = (obj.id, obj.epoch, obj.epoch_index, obj.active_nodes());
+        let (object, epoch, index, active) = (obj.id, obj.epoch, obj.epoch_index, obj.active_nodes());
         tokio::spawn(async move {
-            match inner.replicator.activate(object, epoch, index, targets).await {
+            match inner.replicator.activate(object, epoch, index, active).await {
                 Ok(()) => tracing::info!(object, epoch, "serving as owner"),
                 Err(e) => tracing::warn!(object, epoch, error = %e, "activation failed; will retry"),
             }
@@ -61,5 +94,87 @@ fn reconcile(inner: &Arc<NodeInner>) {
         if !state.objects.contains_key(id) {
             inner.replicator.demote(*id);
         }
+    }
+}
+
+fn start_rebuilds(inner: &Arc<NodeInner>, state: &ClusterState) {
+    let owned = inner.replicator.owned();
+    for obj in state.objects.values() {
+        if !owned.get(&obj.id).is_some_and(|&(e, serving)| e == obj.epoch && serving) {
+            continue;
+        }
+        for c in &obj.components {
+            if c.node == inner.id || c.state == ComponentState::Active || !inner.node_ready(c.node) {
+                continue;
+            }
+            if !inner.resyncing.lock().expect("resyncing lock").insert((obj.id, c.node)) {
+                continue;
+            }
+            let inner = inner.clone();
+            let (object, node) = (obj.id, c.node);
+            tokio::spawn(async move {
+                tracing::info!(object, node, "rebuilding component");
+                if let Err(e) = inner.replicator.resync(object, node).await {
+                    tracing::warn!(object, node, error = %e, "rebuild failed; will retry");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                inner.resyncing.lock().expect("resyncing lock").remove(&(object, node));
+            });
+        }
+    }
+}
+
+/// On the directory leader: an owner that is down hands its objects to a
+/// host with an ACTIVE component, which then converges and serves.
+fn fail_over_dead_owners(inner: &Arc<NodeInner>, state: &ClusterState) {
+    for obj in state.objects.values() {
+        if obj.state == ObjectState::Lost || !inner.node_down(obj.owner) {
+            continue;
+        }
+        let Some(to) = obj
+            .components
+            .iter()
+            .filter(|c| c.state == ComponentState::Active && c.node != obj.owner && inner.node_ready(c.node))
+            .map(|c| c.node)
+            .min()
+        else {
+            continue;
+        };
+        if !inner.failovers.lock().expect("failovers lock").insert((obj.id, obj.epoch)) {
+            continue;
+        }
+        let inner = inner.clone();
+        let cmd = Command::OwnerFailed { object: obj.id, failed: obj.owner, to, expected_epoch: obj.epoch };
+        let (object, failed) = (obj.id, obj.owner);
+        tokio::spawn(async move {
+            match inner.propose(cmd).await {
+                Ok((_, CommandResult::Moved { epoch, .. })) => tracing::warn!(object, failed, to, epoch, "owner is down; moved ownership"),
+                Ok((_, r)) => tracing::info!(object, failed, result = ?r, "owner failover not applied"),
+                Err(e) => tracing::warn!(object, failed, error = %e, "owner failover failed; will retry"),
+            }
+        });
+    }
+}
+
+/// An ACTIVE component the directory places here but this process does not
+/// hold (its file was missing or corrupt at start): say it is STALE so the
+/// owner rebuilds it, instead of letting the owner's writes fail on it.
+fn report_lost_components(inner: &Arc<NodeInner>, state: &ClusterState) {
+    for obj in state.objects.values() {
+        let Some(c) = obj.component(inner.id) else { continue };
+        if c.state != ComponentState::Active || obj.owner == inner.id || inner.store.get(obj.id).is_some() {
+            continue;
+        }
+        if !inner.failovers.lock().expect("failovers lock").insert((obj.id, obj.epoch)) {
+            continue;
+        }
+        let inner = inner.clone();
+        let cmd = Command::SetComponentState { object: obj.id, nodes: vec![inner.id], state: ComponentState::Stale, expected_epoch: obj.epoch };
+        let object = obj.id;
+        tokio::spawn(async move {
+            if let Err(e) = inner.propose(cmd).await {
+                tracing::warn!(object, error = %e, "cannot report a lost component");
+            }
+        });
     }
 }

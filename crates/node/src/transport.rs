@@ -1,35 +1,25 @@
-//! The node's peer connections as seen by replication and the directory.
+//! The node's peer connections and directory, as replication and Raft see them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use holdfast_directory::RaftTransport;
+use holdfast_directory::{Command, CommandResult, RaftTransport};
 use holdfast_replication::engine::BoxFut;
-use holdfast_replication::PeerTransport;
-use holdfast_types::{ErrorCode, HoldfastError, NodeId};
-use holdfast_wire::msg::{ComponentWrite, Fence};
+use holdfast_replication::{DirectoryOps, PeerTransport};
+use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId};
 use holdfast_wire::{Conn, FrameKind};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::node::NodeInner;
 use crate::peers::Peers;
 
 /// How long replication waits to get a connection to a peer.
 const CONNECT_WAIT_MS: u64 = 1000;
 const RAFT_RPC_TIMEOUT_MS: u64 = 2000;
-const FENCE_TIMEOUT_MS: u64 = 5000;
-const WRITE_TIMEOUT_MS: u64 = 2000;
 
 pub struct PeerLink {
     pub peers: Arc<Peers>,
-}
-
-fn expect_ok(kind: u8, node: NodeId) -> Result<(), HoldfastError> {
-    if kind == FrameKind::Ok as u8 {
-        Ok(())
-    } else {
-        Err(HoldfastError::new(ErrorCode::BadFrame, format!("node {node} answered with frame kind {kind:#04x}")))
-    }
 }
 
 impl PeerTransport for PeerLink {
@@ -44,23 +34,15 @@ impl PeerTransport for PeerLink {
         })
     }
 
-    fn send_write(&self, permit: Self::Permit, node: NodeId, w: &ComponentWrite) -> BoxFut<Result<(), HoldfastError>> {
+    fn send(&self, permit: Self::Permit, node: NodeId, kind: FrameKind, chunks: Vec<Bytes>, timeout: Duration) -> BoxFut<Result<Bytes, HoldfastError>> {
         let (conn, permit) = permit;
-        let chunks = vec![Bytes::copy_from_slice(&w.encode_fixed()), w.data.clone()];
-        let pending = conn.send_request(permit, FrameKind::ComponentWrite, chunks);
+        let pending = conn.send_request(permit, kind, chunks);
         Box::pin(async move {
-            let f = pending.map_err(|e| e.to_holdfast())?.wait(Duration::from_millis(WRITE_TIMEOUT_MS)).await.map_err(|e| e.to_holdfast())?;
-            expect_ok(f.header.kind, node)
-        })
-    }
-
-    fn send_fence(&self, node: NodeId, f: Fence) -> BoxFut<Result<(), HoldfastError>> {
-        let peers = self.peers.clone();
-        Box::pin(async move {
-            let conn = peers.get(node, Duration::from_millis(CONNECT_WAIT_MS)).await?;
-            let r = conn.call(FrameKind::Fence, vec![f.encode()], Duration::from_millis(FENCE_TIMEOUT_MS)).await;
-            let fr = r.map_err(|e| e.to_holdfast())?;
-            expect_ok(fr.header.kind, node)
+            let f = pending.map_err(|e| e.to_holdfast())?.wait(timeout).await.map_err(|e| e.to_holdfast())?;
+            match FrameKind::from_u8(f.header.kind) {
+                Some(FrameKind::Ok | FrameKind::Data) => Ok(f.body),
+                _ => Err(HoldfastError::new(ErrorCode::BadFrame, format!("node {node} answered {kind:?} with frame kind {:#04x}", f.header.kind))),
+            }
         })
     }
 }
@@ -75,6 +57,27 @@ impl RaftTransport for PeerLink {
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(f.body)
+        })
+    }
+}
+
+/// Replication's view of the directory: component state changes proposed
+/// through this node (forwarded to the leader when needed).
+#[derive(Default)]
+pub struct NodeDirOps {
+    pub node: OnceLock<Weak<NodeInner>>,
+}
+
+impl DirectoryOps for NodeDirOps {
+    fn set_state(&self, object: ObjectId, nodes: Vec<NodeId>, state: ComponentState, expected_epoch: Epoch) -> BoxFut<Result<LogIndex, HoldfastError>> {
+        let inner = self.node.get().and_then(|w| w.upgrade());
+        Box::pin(async move {
+            let inner = inner.ok_or_else(|| HoldfastError::new(ErrorCode::NotReady, "node is shutting down"))?;
+            let (index, r) = inner.propose(Command::SetComponentState { object, nodes, state, expected_epoch }).await?;
+            match r {
+                CommandResult::Refused { code, message } => Err(HoldfastError::new(ErrorCode::from_u16(code).unwrap_or(ErrorCode::Internal), message)),
+                _ => Ok(index),
+            }
         })
     }
 }

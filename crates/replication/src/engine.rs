@@ -1,29 +1,33 @@
-//! Drives [`OwnerCore`]s over a [`PeerTransport`] and the local store.
+//! Drives [`OwnerCore`]s over a [`PeerTransport`], the directory and the
+//! local store. See `docs/replication.md` for the protocol in prose.
 //!
 //! The write path, for one client write on the owner:
 //! 1. check the range, so a bad request never consumes a sequence number;
-//! 2. reserve a request slot on each peer connection (backpressure);
+//! 2. reserve a request slot on each target's connection (backpressure);
 //! 3. under the object's lock: take the next sequence number, queue the
-//!    component write to every remote target, apply it to the local
-//!    component. Holding the lock while queueing is what makes every
-//!    connection carry this object's writes in sequence order;
+//!    component write to every remote target, apply it locally. Holding the
+//!    lock while queueing is what makes every connection carry this object's
+//!    writes in sequence order;
 //! 4. outside the lock: sync the local component if persistent, and wait
-//!    for every remote acknowledgement;
-//! 5. let the core decide.
+//!    for the targets' acknowledgements;
+//! 5. the core decides: acknowledge; or first commit the components that
+//!    did not apply it ABSENT in the directory, then acknowledge; or fail.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use holdfast_local_store::component::check_range;
+use holdfast_local_store::component::{check_range, RecentWrite};
 use holdfast_local_store::{Component, LocalStore};
-use holdfast_types::{Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId};
-use holdfast_wire::msg::{ComponentWrite, Fence};
+use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId, ObjectKind};
+use holdfast_wire::msg::{self, ComponentWrite, RecentWrites, RepairWrite, ResyncChunk, ResyncFinish, ResyncPrepare, ResyncStart};
+use holdfast_wire::FrameKind;
 
-use crate::core::{OwnerCore, WriteOutcome};
+use crate::core::{OwnerCore, Position, WriteDecision};
+use crate::dirty::{full_ranges, DirtyMap};
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -33,40 +37,83 @@ pub trait PeerTransport: Send + Sync + 'static {
     type Permit: Send + 'static;
     /// Waits for a free request slot on the connection to `node`.
     fn reserve(&self, node: NodeId) -> BoxFut<Result<Self::Permit, HoldfastError>>;
-    /// Queues the write *before returning* (so calls made in order reach
-    /// `node` in order); the future resolves when `node` acknowledges.
-    fn send_write(&self, permit: Self::Permit, node: NodeId, w: &ComponentWrite) -> BoxFut<Result<(), HoldfastError>>;
-    fn send_fence(&self, node: NodeId, f: Fence) -> BoxFut<Result<(), HoldfastError>>;
+    /// Queues a request *before returning* (so calls made in order reach
+    /// `node` in order); the future resolves to the reply body, or an error
+    /// after `timeout`.
+    fn send(&self, permit: Self::Permit, node: NodeId, kind: FrameKind, chunks: Vec<Bytes>, timeout: Duration) -> BoxFut<Result<Bytes, HoldfastError>>;
+}
+
+/// The directory changes replication needs to commit.
+pub trait DirectoryOps: Send + Sync + 'static {
+    /// Commits `nodes`' components of `object` to `state`, guarded by the
+    /// epoch; returns the log index it committed at.
+    fn set_state(&self, object: ObjectId, nodes: Vec<NodeId>, state: ComponentState, expected_epoch: Epoch) -> BoxFut<Result<LogIndex, HoldfastError>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicatorConfig {
+    /// A component that has not acknowledged a write by then is committed
+    /// ABSENT before the write is acknowledged.
+    pub write_timeout: Duration,
+    /// Fences, recent-write fetches, rebuild steps.
+    pub rpc_timeout: Duration,
+    pub resync_chunk_bytes: u64,
+    /// Rebuild chunks in flight at once.
+    pub resync_window: usize,
+    /// Rebuild rate cap, bytes per second; 0 = none.
+    pub resync_bytes_per_s_max: u64,
+}
+
+impl Default for ReplicatorConfig {
+    fn default() -> Self {
+        ReplicatorConfig {
+            write_timeout: Duration::from_millis(1000),
+            rpc_timeout: Duration::from_millis(5000),
+            resync_chunk_bytes: 256 * 1024,
+            resync_window: 8,
+            resync_bytes_per_s_max: 0,
+        }
+    }
+}
+
+/// Progress of one rebuild.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ResyncProgress {
+    pub object: ObjectId,
+    pub node: NodeId,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+    pub started: Instant,
 }
 
 struct OwnerSlot {
     core: Mutex<OwnerCore>,
     component: Arc<Component>,
+    /// Regions missed by components that are not ACTIVE (persistent objects).
+    dirty: Mutex<HashMap<NodeId, DirtyMap>>,
+    progress: Mutex<HashMap<NodeId, ResyncProgress>>,
 }
 
-pub struct Replicator<T: PeerTransport> {
+pub struct Replicator<T: PeerTransport, D: DirectoryOps> {
     me: NodeId,
     store: Arc<LocalStore>,
     transport: Arc<T>,
+    dir: Arc<D>,
     slots: RwLock<HashMap<ObjectId, Arc<OwnerSlot>>>,
-    pub write_timeout: Duration,
-    pub fence_timeout: Duration,
+    pub cfg: ReplicatorConfig,
 }
 
 fn not_owner(me: NodeId, object: ObjectId) -> HoldfastError {
     HoldfastError::new(ErrorCode::NotOwner, format!("node {me} does not own object {object}"))
 }
 
-impl<T: PeerTransport> Replicator<T> {
-    pub fn new(me: NodeId, store: Arc<LocalStore>, transport: Arc<T>) -> Replicator<T> {
-        Replicator {
-            me,
-            store,
-            transport,
-            slots: RwLock::new(HashMap::new()),
-            write_timeout: Duration::from_millis(2000),
-            fence_timeout: Duration::from_millis(5000),
-        }
+fn decode_err(e: impl std::fmt::Display) -> HoldfastError {
+    HoldfastError::new(ErrorCode::BadFrame, e.to_string())
+}
+
+impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
+    pub fn new(me: NodeId, store: Arc<LocalStore>, transport: Arc<T>, dir: Arc<D>, cfg: ReplicatorConfig) -> Replicator<T, D> {
+        Replicator { me, store, transport, dir, slots: RwLock::new(HashMap::new()), cfg }
     }
 
     fn slot(&self, object: ObjectId) -> Result<Arc<OwnerSlot>, HoldfastError> {
@@ -86,18 +133,32 @@ impl<T: PeerTransport> Replicator<T> {
             .collect()
     }
 
-    /// Becomes owner of `object` at `epoch`: fences every target, then serves.
-    pub async fn activate(
-        &self,
-        object: ObjectId,
-        epoch: Epoch,
-        dir_index: LogIndex,
-        targets: Vec<NodeId>,
-    ) -> Result<(), HoldfastError> {
+    /// Rebuilds this node is driving.
+    pub fn resync_progress(&self) -> Vec<ResyncProgress> {
+        let slots: Vec<Arc<OwnerSlot>> = self.slots.read().expect("slots lock").values().cloned().collect();
+        slots.iter().flat_map(|s| s.progress.lock().expect("progress lock").values().copied().collect::<Vec<_>>()).collect()
+    }
+
+    /// Queues one request to `node` and returns its reply future.
+    async fn call(&self, node: NodeId, kind: FrameKind, chunks: Vec<Bytes>, timeout: Duration) -> Result<Bytes, HoldfastError> {
+        let permit = tokio::time::timeout(timeout, self.transport.reserve(node))
+            .await
+            .map_err(|_| HoldfastError::new(ErrorCode::Timeout, format!("no connection to node {node} within {} ms", timeout.as_millis())))??;
+        self.transport.send(permit, node, kind, chunks, timeout).await
+    }
+
+    /// Becomes owner of `object` at `epoch`: fences every ACTIVE component,
+    /// brings them level (convergence), then serves.
+    pub async fn activate(&self, object: ObjectId, epoch: Epoch, dir_index: LogIndex, active: Vec<NodeId>) -> Result<(), HoldfastError> {
         let component = self.store.get(object).ok_or_else(|| {
             HoldfastError::new(ErrorCode::NoComponent, format!("node {} holds no component of object {object}", self.me))
         })?;
-        let slot = Arc::new(OwnerSlot { core: Mutex::new(OwnerCore::new(object, epoch, dir_index, targets)), component });
+        let slot = Arc::new(OwnerSlot {
+            core: Mutex::new(OwnerCore::new(self.me, object, epoch, dir_index, active)),
+            component,
+            dirty: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
+        });
         {
             let mut slots = self.slots.write().expect("slots lock");
             if let Some(old) = slots.get(&object) {
@@ -105,33 +166,14 @@ impl<T: PeerTransport> Replicator<T> {
                 if old_epoch > epoch {
                     return Err(HoldfastError::new(ErrorCode::StaleEpoch, format!("already own object {object} at epoch {old_epoch}")));
                 }
+                // What other components missed is still missed at the new epoch.
+                *slot.dirty.lock().expect("dirty lock") = std::mem::take(&mut *old.dirty.lock().expect("dirty lock"));
             }
             slots.insert(object, slot.clone());
         }
-        let (fence, targets) = {
-            let c = slot.core.lock().expect("core lock");
-            (c.fence(), c.targets().to_vec())
-        };
-        let mut futs = Vec::new();
-        let mut results = Vec::new();
-        for &n in &targets {
-            if n == self.me {
-                results.push((n, slot.component.fence(epoch).map_err(|e| e.to_holdfast())));
-            } else {
-                let f = self.transport.send_fence(n, fence);
-                let t = self.fence_timeout;
-                futs.push(async move {
-                    let r = tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-                        Err(HoldfastError::new(ErrorCode::Timeout, format!("node {n} did not answer the fence in {} ms", t.as_millis())))
-                    });
-                    (n, r)
-                });
-            }
-        }
-        results.extend(futures::future::join_all(futs).await);
-        let r = slot.core.lock().expect("core lock").on_fenced(&results);
+        let r = self.converge(&slot, epoch).await;
         if r.is_err() {
-            // Leave no half-activated slot behind; the caller retries.
+            // Leave no half-activated slot behind; reconcile retries.
             let mut slots = self.slots.write().expect("slots lock");
             if slots.get(&object).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 slots.remove(&object);
@@ -140,62 +182,192 @@ impl<T: PeerTransport> Replicator<T> {
         r
     }
 
+    async fn converge(&self, slot: &Arc<OwnerSlot>, epoch: Epoch) -> Result<(), HoldfastError> {
+        let (fence, targets) = {
+            let c = slot.core.lock().expect("core lock");
+            (c.fence(), c.active().to_vec())
+        };
+        let object = fence.object;
+        let mut replies = Vec::new();
+        let mut futs = Vec::new();
+        for &n in &targets {
+            if n == self.me {
+                replies.push((n, slot.component.fence(epoch).map_err(|e| e.to_holdfast())));
+            } else {
+                futs.push(async move {
+                    let r = self.call(n, FrameKind::Fence, vec![fence.encode()], self.cfg.rpc_timeout).await;
+                    (n, r.and_then(|b| msg::decode_position(&b).map_err(decode_err)))
+                });
+            }
+        }
+        replies.extend(futures::future::join_all(futs).await);
+        let plan = slot.core.lock().expect("core lock").plan_convergence(&replies)?;
+        let mut removed = Vec::new();
+        if !plan.unreachable.is_empty() {
+            tracing::warn!(object, epoch, nodes = ?plan.unreachable, "components did not answer the fence; committing them ABSENT");
+            self.dir.set_state(object, plan.unreachable.clone(), ComponentState::Absent, epoch).await?;
+            removed.extend(plan.unreachable.iter().copied());
+        }
+        let mut stale = Vec::new();
+        for &(n, pos) in &plan.lagging {
+            let r = match self.fetch_missing(slot, plan.source, epoch, pos).await {
+                Ok(Some(writes)) => self.repair(slot, n, epoch, writes).await,
+                Ok(None) => Err(HoldfastError::new(ErrorCode::NotCovered, format!("node {} no longer holds the writes after {pos:?}", plan.source))),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                if n == self.me {
+                    return Err(e);
+                }
+                tracing::warn!(object, epoch, node = n, error = %e, "cannot bring component level; committing it STALE for a rebuild");
+                stale.push(n);
+            }
+        }
+        if !stale.is_empty() {
+            self.dir.set_state(object, stale.clone(), ComponentState::Stale, epoch).await?;
+            removed.extend(stale);
+        }
+        if !plan.lagging.is_empty() {
+            tracing::info!(object, epoch, newest = ?plan.newest, lagging = ?plan.lagging, "converged components");
+        }
+        slot.core.lock().expect("core lock").on_converged(&removed);
+        Ok(())
+    }
+
+    /// The writes `source` applied after `after`, or `None` when its log no
+    /// longer reaches back that far.
+    async fn fetch_missing(&self, slot: &OwnerSlot, source: NodeId, epoch: Epoch, after: Position) -> Result<Option<Vec<RecentWrite>>, HoldfastError> {
+        if source == self.me {
+            return Ok(slot.component.recent_since(after));
+        }
+        let mut out = Vec::new();
+        let mut from = after;
+        loop {
+            let req = RecentWrites { object: slot.component.object, epoch, after: from };
+            let body = match self.call(source, FrameKind::RecentWrites, vec![req.encode()], self.cfg.rpc_timeout).await {
+                Ok(b) => b,
+                Err(e) if e.code == ErrorCode::NotCovered => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let page = msg::decode_write_page(body).map_err(decode_err)?;
+            let Some(last) = page.last() else { return Ok(Some(out)) };
+            if last.position <= from {
+                return Err(HoldfastError::new(ErrorCode::BadFrame, format!("node {source} sent writes out of order")));
+            }
+            from = last.position;
+            out.extend(page.into_iter().map(|w| RecentWrite { position: w.position, offset: w.offset, data: w.data }));
+        }
+    }
+
+    async fn repair(&self, slot: &OwnerSlot, node: NodeId, epoch: Epoch, writes: Vec<RecentWrite>) -> Result<(), HoldfastError> {
+        if node == self.me {
+            for w in &writes {
+                slot.component.repair(epoch, w).map_err(|e| e.to_holdfast())?;
+            }
+            if slot.component.needs_sync() {
+                slot.component.sync().map_err(|e| e.to_holdfast())?;
+            }
+            return Ok(());
+        }
+        let mut futs = Vec::with_capacity(writes.len());
+        for w in writes {
+            let rw = RepairWrite { object: slot.component.object, epoch, position: w.position, offset: w.offset, data: w.data };
+            let permit = self.transport.reserve(node).await?;
+            let chunks = vec![Bytes::copy_from_slice(&rw.encode_fixed()), rw.data.clone()];
+            futs.push(self.transport.send(permit, node, FrameKind::RepairWrite, chunks, self.cfg.rpc_timeout));
+        }
+        for r in futures::future::join_all(futs).await {
+            r?;
+        }
+        Ok(())
+    }
+
     /// Stops owning `object` (the directory moved it away).
     pub fn demote(&self, object: ObjectId) {
         self.slots.write().expect("slots lock").remove(&object);
     }
 
-    /// Replicates one write and returns once every ACTIVE component applied it.
+    /// Replicates one write and returns once every ACTIVE component applied
+    /// it, or was committed ABSENT.
     pub async fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> Result<(), HoldfastError> {
         let slot = self.slot(object)?;
         check_range(offset, data.len() as u64, slot.component.size_bytes()).map_err(|e| e.to_holdfast())?;
-        let targets = slot.core.lock().expect("core lock").targets().to_vec();
-        let mut permits = Vec::with_capacity(targets.len());
-        for &n in targets.iter().filter(|&&n| n != self.me) {
-            permits.push((n, self.transport.reserve(n).await?));
-        }
-        let (ticket, local, remote) = {
+        let persistent = slot.component.kind() == ObjectKind::Persistent;
+        let len = data.len() as u64;
+        let remote_targets = |c: &OwnerCore| -> Vec<NodeId> { c.active().iter().chain(c.catching_up()).copied().filter(|&n| n != self.me).collect() };
+        let (ticket, local, remote) = loop {
+            let targets = remote_targets(&slot.core.lock().expect("core lock"));
+            let mut permits = Vec::with_capacity(targets.len());
+            for &n in &targets {
+                permits.push((n, self.transport.reserve(n).await));
+            }
             let mut core = slot.core.lock().expect("core lock");
+            if remote_targets(&core) != targets {
+                continue; // Targets changed while we waited for slots.
+            }
             let ticket = core.begin_write()?;
             let cw = ComponentWrite { object, epoch: ticket.epoch, seq: ticket.seq, offset, data };
-            let remote: Vec<_> = permits.into_iter().map(|(n, p)| (n, self.transport.send_write(p, n, &cw))).collect();
-            let local = ticket
-                .targets
-                .contains(&self.me)
-                .then(|| slot.component.write(ticket.epoch, ticket.seq, offset, &cw.data).map_err(|e| e.to_holdfast()));
-            (ticket, local, remote)
+            let remote: Vec<_> = permits
+                .into_iter()
+                .map(|(n, p)| {
+                    let f: BoxFut<Result<Bytes, HoldfastError>> = match p {
+                        Ok(p) => {
+                            let chunks = vec![Bytes::copy_from_slice(&cw.encode_fixed()), cw.data.clone()];
+                            self.transport.send(p, n, FrameKind::ComponentWrite, chunks, self.cfg.write_timeout)
+                        }
+                        Err(e) => Box::pin(async move { Err(e) }),
+                    };
+                    (n, f)
+                })
+                .collect();
+            if persistent {
+                for d in slot.dirty.lock().expect("dirty lock").values_mut() {
+                    d.mark(offset, cw.data.len() as u64);
+                }
+            }
+            let local = slot.component.write(ticket.epoch, ticket.seq, offset, &cw.data).map_err(|e| e.to_holdfast());
+            break (ticket, local, remote);
         };
         let local_fut = async {
             match local {
-                Some(Ok(())) if slot.component.needs_sync() => {
+                Ok(()) if slot.component.needs_sync() => {
                     let c = slot.component.clone();
                     let r = tokio::task::spawn_blocking(move || c.sync()).await;
-                    let r = r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?;
-                    r.map_err(|e| e.to_holdfast())
+                    r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())
                 }
-                Some(r) => r,
-                None => Ok(()),
+                r => r,
             }
         };
-        let t = self.write_timeout;
-        let remote_fut = futures::future::join_all(remote.into_iter().map(|(n, f)| async move {
-            let r = tokio::time::timeout(t, f).await.unwrap_or_else(|_| {
-                Err(HoldfastError::new(ErrorCode::Timeout, format!("no acknowledgement within {} ms", t.as_millis())))
-            });
-            (n, r)
-        }));
+        let remote_fut = futures::future::join_all(remote.into_iter().map(|(n, f)| async move { (n, f.await.map(|_| ())) }));
         let (local_result, mut results) = futures::future::join(local_fut, remote_fut).await;
-        if ticket.targets.contains(&self.me) {
-            results.push((self.me, local_result));
-        }
-        let outcome = slot.core.lock().expect("core lock").finish_write(&ticket, &results);
-        match outcome {
-            WriteOutcome::Ack => Ok(()),
-            WriteOutcome::Fail(e) => {
-                tracing::warn!(object, error = %e, "write failed");
-                Err(e)
+        results.push((self.me, local_result));
+        let decision: WriteDecision = {
+            let mut core = slot.core.lock().expect("core lock");
+            let d = core.finish_write(&ticket, &results);
+            for &n in &d.drop_catching_up {
+                core.drop_catching_up(n);
             }
+            d
+        };
+        if let Some(e) = decision.fail {
+            tracing::error!(object, error = %e, "write failed on the owner's own component");
+            return Err(e);
         }
+        if !decision.mark_absent.is_empty() {
+            if persistent {
+                let mut dirty = slot.dirty.lock().expect("dirty lock");
+                for &n in &decision.mark_absent {
+                    dirty.entry(n).or_insert_with(|| DirtyMap::new(slot.component.size_bytes())).mark(offset, len);
+                }
+            }
+            let why: Vec<String> = results.iter().filter(|(n, r)| decision.mark_absent.contains(n) && r.is_err()).map(|(n, r)| format!("node {n}: {}", r.as_ref().unwrap_err())).collect();
+            tracing::warn!(object, seq = ticket.seq, nodes = ?decision.mark_absent, why = ?why, "components missed a write; committing them ABSENT before acknowledging");
+            self.dir.set_state(object, decision.mark_absent.clone(), ComponentState::Absent, ticket.epoch).await.map_err(|e| {
+                HoldfastError::new(e.code, format!("write not acknowledged: cannot commit nodes {:?} ABSENT: {}", decision.mark_absent, e.message))
+            })?;
+            slot.core.lock().expect("core lock").on_absent(&decision.mark_absent);
+        }
+        Ok(())
     }
 
     /// Reads from the owner's own ACTIVE component.
@@ -210,4 +382,117 @@ impl<T: PeerTransport> Replicator<T> {
         };
         slot.component.read(Some(epoch), offset, length).map_err(|e| e.to_holdfast())
     }
+
+    /// Rebuilds `node`'s component of `object` while writes continue: by
+    /// delta when this owner tracked what it missed, otherwise in full.
+    pub async fn resync(&self, object: ObjectId, node: NodeId) -> Result<(), HoldfastError> {
+        assert!(node != self.me, "the owner does not rebuild itself");
+        let slot = self.slot(object)?;
+        let epoch = {
+            let c = slot.core.lock().expect("core lock");
+            if !c.is_serving() {
+                return Err(HoldfastError::new(ErrorCode::NotReady, format!("object {object} is not serving")));
+            }
+            if c.active().contains(&node) || c.is_catching_up(node) {
+                return Ok(());
+            }
+            c.epoch()
+        };
+        let index = self.dir.set_state(object, vec![node], ComponentState::Resyncing, epoch).await?;
+        self.call(node, FrameKind::ResyncPrepare, vec![ResyncPrepare { object, dir_index: index }.encode()], self.cfg.rpc_timeout).await?;
+        let size = slot.component.size_bytes();
+        let chunk = self.cfg.resync_chunk_bytes;
+        // Take what the node missed; writes from now on reach it directly.
+        let snapshot = slot.dirty.lock().expect("dirty lock").remove(&node);
+        let ranges = match &snapshot {
+            Some(d) => d.ranges(chunk),
+            None => full_ranges(size, chunk),
+        };
+        let r = self.copy(&slot, object, node, epoch, &ranges).await;
+        slot.progress.lock().expect("progress lock").remove(&node);
+        match r {
+            Ok(()) => {
+                let committed = self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await;
+                let mut core = slot.core.lock().expect("core lock");
+                match committed {
+                    Ok(_) => {
+                        core.promote(node);
+                        tracing::info!(object, node, bytes = ranges.iter().map(|r| r.1).sum::<u64>(), delta = snapshot.is_some(), "rebuilt component is ACTIVE");
+                        Ok(())
+                    }
+                    Err(e) => {
+                        core.drop_catching_up(node);
+                        drop(core);
+                        self.restore_dirty(&slot, node, snapshot);
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => {
+                slot.core.lock().expect("core lock").drop_catching_up(node);
+                self.restore_dirty(&slot, node, snapshot);
+                Err(e)
+            }
+        }
+    }
+
+    fn restore_dirty(&self, slot: &OwnerSlot, node: NodeId, snapshot: Option<DirtyMap>) {
+        if let Some(s) = snapshot {
+            slot.dirty.lock().expect("dirty lock").entry(node).or_insert_with(|| DirtyMap::new(slot.component.size_bytes())).merge(&s);
+        }
+    }
+
+    async fn copy(&self, slot: &OwnerSlot, object: ObjectId, node: NodeId, epoch: Epoch, ranges: &[(u64, u64)]) -> Result<(), HoldfastError> {
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let started = Instant::now();
+        let progress = |done| ResyncProgress { object, node, done_bytes: done, total_bytes: total, started };
+        slot.progress.lock().expect("progress lock").insert(node, progress(0));
+        let t = self.cfg.rpc_timeout;
+        let permit = self.transport.reserve(node).await?;
+        let start = {
+            let mut core = slot.core.lock().expect("core lock");
+            let position = core.add_catching_up(node);
+            self.transport.send(permit, node, FrameKind::ResyncStart, vec![ResyncStart { object, epoch, position }.encode()], t)
+        };
+        start.await?;
+        let mut inflight: VecDeque<(u64, BoxFut<Result<Bytes, HoldfastError>>)> = VecDeque::new();
+        let mut done = 0u64;
+        let mut sent = 0u64;
+        for &(offset, len) in ranges {
+            let permit = self.transport.reserve(node).await?;
+            let fut = {
+                let core = slot.core.lock().expect("core lock");
+                if !core.is_catching_up(node) {
+                    return Err(HoldfastError::new(ErrorCode::Timeout, format!("node {node} stopped acknowledging writes during its rebuild")));
+                }
+                // Read under the lock: a write after this read is queued
+                // after this chunk, so the chunk never overwrites it.
+                let data = slot.component.read(None, offset, len).map_err(|e| e.to_holdfast())?;
+                let c = ResyncChunk { object, epoch, offset, data: Bytes::from(data) };
+                self.transport.send(permit, node, FrameKind::ResyncChunk, vec![Bytes::copy_from_slice(&c.encode_fixed()), c.data], t)
+            };
+            inflight.push_back((len, fut));
+            sent += len;
+            while inflight.len() >= self.cfg.resync_window {
+                let (l, f) = inflight.pop_front().expect("non-empty");
+                f.await?;
+                done += l;
+                slot.progress.lock().expect("progress lock").insert(node, progress(done));
+            }
+            if self.cfg.resync_bytes_per_s_max > 0 {
+                let due = Duration::from_secs_f64(sent as f64 / self.cfg.resync_bytes_per_s_max as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        while let Some((l, f)) = inflight.pop_front() {
+            f.await?;
+            done += l;
+            slot.progress.lock().expect("progress lock").insert(node, progress(done));
+        }
+        self.call(node, FrameKind::ResyncFinish, vec![ResyncFinish { object, epoch }.encode()], t).await?;
+        Ok(())
+    }
 }
+

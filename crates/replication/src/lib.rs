@@ -6,7 +6,8 @@
 //! - [`engine`]: drives the core over a [`PeerTransport`] and the local store.
 
 pub mod core;
+pub mod dirty;
 pub mod engine;
 
-pub use crate::core::{OwnerCore, WriteOutcome, WriteTicket};
-pub use crate::engine::{PeerTransport, Replicator};
+pub use crate::core::{OwnerCore, WriteDecision, WriteTicket};
+pub use crate::engine::{DirectoryOps, PeerTransport, Replicator, ReplicatorConfig};

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     Timeout = 22,
     /// A component's local disk or memory failed.
     Io = 23,
+    /// A component's recent-write log no longer reaches the asked position.
+    NotCovered = 24,
     /// Anything else; the message says what.
     Internal = 99,
 }
@@ -68,6 +70,7 @@ impl ErrorCode {
             21 => Exists,
             22 => Timeout,
             23 => Io,
+            24 => NotCovered,
             99 => Internal,
             _ => return None,
         })
@@ -94,6 +97,7 @@ impl ErrorCode {
             Exists => "EXISTS",
             Timeout => "TIMEOUT",
             Io => "IO",
+            NotCovered => "NOT_COVERED",
             Internal => "INTERNAL",
         }
     }

@@ -253,6 +253,236 @@ pub fn decode_error(b: &[u8]) -> Result<HoldfastError, DecodeError> {
     Ok(HoldfastError::new(code, message))
 }
 
+/// A write position `(epoch, seq)`: `epoch u64 | seq u64` (16 bytes). The
+/// body of a Fence reply (the component's last applied write).
+pub fn encode_position(p: (Epoch, Seq)) -> Bytes {
+    let mut b = BytesMut::with_capacity(16);
+    b.put_u64_le(p.0);
+    b.put_u64_le(p.1);
+    b.freeze()
+}
+
+pub fn decode_position(b: &[u8]) -> Result<(Epoch, Seq), DecodeError> {
+    exact("position", 16, b.len())?;
+    Ok((u64_at(b, 0), u64_at(b, 8)))
+}
+
+/// RepairWrite: `object u64 | epoch u64 | pos_epoch u64 | pos_seq u64 | offset u64 | data`.
+/// A write another component already applied at `(pos_epoch, pos_seq)`,
+/// copied by a new owner at `epoch` to a component that missed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairWrite {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub position: (Epoch, Seq),
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+impl RepairWrite {
+    pub const FIXED_BYTES: usize = 40;
+    pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
+        let mut b = [0u8; Self::FIXED_BYTES];
+        for (i, v) in [self.object, self.epoch, self.position.0, self.position.1, self.offset].iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+    pub fn decode(body: Bytes) -> Result<RepairWrite, DecodeError> {
+        if body.len() < Self::FIXED_BYTES {
+            return Err(short("repair-write", Self::FIXED_BYTES, body.len()));
+        }
+        Ok(RepairWrite {
+            object: u64_at(&body, 0),
+            epoch: u64_at(&body, 8),
+            position: (u64_at(&body, 16), u64_at(&body, 24)),
+            offset: u64_at(&body, 32),
+            data: body.slice(Self::FIXED_BYTES..),
+        })
+    }
+}
+
+/// RecentWrites: `object u64 | epoch u64 | after_epoch u64 | after_seq u64` (32 bytes).
+/// Asks for the writes a component applied after a position. The reply
+/// (Data) is a page: `count u32`, then per write
+/// `pos_epoch u64 | pos_seq u64 | offset u64 | length u32 | data`; the asker
+/// repeats from the last position until a page is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentWrites {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub after: (Epoch, Seq),
+}
+
+impl RecentWrites {
+    pub const BYTES: usize = 32;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.put_u64_le(self.after.0);
+        b.put_u64_le(self.after.1);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<RecentWrites, DecodeError> {
+        exact("recent-writes", Self::BYTES, b.len())?;
+        Ok(RecentWrites { object: u64_at(b, 0), epoch: u64_at(b, 8), after: (u64_at(b, 16), u64_at(b, 24)) })
+    }
+}
+
+/// One write in a RecentWrites page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagedWrite {
+    pub position: (Epoch, Seq),
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+pub fn encode_write_page(writes: &[PagedWrite]) -> Bytes {
+    let len: usize = writes.iter().map(|w| 28 + w.data.len()).sum();
+    let mut b = BytesMut::with_capacity(4 + len);
+    b.put_u32_le(writes.len() as u32);
+    for w in writes {
+        b.put_u64_le(w.position.0);
+        b.put_u64_le(w.position.1);
+        b.put_u64_le(w.offset);
+        b.put_u32_le(w.data.len() as u32);
+        b.put_slice(&w.data);
+    }
+    b.freeze()
+}
+
+pub fn decode_write_page(body: Bytes) -> Result<Vec<PagedWrite>, DecodeError> {
+    let what = "recent-writes page";
+    if body.len() < 4 {
+        return Err(short(what, 4, body.len()));
+    }
+    let count = u32_at(&body, 0) as usize;
+    let mut at = 4;
+    let mut out = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        if body.len() < at + 28 {
+            return Err(short(what, at + 28, body.len()));
+        }
+        let len = u32_at(&body, at + 24) as usize;
+        if body.len() - (at + 28) < len {
+            return Err(short(what, at + 28 + len, body.len()));
+        }
+        out.push(PagedWrite {
+            position: (u64_at(&body, at), u64_at(&body, at + 8)),
+            offset: u64_at(&body, at + 16),
+            data: body.slice(at + 28..at + 28 + len),
+        });
+        at += 28 + len;
+    }
+    if at != body.len() {
+        return Err(DecodeError { what, reason: format!("{} trailing bytes", body.len() - at) });
+    }
+    Ok(out)
+}
+
+/// ResyncPrepare: `object u64 | dir_index u64` (16 bytes). The target waits
+/// until its directory reaches `dir_index`, then makes sure it has a
+/// component to rebuild into (a fresh one if its RAM was lost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResyncPrepare {
+    pub object: ObjectId,
+    pub dir_index: LogIndex,
+}
+
+impl ResyncPrepare {
+    pub const BYTES: usize = 16;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.dir_index);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<ResyncPrepare, DecodeError> {
+        exact("resync-prepare", Self::BYTES, b.len())?;
+        Ok(ResyncPrepare { object: u64_at(b, 0), dir_index: u64_at(b, 8) })
+    }
+}
+
+/// ResyncStart: `object u64 | epoch u64 | pos_epoch u64 | pos_seq u64` (32 bytes).
+/// From here the target follows the owner's writes after `(pos_epoch, pos_seq)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResyncStart {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub position: (Epoch, Seq),
+}
+
+impl ResyncStart {
+    pub const BYTES: usize = 32;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.put_u64_le(self.position.0);
+        b.put_u64_le(self.position.1);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<ResyncStart, DecodeError> {
+        exact("resync-start", Self::BYTES, b.len())?;
+        Ok(ResyncStart { object: u64_at(b, 0), epoch: u64_at(b, 8), position: (u64_at(b, 16), u64_at(b, 24)) })
+    }
+}
+
+/// ResyncChunk: `object u64 | epoch u64 | offset u64 | data`. Bytes copied
+/// from the owner's component during a rebuild.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResyncChunk {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+impl ResyncChunk {
+    pub const FIXED_BYTES: usize = 24;
+    pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
+        let mut b = [0u8; Self::FIXED_BYTES];
+        b[0..8].copy_from_slice(&self.object.to_le_bytes());
+        b[8..16].copy_from_slice(&self.epoch.to_le_bytes());
+        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
+        b
+    }
+    pub fn decode(body: Bytes) -> Result<ResyncChunk, DecodeError> {
+        if body.len() < Self::FIXED_BYTES {
+            return Err(short("resync-chunk", Self::FIXED_BYTES, body.len()));
+        }
+        Ok(ResyncChunk {
+            object: u64_at(&body, 0),
+            epoch: u64_at(&body, 8),
+            offset: u64_at(&body, 16),
+            data: body.slice(Self::FIXED_BYTES..),
+        })
+    }
+}
+
+/// ResyncFinish: `object u64 | epoch u64` (16 bytes). The target makes the
+/// rebuilt bytes durable (fdatasync for a persistent component) and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResyncFinish {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+}
+
+impl ResyncFinish {
+    pub const BYTES: usize = 16;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<ResyncFinish, DecodeError> {
+        exact("resync-finish", Self::BYTES, b.len())?;
+        Ok(ResyncFinish { object: u64_at(b, 0), epoch: u64_at(b, 8) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +523,32 @@ mod tests {
         assert!(Write::decode(Bytes::from_static(&[0; 3])).is_err());
         assert!(Fence::decode(&[0; 25]).is_err());
         assert!(decode_error(&[1]).is_err());
+    }
+
+    #[test]
+    fn convergence_messages_round_trip() {
+        assert_eq!(decode_position(&encode_position((3, 9))).unwrap(), (3, 9));
+        let r = RecentWrites { object: 1, epoch: 2, after: (1, 7) };
+        assert_eq!(RecentWrites::decode(&r.encode()).unwrap(), r);
+        let page = vec![
+            PagedWrite { position: (1, 8), offset: 512, data: Bytes::from_static(b"ab") },
+            PagedWrite { position: (1, 9), offset: 0, data: Bytes::new() },
+        ];
+        assert_eq!(decode_write_page(encode_write_page(&page)).unwrap(), page);
+        let mut bad = encode_write_page(&page).to_vec();
+        bad.truncate(bad.len() - 1);
+        assert!(decode_write_page(Bytes::from(bad)).is_err());
+        let rw = RepairWrite { object: 1, epoch: 2, position: (1, 8), offset: 512, data: Bytes::from_static(b"xy") };
+        let mut body = BytesMut::new();
+        body.put_slice(&rw.encode_fixed());
+        body.put_slice(&rw.data);
+        assert_eq!(RepairWrite::decode(body.freeze()).unwrap(), rw);
+        let s = ResyncStart { object: 4, epoch: 5, position: (5, 0) };
+        assert_eq!(ResyncStart::decode(&s.encode()).unwrap(), s);
+        let p = ResyncPrepare { object: 4, dir_index: 99 };
+        assert_eq!(ResyncPrepare::decode(&p.encode()).unwrap(), p);
+        let f = ResyncFinish { object: 4, epoch: 5 };
+        assert_eq!(ResyncFinish::decode(&f.encode()).unwrap(), f);
     }
 
     #[test]
