@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use holdfast_types::{ErrorCode, HoldfastError, NodeId, ObjectId};
+use holdfast_types::{ComponentState, ErrorCode, HoldfastError, NodeId, ObjectId};
 use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
-use holdfast_wire::control::{ControlReply, ControlRequest, ObjectView, StatusView};
+use holdfast_wire::control::{ControlReply, ControlRequest, ObjectView, ResyncView, StatusView};
 use holdfast_wire::msg::{self, Role};
 use holdfast_wire::{Conn, ConnError, Frame, FrameKind, RequestHandler};
 use tokio::net::TcpStream;
@@ -20,9 +20,9 @@ pub use cluster::ClusterInfo;
 
 pub const CONNECT_TIMEOUT_MS: u64 = 2000;
 pub const CALL_TIMEOUT_MS: u64 = 15_000;
-/// How often a write or read re-resolves the owner before giving up, while
-/// ownership moves or the directory elects a leader.
-pub const REDIRECTS_MAX: usize = 200;
+/// How long a write or read keeps re-resolving the owner while ownership
+/// moves, a host fails over, or the directory elects a leader.
+pub const FAILOVER_WAIT_MS: u64 = 15_000;
 const REDIRECT_PAUSE_MS: u64 = 25;
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +111,23 @@ impl Client {
         Ok(c)
     }
 
+    /// The owner's connection or, when the owner cannot be reached, any
+    /// node's: it answers with where the object went (NOT_OWNER) or why it
+    /// cannot serve (UNAVAILABLE, OBJECT_LOST).
+    async fn conn_or_any(&self, owner: NodeId) -> Result<Arc<Conn>, ClientError> {
+        match self.conn(owner).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                for n in self.node_ids().into_iter().filter(|&n| n != owner) {
+                    if let Ok(c) = self.conn(n).await {
+                        return Ok(c);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
     pub async fn control_at(&self, node: NodeId, req: &ControlRequest) -> Result<ControlReply, ClientError> {
         let conn = self.conn(node).await?;
         let body = Bytes::from(serde_json::to_vec(req).expect("requests serialise"));
@@ -131,18 +148,40 @@ impl Client {
         Err(ClientError::NoNode(errors.join("; ")))
     }
 
-    /// Cluster status, from the leader when one is known and reachable.
+    /// Cluster status, from the leader when one is known and reachable,
+    /// with rebuild progress gathered from the owners driving them.
     pub async fn status(&self) -> Result<StatusView, ClientError> {
         let first = match self.control(&ControlRequest::Status).await? {
             ControlReply::Status(s) => s,
             other => return Err(ClientError::Reply(format!("{other:?}"))),
         };
+        let mut status = first.clone();
         if let Some(l) = first.leader.filter(|&l| l != first.node) {
             if let Ok(ControlReply::Status(s)) = self.control_at(l, &ControlRequest::Status).await {
-                return Ok(s);
+                status = s;
             }
         }
-        Ok(first)
+        let resyncing = status.objects.iter().any(|o| o.components.iter().any(|c| c.state == ComponentState::Resyncing));
+        if resyncing {
+            for r in self.resyncs().await {
+                let obj = status.objects.iter_mut().find(|o| o.id == r.object);
+                if let Some(c) = obj.and_then(|o| o.components.iter_mut().find(|c| c.node == r.node)) {
+                    c.progress = if r.total_bytes == 0 { 1.0 } else { r.done_bytes as f64 / r.total_bytes as f64 };
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// Rebuilds in progress, asked of every node that answers.
+    pub async fn resyncs(&self) -> Vec<ResyncView> {
+        let mut out = Vec::new();
+        for node in self.node_ids() {
+            if let Ok(ControlReply::Resyncs { resyncs }) = self.control_at(node, &ControlRequest::ResyncProgress).await {
+                out.extend(resyncs);
+            }
+        }
+        out
     }
 
     fn expect_object(r: ControlReply) -> Result<ObjectView, ClientError> {
@@ -179,42 +218,47 @@ impl Client {
         Ok(())
     }
 
-    /// Writes to the object's owner, following ownership moves.
+    /// Writes to the object's owner, following ownership moves and
+    /// failovers for up to [`FAILOVER_WAIT_MS`]. A write that returned an
+    /// error may or may not have been applied; one that returned Ok is on
+    /// every ACTIVE component.
     pub async fn write(&self, name: &str, offset: u64, data: Bytes) -> Result<(), ClientError> {
-        let mut last = None;
-        for _ in 0..REDIRECTS_MAX {
-            let view = self.lookup(name).await?;
-            let conn = self.conn(view.owner).await?;
-            match Client::write_at(&conn, view.id, offset, data.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(e) if is_redirect(&e) => last = Some(e),
-                Err(e) => return Err(e),
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(FAILOVER_WAIT_MS);
+        loop {
+            let r = async {
+                let view = self.lookup(name).await?;
+                let conn = self.conn_or_any(view.owner).await?;
+                Client::write_at(&conn, view.id, offset, data.clone()).await
             }
-            tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await;
+            .await;
+            match r {
+                Err(e) if is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await
+                }
+                r => return r,
+            }
         }
-        Err(last.expect("loop ran"))
     }
 
-    /// Reads from the object's owner, following ownership moves.
+    /// Reads from the object's owner, following ownership moves and failovers.
     pub async fn read(&self, name: &str, offset: u64, length: u32) -> Result<Bytes, ClientError> {
-        let mut last = None;
-        for _ in 0..REDIRECTS_MAX {
-            let view = self.lookup(name).await?;
-            let conn = self.conn(view.owner).await?;
-            let req = msg::Read { object: view.id, offset, length };
-            match conn.call(FrameKind::Read, vec![req.encode()], Duration::from_millis(CALL_TIMEOUT_MS)).await {
-                Ok(f) => return Ok(f.body),
-                Err(e) => {
-                    let e = ClientError::from(e);
-                    if !is_redirect(&e) {
-                        return Err(e);
-                    }
-                    last = Some(e);
-                }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(FAILOVER_WAIT_MS);
+        loop {
+            let r = async {
+                let view = self.lookup(name).await?;
+                let conn = self.conn_or_any(view.owner).await?;
+                let req = msg::Read { object: view.id, offset, length };
+                let f = conn.call(FrameKind::Read, vec![req.encode()], Duration::from_millis(CALL_TIMEOUT_MS)).await?;
+                Ok(f.body)
             }
-            tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await;
+            .await;
+            match r {
+                Err(e) if is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await
+                }
+                r => return r,
+            }
         }
-        Err(last.expect("loop ran"))
     }
 
     /// Reads `node`'s own component directly (diagnostic; no epoch check).
@@ -226,7 +270,8 @@ impl Client {
     }
 }
 
-fn is_redirect(e: &ClientError) -> bool {
-    matches!(e.code(), Some(ErrorCode::NotOwner | ErrorCode::NotReady | ErrorCode::NotLeader | ErrorCode::StaleEpoch))
-        || matches!(e, ClientError::Conn(ConnError::Closed(_)))
+/// Errors that a failover or an ownership move explains, worth retrying.
+fn is_transient(e: &ClientError) -> bool {
+    matches!(e.code(), Some(ErrorCode::NotOwner | ErrorCode::NotReady | ErrorCode::NotLeader | ErrorCode::StaleEpoch | ErrorCode::Timeout))
+        || matches!(e, ClientError::Conn(_) | ClientError::Connect { .. } | ClientError::NoNode(_))
 }

@@ -71,6 +71,7 @@ pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
             peer_down_ms: 600,
             write_timeout_ms: 1000,
             resync_bytes_per_s_max: 0,
+            fault_injection: a.fault_injection,
         };
         std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;
     }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod cluster_dir;
+mod cmd_debug;
 mod cmd_object;
 mod cmd_status;
 mod cmd_up;
@@ -50,6 +51,9 @@ enum Cmd {
     /// Benchmarks; each measures its own baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Fault injection on clusters started with `init --fault-injection` (tests).
+    #[command(subcommand, hide = true)]
+    Debug(cmd_debug::DebugCmd),
 }
 
 #[derive(Args, Clone)]
@@ -61,6 +65,9 @@ pub struct InitArgs {
     /// Memory budget for in-memory components on each node.
     #[arg(long, default_value = "4GiB")]
     memory: String,
+    /// Let clients inject faults (partitions). Tests only.
+    #[arg(long, hide = true)]
+    fault_injection: bool,
 }
 
 #[derive(Args, Clone)]
@@ -81,6 +88,7 @@ fn main() -> ExitCode {
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json } => local::block_on(cmd_status::status(&dir, json)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
+        Cmd::Debug(c) => local::block_on(cmd_debug::run(&dir, c)),
         // Benchmarks start a temporary cluster unless told which to use.
         Cmd::Bench(b) => bench::run(cli.dir.as_deref(), b),
     };

@@ -43,6 +43,10 @@ pub struct NodeConfig {
     /// already bounds what it takes from foreground writes).
     #[serde(default)]
     pub resync_bytes_per_s_max: u64,
+    /// Accept fault-injection requests (partitions) from clients. For tests
+    /// only; never enable it on a production cluster.
+    #[serde(default)]
+    pub fault_injection: bool,
 }
 
 fn default_memory_bytes_max() -> u64 {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use holdfast_directory::{ClusterState, Command, CommandResult, DirectoryError, ObjectInfo};
 use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId};
-use holdfast_wire::control::{ComponentView, ControlReply, ControlRequest, NodeView, ObjectView, StatusView};
+use holdfast_wire::control::{ComponentView, ControlReply, ControlRequest, NodeView, ObjectView, ResyncView, StatusView};
 use holdfast_wire::FrameKind;
 
 use crate::node::NodeInner;
@@ -46,6 +46,7 @@ impl NodeInner {
         match req {
             ControlRequest::Status => Ok(ControlReply::Status(self.status()?)),
             ControlRequest::Lookup { name } => {
+                self.check_sees_majority()?;
                 let state = self.dir()?.state();
                 let o = state
                     .object_by_name(&name)
@@ -86,6 +87,15 @@ impl NodeInner {
                 let serving = self.replicator.owned().get(&object).is_some_and(|&(e, s)| s && e >= epoch);
                 Ok(ControlReply::Serving { serving })
             }
+            ControlRequest::Partition { nodes } => {
+                if !self.cfg.fault_injection {
+                    return Err(HoldfastError::new(ErrorCode::Invalid, format!("fault injection is off on node {}", self.id)));
+                }
+                tracing::warn!(node = self.id, ?nodes, "fault injection: partitioned from nodes");
+                self.peers.set_blocked(&nodes);
+                Ok(ControlReply::Done)
+            }
+            ControlRequest::ResyncProgress => Ok(ControlReply::Resyncs { resyncs: self.resync_views() }),
             ControlRequest::Propose { command } => {
                 let cmd: Command = serde_json::from_value(command)
                     .map_err(|e| HoldfastError::new(ErrorCode::Invalid, format!("bad directory command: {e}")))?;
@@ -97,6 +107,20 @@ impl NodeInner {
         }
     }
 
+    pub fn resync_views(&self) -> Vec<ResyncView> {
+        self.replicator
+            .resync_progress()
+            .into_iter()
+            .map(|p| ResyncView {
+                object: p.object,
+                node: p.node,
+                done_bytes: p.done_bytes,
+                total_bytes: p.total_bytes,
+                rate_bytes_per_s: p.done_bytes as f64 / p.started.elapsed().as_secs_f64().max(1e-3),
+            })
+            .collect()
+    }
+
     fn lookup_id(&self, object: ObjectId) -> Result<ControlReply, HoldfastError> {
         let state = self.dir()?.state();
         let o = state
@@ -104,6 +128,20 @@ impl NodeInner {
             .get(&object)
             .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object with id {object}")))?;
         Ok(ControlReply::Object(object_view(&state, o)))
+    }
+
+    /// A node cut off from most of the cluster may hold an old view of who
+    /// owns what; it refuses lookups so clients ask another node.
+    fn check_sees_majority(&self) -> Result<(), HoldfastError> {
+        let down_after = Duration::from_millis(self.cfg.peer_down_ms);
+        let seen = 1 + self.cfg.members.iter().filter(|m| m.id != self.id && self.peers.is_up(m.id, down_after)).count();
+        if seen * 2 <= self.cfg.members.len() {
+            return Err(HoldfastError::new(
+                ErrorCode::NotLeader,
+                format!("node {} sees only {seen} of {} nodes; ask another node", self.id, self.cfg.members.len()),
+            ));
+        }
+        Ok(())
     }
 
     pub fn status(&self) -> Result<StatusView, HoldfastError> {
@@ -138,7 +176,11 @@ impl NodeInner {
     /// Proposes a directory command, forwarding it to the leader when this
     /// node is not the leader, and retrying while there is none.
     pub async fn propose(&self, cmd: Command) -> Result<(LogIndex, CommandResult), HoldfastError> {
-        let deadline = Instant::now() + Duration::from_millis(CONTROL_WAIT_MS);
+        self.propose_within(cmd, Duration::from_millis(CONTROL_WAIT_MS)).await
+    }
+
+    pub async fn propose_within(&self, cmd: Command, wait: Duration) -> Result<(LogIndex, CommandResult), HoldfastError> {
+        let deadline = Instant::now() + wait;
         loop {
             let dir = self.dir()?;
             let err = match dir.propose(cmd.clone()).await {

@@ -322,6 +322,15 @@ impl NodeInner {
             ));
         }
         if obj.owner != self.id {
+            let candidate = obj.components.iter().any(|c| {
+                c.state == holdfast_types::ComponentState::Active && c.node != obj.owner && self.node_ready(c.node)
+            });
+            if self.node_down(obj.owner) && !candidate {
+                return Err(HoldfastError::new(
+                    ErrorCode::Unavailable,
+                    format!("object {:?}: its owner node {} is down and no other ACTIVE copy is reachable", obj.name, obj.owner),
+                ));
+            }
             return Err(HoldfastError::new(
                 ErrorCode::NotOwner,
                 format!("node {} does not own object {:?}; node {} does", self.id, obj.name, obj.owner),

@@ -186,6 +186,9 @@ async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
             };
             drop(permit);
             match peer.role {
+                Role::Node if inner.peers.is_blocked(peer.node_id) => {
+                    tracing::info!(%addr, node = peer.node_id, "refused a partitioned node (fault injection)");
+                }
                 Role::Node if !inner.peers.is_member(peer.node_id) => {
                     tracing::warn!(%addr, node = peer.node_id, "refused connection from a node that is not a member");
                 }

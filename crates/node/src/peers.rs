@@ -23,6 +23,9 @@ pub struct Peers {
     dialing: Mutex<HashSet<NodeId>>,
     registered: Notify,
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Peers cut off by fault injection (tests only): no connection to or
+    /// from them is kept or accepted.
+    blocked: Mutex<HashSet<NodeId>>,
     /// Whether each peer's current process said it is live in the directory.
     live: Mutex<HashMap<NodeId, bool>>,
     handler: OnceLock<Arc<dyn RequestHandler>>,
@@ -39,6 +42,7 @@ impl Peers {
             registered: Notify::new(),
             last_seen: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashSet::new()),
             handler: OnceLock::new(),
         })
     }
@@ -58,11 +62,35 @@ impl Peers {
     }
 
     fn live(&self, node: NodeId) -> Option<Arc<Conn>> {
+        if self.is_blocked(node) {
+            return None;
+        }
         self.conns.lock().expect("conns lock").get(&node).filter(|c| !c.is_closed()).cloned()
+    }
+
+    pub fn is_blocked(&self, node: NodeId) -> bool {
+        self.blocked.lock().expect("blocked lock").contains(&node)
+    }
+
+    /// Fault injection: cut this node off from `nodes` (both directions,
+    /// since we also refuse their connections); an empty list heals.
+    pub fn set_blocked(&self, nodes: &[NodeId]) {
+        *self.blocked.lock().expect("blocked lock") = nodes.iter().copied().collect();
+        let cut: Vec<Arc<Conn>> = {
+            let mut conns = self.conns.lock().expect("conns lock");
+            nodes.iter().filter_map(|n| conns.remove(n)).collect()
+        };
+        for c in cut {
+            c.close("partitioned by fault injection");
+        }
     }
 
     /// Records a connection a peer dialed to us (after authentication).
     pub fn register(&self, node: NodeId, conn: Arc<Conn>) {
+        if self.is_blocked(node) {
+            conn.close("partitioned by fault injection");
+            return;
+        }
         let old = self.conns.lock().expect("conns lock").insert(node, conn);
         if let Some(old) = old {
             old.close("replaced by a newer connection");
@@ -135,6 +163,9 @@ impl Peers {
     }
 
     async fn dial_once(&self, node: NodeId) -> Result<(), HoldfastError> {
+        if self.is_blocked(node) {
+            return Err(HoldfastError::new(ErrorCode::Timeout, format!("node {node} is partitioned away (fault injection)")));
+        }
         let addr = self.addrs.get(&node).cloned().unwrap_or_default();
         let err = |m: String| HoldfastError::new(ErrorCode::Timeout, format!("dial node {node} at {addr}: {m}"));
         let mut s = tokio::time::timeout(Duration::from_millis(DIAL_TIMEOUT_MS), TcpStream::connect(&addr))

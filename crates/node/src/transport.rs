@@ -17,6 +17,8 @@ use crate::peers::Peers;
 /// How long replication waits to get a connection to a peer.
 const CONNECT_WAIT_MS: u64 = 1000;
 const RAFT_RPC_TIMEOUT_MS: u64 = 2000;
+/// How long the data path waits to commit a component state change.
+const DATA_PATH_PROPOSE_MS: u64 = 3000;
 
 pub struct PeerLink {
     pub peers: Arc<Peers>,
@@ -73,7 +75,10 @@ impl DirectoryOps for NodeDirOps {
         let inner = self.node.get().and_then(|w| w.upgrade());
         Box::pin(async move {
             let inner = inner.ok_or_else(|| HoldfastError::new(ErrorCode::NotReady, "node is shutting down"))?;
-            let (index, r) = inner.propose(Command::SetComponentState { object, nodes, state, expected_epoch }).await?;
+            // Bounded: an owner cut off from the majority must fail its
+            // writes promptly rather than hold clients for long.
+            let cmd = Command::SetComponentState { object, nodes, state, expected_epoch };
+            let (index, r) = inner.propose_within(cmd, Duration::from_millis(DATA_PATH_PROPOSE_MS)).await?;
             match r {
                 CommandResult::Refused { code, message } => Err(HoldfastError::new(ErrorCode::from_u16(code).unwrap_or(ErrorCode::Internal), message)),
                 _ => Ok(index),

@@ -44,6 +44,9 @@ pub enum ErrorCode {
     Io = 23,
     /// A component's recent-write log no longer reaches the asked position.
     NotCovered = 24,
+    /// The owner is down and no other ACTIVE copy is reachable: the object
+    /// cannot serve until one comes back. Its bytes are not known lost.
+    Unavailable = 25,
     /// Anything else; the message says what.
     Internal = 99,
 }
@@ -71,6 +74,7 @@ impl ErrorCode {
             22 => Timeout,
             23 => Io,
             24 => NotCovered,
+            25 => Unavailable,
             99 => Internal,
             _ => return None,
         })
@@ -98,6 +102,7 @@ impl ErrorCode {
             Timeout => "TIMEOUT",
             Io => "IO",
             NotCovered => "NOT_COVERED",
+            Unavailable => "UNAVAILABLE",
             Internal => "INTERNAL",
         }
     }

@@ -22,6 +22,11 @@ pub enum ControlRequest {
     /// Whether this node serves `object` at `epoch` or later (used to wait
     /// for an activation).
     Serving { object: ObjectId, epoch: Epoch },
+    /// Fault injection (nodes configured with `fault_injection = true`
+    /// only): cut the answering node off from `nodes`; empty heals.
+    Partition { nodes: Vec<NodeId> },
+    /// Rebuilds the answering node drives as owner.
+    ResyncProgress,
     /// A directory command forwarded to the leader (node to node only). The
     /// command is the directory's own JSON.
     Propose { command: serde_json::Value },
@@ -35,6 +40,18 @@ pub enum ControlReply {
     Objects { objects: Vec<ObjectView> },
     Serving { serving: bool },
     Proposed { index: LogIndex, result: serde_json::Value },
+    Done,
+    Resyncs { resyncs: Vec<ResyncView> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResyncView {
+    pub object: ObjectId,
+    pub node: NodeId,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+    /// Bytes per second since the rebuild started.
+    pub rate_bytes_per_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -184,3 +184,132 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
+
+/// Bytes of one writer slot.
+pub const SLOT_BYTES: usize = 512;
+
+/// The content the writer puts in slot `i`: recognisable and distinct.
+pub fn slot_content(i: u64) -> Vec<u8> {
+    let mut v = pattern(SLOT_BYTES, i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    v[..8].copy_from_slice(&i.to_le_bytes());
+    v
+}
+
+/// A writer that fills slots 0, 1, 2, ... of an object once each, retrying
+/// a slot until it is acknowledged, and records what was acknowledged.
+pub struct Writer {
+    pub acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub handle: tokio::task::JoinHandle<Result<u64, String>>,
+}
+
+impl Writer {
+    pub fn start(client: std::sync::Arc<Client>, object: &str, slots_max: u64) -> Writer {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let acked = std::sync::Arc::new(AtomicU64::new(0));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (a, s, name) = (acked.clone(), stop.clone(), object.to_string());
+        let handle = tokio::spawn(async move {
+            let mut i = 0u64;
+            while i < slots_max && !s.load(Ordering::Relaxed) {
+                let data = bytes::Bytes::from(slot_content(i));
+                // The client rides through failovers itself; an error here
+                // means the object stayed unavailable for its whole wait.
+                client.write(&name, i * SLOT_BYTES as u64, data).await.map_err(|e| format!("slot {i}: {e}"))?;
+                i += 1;
+                a.store(i, Ordering::Release);
+            }
+            Ok(i)
+        });
+        Writer { acked, stop, handle }
+    }
+
+    pub fn acked(&self) -> u64 {
+        self.acked.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until `n` slots are acknowledged (bounded).
+    pub async fn wait_acked(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.acked() < n {
+            assert!(Instant::now() < deadline, "writer stalled at {} of {n} slots", self.acked());
+            assert!(!self.handle.is_finished(), "writer ended early at {}", self.acked());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.await.expect("writer task").unwrap_or_else(|e| panic!("writer failed: {e}"))
+    }
+}
+
+/// Reads `len` bytes of `node`'s own component of `object`.
+pub async fn component_bytes(client: &Client, node: u64, object: u64, len: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len as usize);
+    let step = 4 << 20;
+    let mut at = 0;
+    while at < len {
+        let n = step.min(len - at) as u32;
+        out.extend_from_slice(&client.component_read(node, object, at, n).await.unwrap_or_else(|e| panic!("read node {node}: {e}")));
+        at += n as u64;
+    }
+    out
+}
+
+/// Every ACTIVE component holds identical bytes, and each of the first
+/// `acked` slots holds what the writer wrote there. Returns the ACTIVE nodes.
+pub async fn check_acked_everywhere(c: &TestCluster, name: &str, acked: u64) -> Vec<u64> {
+    let client = c.client();
+    let view = client.lookup(name).await.expect("lookup");
+    let active: Vec<u64> =
+        view.components.iter().filter(|x| x.state.as_str() == "active").map(|x| x.node).collect();
+    assert!(!active.is_empty(), "no ACTIVE component of {name}");
+    let len = acked * SLOT_BYTES as u64;
+    let reference = component_bytes(&client, active[0], view.id, len.max(SLOT_BYTES as u64)).await;
+    for i in 0..acked {
+        let at = (i as usize) * SLOT_BYTES;
+        assert!(reference[at..at + SLOT_BYTES] == slot_content(i)[..], "acknowledged slot {i} lost on node {}", active[0]);
+    }
+    for &n in &active[1..] {
+        let other = component_bytes(&client, n, view.id, len.max(SLOT_BYTES as u64)).await;
+        assert!(other == reference, "node {n} differs from node {}", active[0]);
+    }
+    active
+}
+
+impl TestCluster {
+    /// Waits until every component of every object is ACTIVE and all nodes are up.
+    pub fn wait_all_active(&self, nodes: usize) -> StatusView {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let s = self.wait_healthy(nodes);
+            if s.objects.iter().all(|o| o.components.iter().all(|c| c.state.as_str() == "active")) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "components not all ACTIVE in 90 s: {:?}\n{}", s.objects, self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs the CLI on a blocking thread, so async tests can use it.
+    pub async fn status_async(&self) -> StatusView {
+        let client = self.client();
+        client.status().await.expect("status")
+    }
+
+    pub fn start_with(tag: &str, nodes: u32, extra: &[&str]) -> TestCluster {
+        let dir = temp_dir(tag);
+        let base = free_base_port(nodes as u16);
+        let mut args = vec!["--dir".to_string(), dir.to_str().expect("utf8").to_string(), "init".into(), "--nodes".into(), nodes.to_string(), "--base-port".into(), base.to_string(), "--memory".into(), "2GiB".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = Command::new(BIN).args(&args).output().expect("run holdfast init");
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let info = ClusterInfo::load(&dir).expect("load cluster");
+        let mut c = TestCluster { dir, info, children: HashMap::new() };
+        for id in 1..=nodes as u64 {
+            c.start_node(id);
+        }
+        c
+    }
+}
