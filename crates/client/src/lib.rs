@@ -14,7 +14,7 @@ use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
 use holdfast_wire::control::{ControlReply, ControlRequest, ObjectView, ResyncView, StatusView};
 use holdfast_wire::msg::{self, Role};
 use holdfast_wire::{Conn, ConnError, Frame, FrameKind, RequestHandler};
-use tokio::net::TcpStream;
+use holdfast_wire::net::{Net, TokioNet};
 
 pub use cluster::ClusterInfo;
 
@@ -69,6 +69,7 @@ impl RequestHandler for NoRequests {
 }
 
 pub struct Client {
+    net: Arc<dyn Net>,
     secret: ClusterSecret,
     nodes: BTreeMap<NodeId, String>,
     conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
@@ -76,7 +77,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(secret: ClusterSecret, nodes: BTreeMap<NodeId, String>) -> Client {
-        Client { secret, nodes, conns: Mutex::new(HashMap::new()) }
+        Client::with_net(Arc::new(TokioNet), secret, nodes)
+    }
+
+    pub fn with_net(net: Arc<dyn Net>, secret: ClusterSecret, nodes: BTreeMap<NodeId, String>) -> Client {
+        Client { net, secret, nodes, conns: Mutex::new(HashMap::new()) }
     }
 
     pub fn from_cluster(info: &ClusterInfo) -> Client {
@@ -87,16 +92,20 @@ impl Client {
         self.nodes.keys().copied().collect()
     }
 
-    /// Opens a new authenticated connection to `addr` (not cached).
+    /// Opens a new authenticated TCP connection to `addr` (not cached).
     pub async fn dial(secret: &ClusterSecret, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
+        Client::dial_with(&TokioNet, secret, node, addr).await
+    }
+
+    pub async fn dial_with(net: &dyn Net, secret: &ClusterSecret, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
         let err = |m: String| ClientError::Connect { node, addr: addr.to_string(), message: m };
-        let mut s = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), TcpStream::connect(addr))
+        let (r, w) = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), net.connect(addr))
             .await
             .map_err(|_| err("timed out".into()))?
             .map_err(|e| err(e.to_string()))?;
-        s.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+        let mut s = tokio::io::join(r, w);
         let acceptor = auth::dial(&mut s, secret, Role::Client, 0).await.map_err(|e| err(e.to_string()))?;
-        let (r, w) = s.into_split();
+        let (r, w) = s.into_inner();
         Ok(Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: acceptor }, format!("node {acceptor}"), Arc::new(NoRequests)))
     }
 
@@ -106,7 +115,7 @@ impl Client {
             return Ok(c.clone());
         }
         let addr = self.nodes.get(&node).ok_or_else(|| ClientError::NoNode(format!("node {node} is not in the cluster file")))?;
-        let c = Client::dial(&self.secret, node, addr).await?;
+        let c = Client::dial_with(self.net.as_ref(), &self.secret, node, addr).await?;
         self.conns.lock().expect("conns lock").insert(node, c.clone());
         Ok(c)
     }
@@ -271,6 +280,16 @@ impl Client {
 }
 
 /// Errors that a failover or an ownership move explains, worth retrying.
+impl Drop for Client {
+    /// A connection's reader and writer tasks keep it alive on their own;
+    /// close ours so a dropped client does not hold node slots open.
+    fn drop(&mut self) {
+        for (_, c) in self.conns.lock().expect("conns lock").drain() {
+            c.close("client dropped");
+        }
+    }
+}
+
 fn is_transient(e: &ClientError) -> bool {
     matches!(e.code(), Some(ErrorCode::NotOwner | ErrorCode::NotReady | ErrorCode::NotLeader | ErrorCode::StaleEpoch | ErrorCode::Timeout))
         || matches!(e, ClientError::Conn(_) | ClientError::Connect { .. } | ClientError::NoNode(_))

@@ -162,13 +162,18 @@ impl Directory {
         .map_err(|e| DirectoryError::Raft(format!("bad raft timing configuration: {e}")))?;
 
         let raft_dir = cfg.data_dir.join("raft");
-        let (log_store, (sm, published)) = tokio::task::spawn_blocking(move || {
+        let open = move || {
             let log = LogStore::open(&raft_dir).map_err(|e| DirectoryError::Storage(e.to_string()))?;
             let sm = StateMachine::open(&raft_dir, hook).map_err(|e| DirectoryError::Storage(e.to_string()))?;
             Ok::<_, DirectoryError>((log, sm))
-        })
-        .await
-        .map_err(|e| DirectoryError::Storage(format!("opening the raft files failed: {e}")))??;
+        };
+        let (log_store, (sm, published)) = if holdfast_types::io_mode::inline_blocking() {
+            open()?
+        } else {
+            tokio::task::spawn_blocking(open)
+                .await
+                .map_err(|e| DirectoryError::Storage(format!("opening the raft files failed: {e}")))??
+        };
 
         let network = NetworkFactory { self_id: cfg.node_id, transport };
         let raft = Raft::new(cfg.node_id, Arc::new(raft_config), network, log_store, sm)

@@ -374,6 +374,9 @@ impl LogStore {
         f: impl FnOnce(&LogStore) -> Result<T, LogStoreError> + Send + 'static,
     ) -> Result<T, LogStoreError> {
         let me = self.clone();
+        if holdfast_types::io_mode::inline_blocking() {
+            return f(&me);
+        }
         tokio::task::spawn_blocking(move || f(&me)).await.map_err(|e| LogStoreError::Task(e.to_string()))?
     }
 }

@@ -94,7 +94,7 @@ impl Shared {
     /// (a slow build can finish after a newer snapshot was installed).
     async fn save(self: &Arc<Self>, snap: StoredSnapshot, data: SnapshotData) -> Result<(), SmError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             // Writers queue here; `current` itself is only held briefly so
             // readers on async threads never wait behind an fsync.
             let _writing = me.write_lock.lock().map_err(|_| SmError::Poisoned)?;
@@ -112,9 +112,12 @@ impl Shared {
             write_atomic(&me.path, &bytes)?;
             *me.current.lock().map_err(|_| SmError::Poisoned)? = Some(snap);
             Ok(())
-        })
-        .await
-        .map_err(|e| SmError::Task(e.to_string()))?
+        };
+        if holdfast_types::io_mode::inline_blocking() {
+            work()
+        } else {
+            tokio::task::spawn_blocking(work).await.map_err(|e| SmError::Task(e.to_string()))?
+        }
     }
 }
 

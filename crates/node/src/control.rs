@@ -1,6 +1,8 @@
 //! Control-plane operations, answered by any node.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use holdfast_directory::{ClusterState, Command, CommandResult, DirectoryError, ObjectInfo};

@@ -180,11 +180,15 @@ impl NodeInner {
         if !c.needs_sync() {
             return conn.respond(rid, FrameKind::Ok, vec![]);
         }
-        let conn = conn.clone();
-        tokio::task::spawn_blocking(move || match c.sync() {
+        let done = move |conn: &Arc<Conn>, c: &holdfast_local_store::Component| match c.sync() {
             Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
             Err(e) => conn.respond_error(rid, &e.to_holdfast()),
-        });
+        };
+        if holdfast_types::io_mode::inline_blocking() {
+            return done(conn, &c);
+        }
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || done(&conn, &c));
     }
 
     fn on_repair_write(&self, conn: &Arc<Conn>, rid: u64, body: Bytes) {

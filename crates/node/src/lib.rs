@@ -19,4 +19,4 @@ pub mod reconcile;
 pub mod transport;
 
 pub use config::NodeConfig;
-pub use node::{run, NodeError};
+pub use node::{run, run_node, NodeError};

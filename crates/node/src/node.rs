@@ -14,7 +14,7 @@ use holdfast_wire::auth::{self, ClusterSecret};
 use holdfast_wire::msg::Role;
 use holdfast_wire::Conn;
 use rand::RngCore;
-use tokio::net::TcpListener;
+use holdfast_wire::net::{Net, NetListener, TokioNet};
 use tokio::sync::Semaphore;
 
 use crate::config::NodeConfig;
@@ -57,7 +57,7 @@ pub struct NodeInner {
     pub resyncing: Mutex<HashSet<(ObjectId, NodeId)>>,
     /// Failure-handling proposals already made, by (object, epoch).
     pub failovers: Mutex<HashSet<(ObjectId, Epoch)>>,
-    pub started: std::time::Instant,
+    pub started: tokio::time::Instant,
 }
 
 impl NodeInner {
@@ -66,7 +66,7 @@ impl NodeInner {
     }
 }
 
-/// Runs a node daemon until SIGTERM or Ctrl-C.
+/// Runs a node daemon on real TCP until SIGTERM or Ctrl-C.
 pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.worker_threads)
@@ -74,16 +74,18 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
         .thread_name(format!("node-{}", cfg.node_id))
         .build()
         .map_err(NodeError::Runtime)?;
-    rt.block_on(run_async(cfg))
+    rt.block_on(run_node(cfg, Arc::new(TokioNet), wait_for_signal()))
 }
 
-async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
+/// Runs a node on `net` until `shutdown` completes. The simulator calls
+/// this directly, one per simulated host.
+pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
     let me = cfg.node_id;
     let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
     let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?);
-    let listener = TcpListener::bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
+    let listener = net.bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
     let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
-    let peers = Peers::new(me, secret.clone(), addrs);
+    let peers = Peers::new(me, net.clone(), secret.clone(), addrs);
     let link = Arc::new(PeerLink { peers: peers.clone() });
     let dir_ops = Arc::new(NodeDirOps::default());
     let rcfg = ReplicatorConfig {
@@ -108,7 +110,7 @@ async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
         me_weak: OnceLock::new(),
         resyncing: Mutex::new(HashSet::new()),
         failovers: Mutex::new(HashSet::new()),
-        started: std::time::Instant::now(),
+        started: tokio::time::Instant::now(),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));
@@ -123,9 +125,11 @@ async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
     let _ = inner.directory.set(dir.clone());
 
     // Announce this incarnation; until it is applied the node is not live.
+    // The address peers and clients use, which `listen` may not be (0.0.0.0).
+    let advertised = cfg.members.iter().find(|m| m.id == me).map(|m| m.addr.clone()).unwrap_or_else(|| cfg.listen.clone());
     let boot = Command::NodeBooted {
         node: me,
-        addr: cfg.listen.clone(),
+        addr: advertised,
         memory_bytes_max: cfg.memory_bytes_max,
         boot_id,
         persistent_present: store.persistent_on_disk(),
@@ -144,7 +148,7 @@ async fn run_async(cfg: NodeConfig) -> Result<(), NodeError> {
     });
     tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
 
-    wait_for_signal().await;
+    shutdown.await;
     tracing::info!(node = me, "shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(3), dir.shutdown()).await;
     Ok(())
@@ -159,10 +163,10 @@ async fn wait_for_signal() {
     }
 }
 
-async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
+async fn accept_loop(mut listener: Box<dyn NetListener>, inner: Arc<NodeInner>) {
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
     loop {
-        let (mut stream, addr) = match listener.accept().await {
+        let (r, w, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -176,7 +180,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
         };
         let inner = inner.clone();
         tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
+            let mut stream = tokio::io::join(r, w);
             let peer = match auth::accept(&mut stream, &inner.secret, inner.id).await {
                 Ok(p) => p,
                 Err(e) => {
@@ -193,7 +197,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
                     tracing::warn!(%addr, node = peer.node_id, "refused connection from a node that is not a member");
                 }
                 Role::Node => {
-                    let (r, w) = stream.into_split();
+                    let (r, w) = stream.into_inner();
                     let conn = Conn::spawn(r, w, peer, format!("node {}", peer.node_id), inner.clone());
                     inner.peers.register(peer.node_id, conn);
                 }
@@ -203,7 +207,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<NodeInner>) {
                         tracing::warn!(%addr, "refused client: {CLIENT_CONNS_MAX} client connections open");
                         return;
                     }
-                    let (r, w) = stream.into_split();
+                    let (r, w) = stream.into_inner();
                     Conn::spawn(r, w, peer, format!("client {addr}"), inner.clone());
                 }
             }

@@ -4,19 +4,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use holdfast_types::{ErrorCode, HoldfastError, NodeId};
 use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
 use holdfast_wire::msg::Role;
 use holdfast_wire::{Conn, FrameKind, RequestHandler};
-use tokio::net::TcpStream;
+use holdfast_wire::net::Net;
 use tokio::sync::Notify;
 
 pub const DIAL_TIMEOUT_MS: u64 = 1000;
 
 pub struct Peers {
     me: NodeId,
+    net: Arc<dyn Net>,
     secret: ClusterSecret,
     addrs: HashMap<NodeId, String>,
     conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
@@ -32,9 +35,10 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn new(me: NodeId, secret: ClusterSecret, addrs: HashMap<NodeId, String>) -> Arc<Peers> {
+    pub fn new(me: NodeId, net: Arc<dyn Net>, secret: ClusterSecret, addrs: HashMap<NodeId, String>) -> Arc<Peers> {
         Arc::new(Peers {
             me,
+            net,
             secret,
             addrs,
             conns: Mutex::new(HashMap::new()),
@@ -124,7 +128,7 @@ impl Peers {
         if !self.is_member(node) {
             return Err(HoldfastError::new(ErrorCode::Invalid, format!("node {node} is not a peer of node {}", self.me)));
         }
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             if self.me < node {
                 if let Err(e) = self.dial(node).await {
@@ -168,17 +172,17 @@ impl Peers {
         }
         let addr = self.addrs.get(&node).cloned().unwrap_or_default();
         let err = |m: String| HoldfastError::new(ErrorCode::Timeout, format!("dial node {node} at {addr}: {m}"));
-        let mut s = tokio::time::timeout(Duration::from_millis(DIAL_TIMEOUT_MS), TcpStream::connect(&addr))
+        let (r, w) = tokio::time::timeout(Duration::from_millis(DIAL_TIMEOUT_MS), self.net.connect(&addr))
             .await
             .map_err(|_| err("timed out".into()))?
             .map_err(|e| err(e.to_string()))?;
-        s.set_nodelay(true).map_err(|e| err(e.to_string()))?;
+        let mut s = tokio::io::join(r, w);
         let acceptor = auth::dial(&mut s, &self.secret, Role::Node, self.me).await.map_err(|e| err(e.to_string()))?;
         if acceptor != node {
             return Err(err(format!("answered as node {acceptor}")));
         }
         let handler = self.handler.get().cloned().ok_or_else(|| err("node not started".into()))?;
-        let (r, w) = s.into_split();
+        let (r, w) = s.into_inner();
         let conn = Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: node }, format!("node {node}"), handler);
         self.register(node, conn);
         Ok(())

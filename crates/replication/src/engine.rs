@@ -17,7 +17,9 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use holdfast_local_store::component::{check_range, RecentWrite};
@@ -332,6 +334,9 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             match local {
                 Ok(()) if slot.component.needs_sync() => {
                     let c = slot.component.clone();
+                    if holdfast_types::io_mode::inline_blocking() {
+                        return c.sync().map_err(|e| e.to_holdfast());
+                    }
                     let r = tokio::task::spawn_blocking(move || c.sync()).await;
                     r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())
                 }

@@ -4,6 +4,7 @@
 //! uses the same names, so a reader can move between prose and code.
 
 pub mod error;
+pub mod io_mode;
 pub mod limits;
 pub mod object;
 pub mod size;

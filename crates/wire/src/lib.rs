@@ -11,6 +11,7 @@ pub mod control;
 pub mod frame;
 pub mod msg;
 pub mod mux;
+pub mod net;
 
 pub use frame::{FrameHeader, FrameKind, WIRE_VERSION};
 pub use mux::{Conn, ConnError, Frame, RequestHandler};
