@@ -195,6 +195,7 @@ impl ClusterState {
         for obj in self.objects.values_mut() {
             let kind = obj.kind;
             let Some(comp) = obj.components.iter_mut().find(|c| c.node == node) else { continue };
+            let was_active = comp.state == ComponentState::Active;
             let lost_bytes = match kind {
                 ObjectKind::Memory => true,
                 ObjectKind::Persistent => !persistent_present.contains(&obj.id),
@@ -203,10 +204,10 @@ impl ClusterState {
                 comp.state = ComponentState::Stale;
             }
             obj.recompute_state();
-            let had_active = !lost_bytes && obj.component(node).map(|c| c.state) == Some(ComponentState::Active);
-            if obj.owner != node && had_active {
+            if obj.owner != node && was_active {
                 // The component's process restarted: the owner must fence it
-                // again and bring it level before the next write.
+                // again (and, if its bytes are gone, stop counting it and
+                // rebuild it) before the next write.
                 obj.epoch += 1;
                 obj.epoch_index = index;
             }

@@ -44,6 +44,14 @@ enum Cmd {
     Status {
         #[arg(long)]
         json: bool,
+        /// Refresh until Ctrl-C, with a progress bar per rebuild (plain
+        /// lines when stdout is not a terminal; one JSON line per refresh
+        /// with --json).
+        #[arg(long)]
+        watch: bool,
+        /// Refresh interval for --watch, in milliseconds.
+        #[arg(long, default_value_t = 500, requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+        interval_ms: u64,
     },
     /// Create, write, read, list and move objects.
     #[command(subcommand)]
@@ -86,7 +94,7 @@ fn main() -> ExitCode {
         Cmd::Node { config } => run_node(&config),
         Cmd::Init(a) => cluster_dir::init(&dir, &a).map(|_| ()),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
-        Cmd::Status { json } => local::block_on(cmd_status::status(&dir, json)),
+        Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
         Cmd::Debug(c) => local::block_on(cmd_debug::run(&dir, c)),
         // Benchmarks start a temporary cluster unless told which to use.

@@ -53,6 +53,23 @@ impl NodeProcs {
             .collect()
     }
 
+    /// SIGKILL to node `id` (its process and RAM are gone at once), reaped
+    /// before returning. For failure benchmarks.
+    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+        let i = self.children.iter().position(|(n, _)| *n == id).with_context(|| format!("node {id} is not running under this process"))?;
+        let (_, mut child) = self.children.remove(i);
+        child.kill().with_context(|| format!("SIGKILL node {id}"))?;
+        child.wait().with_context(|| format!("reap node {id}"))?;
+        Ok(())
+    }
+
+    /// Starts node `id` of the cluster in `dir` again after [`NodeProcs::kill`].
+    pub fn restart(&mut self, dir: &Path, id: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(!self.children.iter().any(|(n, _)| *n == id), "node {id} is still running");
+        self.children.push((id, spawn_node(dir, id)?));
+        Ok(())
+    }
+
     /// SIGTERM to every node, then SIGKILL to those still running after 5 s.
     pub fn stop(&mut self) {
         for (_, c) in &self.children {

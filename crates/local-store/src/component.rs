@@ -109,6 +109,12 @@ impl Component {
         Ok(())
     }
 
+    /// The read barrier: fails if a newer owner has fenced this component.
+    pub fn check_epoch_current(&self, epoch: Epoch) -> Result<(), StoreError> {
+        let o = self.order.lock().expect("order lock");
+        self.check_epoch(&o, epoch)
+    }
+
     /// Learns of a newer epoch from the directory. Never lowers it.
     pub fn observe_epoch(&self, epoch: Epoch) {
         let mut o = self.order.lock().expect("order lock");

@@ -43,6 +43,15 @@ pub struct NodeConfig {
     /// already bounds what it takes from foreground writes).
     #[serde(default)]
     pub resync_bytes_per_s_max: u64,
+    /// Raft election timeout range of the directory.
+    #[serde(default = "default_election_min_ms")]
+    pub election_timeout_min_ms: u64,
+    #[serde(default = "default_election_max_ms")]
+    pub election_timeout_max_ms: u64,
+    /// Simulation only: break the durability rule on purpose (see
+    /// `ReplicatorConfig::test_only_ack_without_replicas`).
+    #[serde(default)]
+    pub test_only_ack_without_replicas: bool,
     /// Accept fault-injection requests (partitions) from clients. For tests
     /// only; never enable it on a production cluster.
     #[serde(default)]
@@ -60,6 +69,12 @@ fn default_heartbeat_ms() -> u64 {
 }
 fn default_peer_down_ms() -> u64 {
     600
+}
+fn default_election_min_ms() -> u64 {
+    400
+}
+fn default_election_max_ms() -> u64 {
+    800
 }
 fn default_write_timeout_ms() -> u64 {
     1000
@@ -103,6 +118,9 @@ impl NodeConfig {
         }
         if self.heartbeat_ms == 0 || self.peer_down_ms < 2 * self.heartbeat_ms {
             return Err("heartbeat_ms must be > 0 and peer_down_ms at least twice it".into());
+        }
+        if self.election_timeout_min_ms <= self.heartbeat_ms || self.election_timeout_max_ms <= self.election_timeout_min_ms {
+            return Err("need heartbeat_ms < election_timeout_min_ms < election_timeout_max_ms".into());
         }
         if !(10..=60_000).contains(&self.write_timeout_ms) {
             return Err("write_timeout_ms must be 10 to 60000".into());

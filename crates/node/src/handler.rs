@@ -46,6 +46,7 @@ impl RequestHandler for NodeInner {
                 | FrameKind::ResyncStart
                 | FrameKind::ResyncChunk
                 | FrameKind::ResyncFinish
+                | FrameKind::EpochCheck
         );
         if node_only && !from_node {
             conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, format!("{kind:?} is for cluster nodes only")));
@@ -75,7 +76,11 @@ impl RequestHandler for NodeInner {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_write(&conn, rid, frame.body).await });
             }
-            FrameKind::Read => me.on_read(conn, rid, &frame.body),
+            FrameKind::Read => {
+                let conn = conn.clone();
+                tokio::spawn(async move { me.on_read(&conn, rid, &frame.body).await });
+            }
+            FrameKind::EpochCheck => me.on_epoch_check(conn, rid, &frame.body),
             FrameKind::Control => {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_control(&conn, rid, &frame.body, from_node).await });
@@ -358,12 +363,26 @@ impl NodeInner {
         }
     }
 
-    fn on_read(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+    fn on_epoch_check(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let q = match msg::EpochCheck::decode(body) {
+            Ok(q) => q,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.component(q.object).and_then(|c| c.check_epoch_current(q.epoch).map_err(|e| e.to_holdfast())) {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    async fn on_read(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
         let r = match msg::Read::decode(body) {
             Ok(r) => r,
             Err(e) => return conn.fail(rid, &bad_frame(e)),
         };
-        let data = self.check_object_usable(r.object).and_then(|()| self.replicator.read(r.object, r.offset, r.length as u64));
+        let data = match self.check_object_usable(r.object) {
+            Ok(()) => self.replicator.read(r.object, r.offset, r.length as u64).await,
+            Err(e) => Err(e),
+        };
         match data {
             Ok(d) => conn.respond(rid, FrameKind::Data, vec![Bytes::from(d)]),
             Err(e) => conn.respond_error(rid, &e),

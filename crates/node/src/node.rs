@@ -81,6 +81,9 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
 /// this directly, one per simulated host.
 pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
     let me = cfg.node_id;
+    if cfg.test_only_ack_without_replicas {
+        tracing::error!("test_only_ack_without_replicas is set: this node BREAKS durability on purpose");
+    }
     let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
     let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?);
     let listener = net.bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
@@ -91,6 +94,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let rcfg = ReplicatorConfig {
         write_timeout: Duration::from_millis(cfg.write_timeout_ms),
         resync_bytes_per_s_max: cfg.resync_bytes_per_s_max,
+        test_only_ack_without_replicas: cfg.test_only_ack_without_replicas,
         ..ReplicatorConfig::default()
     };
     let replicator = Arc::new(Replicator::new(me, store.clone(), link.clone(), dir_ops.clone(), rcfg));
@@ -116,11 +120,13 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let _ = dir_ops.node.set(Arc::downgrade(&inner));
     peers.set_handler(inner.clone());
     tokio::spawn(accept_loop(listener, inner.clone()));
-    tokio::spawn(peers.clone().maintain(Duration::from_millis(cfg.heartbeat_ms)));
+    tokio::spawn(peers.clone().maintain(Duration::from_millis(cfg.heartbeat_ms), Duration::from_millis(cfg.peer_down_ms)));
     tracing::info!(node = me, listen = %cfg.listen, boot_id, "node starting");
 
     let members: BTreeMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
-    let dcfg = DirectoryConfig::new(me, cfg.data_dir.clone(), members);
+    let mut dcfg = DirectoryConfig::new(me, cfg.data_dir.clone(), members);
+    dcfg.election_timeout_min_ms = cfg.election_timeout_min_ms;
+    dcfg.election_timeout_max_ms = cfg.election_timeout_max_ms;
     let dir = Directory::start(dcfg, link.clone(), hook.clone()).await?;
     let _ = inner.directory.set(dir.clone());
 

@@ -161,9 +161,16 @@ impl Peers {
             tokio::time::sleep(Duration::from_millis(20)).await;
             return Ok(());
         }
-        let r = self.dial_once(node).await;
-        self.dialing.lock().expect("dialing lock").remove(&node);
-        r
+        // Cleared on drop too: a caller that times out drops this future
+        // mid-dial, and a mark left behind would stop every later dial.
+        struct Dialing<'a>(&'a Mutex<HashSet<NodeId>>, NodeId);
+        impl Drop for Dialing<'_> {
+            fn drop(&mut self) {
+                self.0.lock().expect("dialing lock").remove(&self.1);
+            }
+        }
+        let _mark = Dialing(&self.dialing, node);
+        self.dial_once(node).await
     }
 
     async fn dial_once(&self, node: NodeId) -> Result<(), HoldfastError> {
@@ -175,7 +182,7 @@ impl Peers {
         let (r, w) = tokio::time::timeout(Duration::from_millis(DIAL_TIMEOUT_MS), self.net.connect(&addr))
             .await
             .map_err(|_| err("timed out".into()))?
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(format!("{:?}: {e}", e.kind())))?;
         let mut s = tokio::io::join(r, w);
         let acceptor = auth::dial(&mut s, &self.secret, Role::Node, self.me).await.map_err(|e| err(e.to_string()))?;
         if acceptor != node {
@@ -189,8 +196,11 @@ impl Peers {
     }
 
     /// Keeps connections up and measures liveness: dials missing peers we
-    /// are responsible for, and pings every connected peer.
-    pub async fn maintain(self: Arc<Self>, heartbeat: Duration) {
+    /// are responsible for, and pings every connected peer. A connection
+    /// whose pings go unanswered past `down_after` is closed: after a
+    /// partition, TCP can stay half-open forever, and only a fresh
+    /// connection tells a healed peer from a dead one.
+    pub async fn maintain(self: Arc<Self>, heartbeat: Duration, down_after: Duration) {
         let mut tick = tokio::time::interval(heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -201,7 +211,8 @@ impl Peers {
                     let conn = match me.live(node) {
                         Some(c) => c,
                         None if me.me < node => {
-                            if me.dial(node).await.is_err() {
+                            if let Err(e) = me.dial(node).await {
+                                tracing::debug!(node, error = %e, "dial failed");
                                 return;
                             }
                             match me.live(node) {
@@ -211,10 +222,14 @@ impl Peers {
                         }
                         None => return,
                     };
-                    if let Ok(reply) = conn.call(FrameKind::Ping, vec![], heartbeat * 4).await {
-                        me.seen(node);
-                        let live = reply.body.first() == Some(&1);
-                        me.live.lock().expect("live lock").insert(node, live);
+                    match conn.call(FrameKind::Ping, vec![], heartbeat * 4).await {
+                        Ok(reply) => {
+                            me.seen(node);
+                            let live = reply.body.first() == Some(&1);
+                            me.live.lock().expect("live lock").insert(node, live);
+                        }
+                        Err(_) if !me.is_up(node, down_after) => conn.close("no heartbeat reply"),
+                        Err(_) => {}
                     }
                 });
             }

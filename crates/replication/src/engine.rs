@@ -25,7 +25,7 @@ use bytes::Bytes;
 use holdfast_local_store::component::{check_range, RecentWrite};
 use holdfast_local_store::{Component, LocalStore};
 use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId, ObjectKind};
-use holdfast_wire::msg::{self, ComponentWrite, RecentWrites, RepairWrite, ResyncChunk, ResyncFinish, ResyncPrepare, ResyncStart};
+use holdfast_wire::msg::{self, ComponentWrite, EpochCheck, RecentWrites, RepairWrite, ResyncChunk, ResyncFinish, ResyncPrepare, ResyncStart};
 use holdfast_wire::FrameKind;
 
 use crate::core::{OwnerCore, Position, WriteDecision};
@@ -64,6 +64,10 @@ pub struct ReplicatorConfig {
     pub resync_window: usize,
     /// Rebuild rate cap, bytes per second; 0 = none.
     pub resync_bytes_per_s_max: u64,
+    /// BREAKS DURABILITY ON PURPOSE. Acknowledge a write once the owner has
+    /// applied it, without waiting for the other components. Exists only so
+    /// the simulator can show that its oracle catches a broken rule.
+    pub test_only_ack_without_replicas: bool,
 }
 
 impl Default for ReplicatorConfig {
@@ -74,6 +78,7 @@ impl Default for ReplicatorConfig {
             resync_chunk_bytes: 256 * 1024,
             resync_window: 8,
             resync_bytes_per_s_max: 0,
+            test_only_ack_without_replicas: false,
         }
     }
 }
@@ -343,6 +348,13 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 r => r,
             }
         };
+        if self.cfg.test_only_ack_without_replicas {
+            // The deliberately broken rule: the replicas' answers are ignored.
+            for (_, f) in remote {
+                tokio::spawn(f);
+            }
+            return local_fut.await;
+        }
         let remote_fut = futures::future::join_all(remote.into_iter().map(|(n, f)| async move { (n, f.await.map(|_| ())) }));
         let (local_result, mut results) = futures::future::join(local_fut, remote_fut).await;
         results.push((self.me, local_result));
@@ -375,16 +387,33 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         Ok(())
     }
 
-    /// Reads from the owner's own ACTIVE component.
-    pub fn read(&self, object: ObjectId, offset: u64, length: u64) -> Result<Vec<u8>, HoldfastError> {
+    /// Reads from the owner's own ACTIVE component, after a barrier: every
+    /// other ACTIVE component confirms that no newer owner has fenced it.
+    /// Without it, an owner cut off from the directory could keep answering
+    /// reads after a successor had acknowledged newer writes. The successor
+    /// always holds one of our ACTIVE components (its own), and fences it
+    /// before it serves, so our barrier fails from then on.
+    pub async fn read(&self, object: ObjectId, offset: u64, length: u64) -> Result<Vec<u8>, HoldfastError> {
         let slot = self.slot(object)?;
-        let epoch = {
+        check_range(offset, length, slot.component.size_bytes()).map_err(|e| e.to_holdfast())?;
+        let (epoch, others) = {
             let c = slot.core.lock().expect("core lock");
             if !c.is_serving() {
                 return Err(HoldfastError::new(ErrorCode::NotReady, format!("object {object} is not serving yet")));
             }
-            c.epoch()
+            (c.epoch(), c.active().iter().copied().filter(|&n| n != self.me).collect::<Vec<_>>())
         };
+        let check = EpochCheck { object, epoch };
+        let replies = futures::future::join_all(
+            others.iter().map(|&n| async move { (n, self.call(n, FrameKind::EpochCheck, vec![check.encode()], self.cfg.write_timeout).await) }),
+        )
+        .await;
+        for (n, r) in replies {
+            if let Err(e) = r {
+                let code = if e.code == ErrorCode::StaleEpoch { ErrorCode::NotOwner } else { ErrorCode::NotReady };
+                return Err(HoldfastError::new(code, format!("cannot confirm ownership of object {object} at epoch {epoch} with node {n}: {}", e.message)));
+            }
+        }
         slot.component.read(Some(epoch), offset, length).map_err(|e| e.to_holdfast())
     }
 
@@ -417,17 +446,22 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         slot.progress.lock().expect("progress lock").remove(&node);
         match r {
             Ok(()) => {
-                let committed = self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await;
-                let mut core = slot.core.lock().expect("core lock");
-                match committed {
+                // Count the node as ACTIVE in the core *before* the directory
+                // says so: from here a write it fails to apply must commit it
+                // ABSENT before being acknowledged, so the directory never
+                // lists it ACTIVE while it misses an acknowledged write.
+                if !slot.core.lock().expect("core lock").promote(node) {
+                    self.restore_dirty(&slot, node, snapshot);
+                    return Err(HoldfastError::new(ErrorCode::Timeout, format!("node {node} missed a write at the end of its rebuild")));
+                }
+                match self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await {
                     Ok(_) => {
-                        core.promote(node);
                         tracing::info!(object, node, bytes = ranges.iter().map(|r| r.1).sum::<u64>(), delta = snapshot.is_some(), "rebuilt component is ACTIVE");
                         Ok(())
                     }
                     Err(e) => {
-                        core.drop_catching_up(node);
-                        drop(core);
+                        // Not ACTIVE after all: stop waiting for it.
+                        slot.core.lock().expect("core lock").on_absent(&[node]);
                         self.restore_dirty(&slot, node, snapshot);
                         Err(e)
                     }

@@ -461,6 +461,29 @@ impl ResyncChunk {
     }
 }
 
+/// EpochCheck: `object u64 | epoch u64` (16 bytes). The read barrier: the
+/// component answers Ok if `epoch` is still the newest it knows, otherwise
+/// STALE_EPOCH; it changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochCheck {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+}
+
+impl EpochCheck {
+    pub const BYTES: usize = 16;
+    pub fn encode(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(Self::BYTES);
+        b.put_u64_le(self.object);
+        b.put_u64_le(self.epoch);
+        b.freeze()
+    }
+    pub fn decode(b: &[u8]) -> Result<EpochCheck, DecodeError> {
+        exact("epoch-check", Self::BYTES, b.len())?;
+        Ok(EpochCheck { object: u64_at(b, 0), epoch: u64_at(b, 8) })
+    }
+}
+
 /// ResyncFinish: `object u64 | epoch u64` (16 bytes). The target makes the
 /// rebuilt bytes durable (fdatasync for a persistent component) and answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,12 @@
 //! temporary 3-node cluster started for the run and removed after it.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use holdfast_client::{Client, ClusterInfo};
+use holdfast_types::ComponentState;
+use holdfast_wire::control::ObjectView;
 
 use crate::procs::{wait_healthy, NodeProcs};
 use crate::InitArgs;
@@ -28,6 +31,49 @@ fn free_base_port(n: u16) -> anyhow::Result<u16> {
     anyhow::bail!("no {n} consecutive free loopback ports found")
 }
 
+/// Failure benchmarks kill and restart node processes, which they can do
+/// only to the temporary cluster they start themselves.
+pub fn require_own_cluster(dir: Option<&Path>, bench: &str) -> anyhow::Result<()> {
+    if let Some(d) = dir {
+        anyhow::bail!(
+            "bench {bench} kills and restarts nodes, so it needs its own temporary cluster; it cannot run on the live cluster in {} \
+             (run it without --dir, and with HOLDFAST_DIR unset)",
+            d.display()
+        );
+    }
+    Ok(())
+}
+
+/// Waits until the directory leader reports `nodes` nodes up and registered
+/// and every component of object `name` ACTIVE; returns the object. The view
+/// must come from the leader itself: a restarting node replaying its log
+/// can show components ACTIVE that are not any more.
+pub async fn wait_all_active(client: &Client, name: &str, nodes: usize, timeout: Duration) -> anyhow::Result<ObjectView> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match client.status().await {
+            Ok(s) => {
+                let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
+                let obj = s.objects.iter().find(|o| o.name == name);
+                match obj {
+                    Some(o) if s.leader == Some(s.node) && up == nodes && o.components.iter().all(|c| c.state == ComponentState::Active) => {
+                        return Ok(o.clone());
+                    }
+                    Some(o) => {
+                        let comps: Vec<String> = o.components.iter().map(|c| format!("node {} {}", c.node, c.state.as_str())).collect();
+                        last = format!("answered by node {}, leader {:?}, {up} of {nodes} nodes up and registered, owner {} epoch {}, components [{}]", s.node, s.leader, o.owner, o.epoch, comps.join(", "));
+                    }
+                    None => last = format!("answered by node {}: no object named {name:?}", s.node),
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("object {name} not fully ACTIVE after {} s: {last}", timeout.as_secs())
+}
+
 impl BenchCluster {
     pub async fn open(dir: Option<&Path>) -> anyhow::Result<BenchCluster> {
         if let Some(d) = dir {
@@ -43,6 +89,33 @@ impl BenchCluster {
         let client = Client::from_cluster(&info);
         wait_healthy(&client, 3, Duration::from_secs(60)).await?;
         Ok(BenchCluster { info, procs: Some(procs), temp_dir: Some(tmp) })
+    }
+
+    /// The node processes, when this run started them (no --dir).
+    fn own_procs(&mut self) -> anyhow::Result<&mut NodeProcs> {
+        self.procs.as_mut().context("this benchmark kills and restarts nodes, so it needs its own temporary cluster, not a live one given with --dir")
+    }
+
+    /// SIGKILL to node `id` of the temporary cluster.
+    pub fn kill_node(&mut self, id: u64) -> anyhow::Result<()> {
+        self.own_procs()?.kill(id)
+    }
+
+    /// Starts node `id` of the temporary cluster again.
+    pub fn restart_node(&mut self, id: u64) -> anyhow::Result<()> {
+        let dir = self.info.dir.clone();
+        self.own_procs()?.restart(&dir, id)
+    }
+
+    /// Node `id`'s log file.
+    pub fn node_log(&self, id: u64) -> PathBuf {
+        crate::cluster_dir::node_dir(&self.info.dir, id).join("node.log")
+    }
+
+    /// Leaves the temporary cluster directory (configs, node logs) in place
+    /// when the benchmark ends; returns it. Nodes are still stopped.
+    pub fn keep_dir(&mut self) -> Option<PathBuf> {
+        self.temp_dir.take()
     }
 
     pub fn label(&self) -> String {

@@ -2,8 +2,10 @@
 //! run and reports ratios, because the machine is shared and noisy.
 
 mod cluster;
+mod failover_store;
 mod redis;
 mod replicate;
+mod resync;
 pub mod stats;
 
 use std::path::Path;
@@ -17,11 +19,21 @@ pub enum BenchCmd {
     /// SET + WAIT latency against a running Redis primary (used by
     /// bench/peers/redis-wait.sh for the side-by-side figure).
     RedisWait(redis::RedisArgs),
+    /// Rebuild throughput of a restarted host's copy against loopback TCP
+    /// streaming, and foreground write p99 during the rebuild against idle.
+    /// Starts its own temporary cluster (kills and restarts a node).
+    Resync(resync::ResyncArgs),
+    /// Time from SIGKILL of an object's owner host to the first write
+    /// acknowledged by the new owner, over several trials. Starts its own
+    /// temporary cluster (kills and restarts nodes).
+    FailoverStore(failover_store::FailoverStoreArgs),
 }
 
 pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Replicate(a) => replicate::run(dir, a),
         BenchCmd::RedisWait(a) => redis::run(a),
+        BenchCmd::Resync(a) => resync::run(dir, a),
+        BenchCmd::FailoverStore(a) => failover_store::run(dir, a),
     }
 }

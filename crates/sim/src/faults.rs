@@ -1,0 +1,168 @@
+//! The seeded fault schedule, applied between simulation steps.
+//!
+//! Crashes (with RAM loss) happen one at a time and only while the cluster
+//! is healthy, so that at least one copy of the object always survives;
+//! the network faults (two-way and one-way partitions, held links, message
+//! loss, slow hosts) may overlap anything.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use turmoil::Sim;
+
+use crate::cluster::host_name;
+use crate::oracle::{History, Phase};
+use crate::SimOptions;
+
+const DEFAULT_MAX_LATENCY: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone)]
+enum Heal {
+    Bounce(u32),
+    Repair(u32, u32),
+    RepairOneway(u32, u32),
+    Release(u32, u32),
+    NoLoss(u32, u32),
+    Latency(u32),
+}
+
+fn apply(sim: &mut Sim, h: &Heal, nodes: u32) {
+    let n = host_name;
+    match *h {
+        Heal::Bounce(x) => sim.bounce(n(x)),
+        Heal::Repair(a, b) => sim.repair(n(a), n(b)),
+        Heal::RepairOneway(a, b) => sim.repair_oneway(n(a), n(b)),
+        Heal::Release(a, b) => sim.release(n(a), n(b)),
+        Heal::NoLoss(a, b) => sim.set_link_fail_rate(n(a), n(b), 0.0),
+        Heal::Latency(x) => {
+            for y in (1..=nodes).filter(|&y| y != x) {
+                sim.set_link_max_message_latency(n(x), n(y), DEFAULT_MAX_LATENCY);
+            }
+        }
+    }
+}
+
+fn ms(rng: &mut impl Rng, lo: u64, hi: u64) -> Duration {
+    Duration::from_millis(rng.gen_range(lo..hi))
+}
+
+/// Steps the simulation to the end, injecting faults during the fault
+/// phase and healing everything for the liveness phase. Returns a log of
+/// the faults injected.
+pub fn drive(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) -> Result<Vec<String>, String> {
+    let r = drive_inner(sim, opts, world);
+    if opts.verbose {
+        if let Ok(log) = &r {
+            for l in log {
+                eprintln!("fault: {l}");
+            }
+        }
+    }
+    r
+}
+
+fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) -> Result<Vec<String>, String> {
+    let nodes = opts.nodes;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7));
+    let mut heals: Vec<(Duration, Heal)> = Vec::new();
+    let mut crashed: Option<u32> = None;
+    let mut fault_start: Option<Duration> = None;
+    let mut next = Duration::ZERO;
+    let mut log = Vec::new();
+    loop {
+        let done = sim.step().map_err(|e| e.to_string())?;
+        if done {
+            return Ok(log);
+        }
+        let now = sim.elapsed();
+        let mut i = 0;
+        while i < heals.len() {
+            if heals[i].0 <= now {
+                let (_, h) = heals.remove(i);
+                if let Heal::Bounce(x) = h {
+                    crashed = crashed.filter(|&c| c != x);
+                }
+                apply(sim, &h, nodes);
+            } else {
+                i += 1;
+            }
+        }
+        let (phase, object_ready, healthy) = {
+            let h = world.lock().expect("history");
+            (h.phase.clone(), h.object.is_some(), h.healthy)
+        };
+        if phase != Phase::Faults || !object_ready {
+            continue;
+        }
+        let start = *fault_start.get_or_insert(now);
+        if now >= start + Duration::from_secs(opts.fault_secs) {
+            for (_, h) in heals.drain(..) {
+                apply(sim, &h, nodes);
+            }
+            // Overlapping faults share one state per link direction, so
+            // reset every link outright rather than trust the heal order.
+            for a in 1..=nodes {
+                for b in (1..=nodes).filter(|&b| b != a) {
+                    sim.release(host_name(a), host_name(b));
+                    sim.repair(host_name(a), host_name(b));
+                    sim.set_link_fail_rate(host_name(a), host_name(b), 0.0);
+                    sim.set_link_max_message_latency(host_name(a), host_name(b), DEFAULT_MAX_LATENCY);
+                }
+            }
+            log.push(format!("{now:?} heal all"));
+            world.lock().expect("history").phase = Phase::Liveness;
+            continue;
+        }
+        if now < next {
+            continue;
+        }
+        next = now + ms(&mut rng, 200, 1200);
+        let x = rng.gen_range(1..=nodes);
+        let y = {
+            let y = rng.gen_range(1..nodes);
+            if y >= x { y + 1 } else { y }
+        };
+        match rng.gen_range(0..6) {
+            0 if crashed.is_none() && healthy => {
+                sim.crash(host_name(x));
+                crashed = Some(x);
+                world.lock().expect("history").crashes.entry(x as u64).or_default().push(now);
+                heals.push((now + ms(&mut rng, 300, 2500), Heal::Bounce(x)));
+                log.push(format!("{now:?} crash n{x}"));
+            }
+            1 => {
+                for z in (1..=nodes).filter(|&z| z != x) {
+                    sim.partition(host_name(x), host_name(z));
+                    heals.push((now + ms(&mut rng, 500, 3000), Heal::Repair(x, z)));
+                }
+                log.push(format!("{now:?} partition n{x} from all"));
+            }
+            2 => {
+                sim.partition_oneway(host_name(x), host_name(y));
+                heals.push((now + ms(&mut rng, 500, 3000), Heal::RepairOneway(x, y)));
+                log.push(format!("{now:?} one-way partition n{x}->n{y}"));
+            }
+            3 => {
+                sim.hold(host_name(x), host_name(y));
+                heals.push((now + ms(&mut rng, 50, 800), Heal::Release(x, y)));
+                log.push(format!("{now:?} hold n{x}<->n{y}"));
+            }
+            4 => {
+                let p = rng.gen_range(0.05..0.3);
+                sim.set_link_fail_rate(host_name(x), host_name(y), p);
+                heals.push((now + ms(&mut rng, 300, 2000), Heal::NoLoss(x, y)));
+                log.push(format!("{now:?} loss {p:.2} n{x}<->n{y}"));
+            }
+            5 => {
+                let lat = ms(&mut rng, 20, 120);
+                for z in (1..=nodes).filter(|&z| z != x) {
+                    sim.set_link_max_message_latency(host_name(x), host_name(z), lat);
+                }
+                heals.push((now + ms(&mut rng, 300, 2500), Heal::Latency(x)));
+                log.push(format!("{now:?} slow n{x} ({lat:?})"));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Deterministic simulation of Holdfast: the real node code (openraft
+//! directory, replication engine, local store, wire protocol, failure
+//! handling) runs in simulated hosts under turmoil, with time, network and
+//! crashes driven by one seed.
+//!
+//! We use turmoil rather than madsim because turmoil simulates the network
+//! and clock *under* ordinary tokio code: the node runs unmodified apart
+//! from a `Net` trait for its sockets, whereas madsim replaces tokio for the
+//! whole build (a `--cfg madsim` world), which would fork our build.
+//!
+//! One run ([`run_seed`]):
+//! 1. start N hosts (`n1`..`nN`) each running `holdfast_node::run_node`,
+//!    and a client host running the workload ([`workload`]);
+//! 2. a fault phase: [`faults`] injects crashes (with RAM loss) and
+//!    restarts, two-way and one-way partitions, held (delayed) links,
+//!    message loss and slow hosts, while writers and a reader run;
+//! 3. a liveness phase: every fault is healed; the cluster must converge;
+//! 4. the oracle ([`oracle`]) checks each invariant, one file per property.
+
+pub mod cluster;
+pub mod faults;
+pub mod net;
+pub mod oracle;
+pub mod workload;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use oracle::Violation;
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub nodes: u32,
+    /// Simulated seconds of faults.
+    pub fault_secs: u64,
+    /// Simulated seconds the healed cluster gets to converge.
+    pub liveness_secs: u64,
+    /// Run with the durability rule broken on purpose.
+    pub break_durability: bool,
+    /// Node logs to stderr.
+    pub verbose: bool,
+}
+
+impl SimOptions {
+    pub fn new(seed: u64) -> SimOptions {
+        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, verbose: false }
+    }
+
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        let mut c = format!("cargo run -p holdfast-sim --release -- --seed {} --nodes {}", self.seed, self.nodes);
+        if self.fault_secs != 12 {
+            c.push_str(&format!(" --fault-secs {}", self.fault_secs));
+        }
+        if self.break_durability {
+            c.push_str(" --break-durability");
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SeedReport {
+    pub acked_writes: usize,
+    pub reads_checked: usize,
+    pub faults: Vec<String>,
+    pub lost: bool,
+    pub sim_secs: f64,
+}
+
+#[derive(Debug)]
+pub enum SimError {
+    /// An invariant broke.
+    Invariant(Vec<Violation>),
+    /// The healed cluster did not converge in time.
+    Liveness(String),
+    /// The simulation itself failed (a host returned an error, say).
+    Sim(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Invariant(v) => {
+                for x in v {
+                    writeln!(f, "invariant {} broken: {}", x.invariant, x.detail)?;
+                }
+                Ok(())
+            }
+            SimError::Liveness(m) => write!(f, "liveness: {m}"),
+            SimError::Sim(m) => write!(f, "simulation: {m}"),
+        }
+    }
+}
+
+/// Runs one seed to completion and checks every invariant.
+pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
+    holdfast_types::io_mode::set_inline_blocking(true);
+    let layout = cluster::Layout::create(opts).map_err(|e| SimError::Sim(format!("cluster files: {e}")))?;
+    let world = Arc::new(Mutex::new(oracle::History::default()));
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(opts.seed)
+        .simulation_duration(Duration::from_secs(opts.fault_secs + opts.liveness_secs + 120))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_micros(50))
+        .max_message_latency(Duration::from_millis(2))
+        .build();
+    for id in 1..=opts.nodes {
+        let cfg = layout.node_config(id);
+        sim.host(cluster::host_name(id), move || {
+            let cfg = cfg.clone();
+            async move {
+                let net: Arc<dyn holdfast_wire::net::Net> = Arc::new(net::TurmoilNet);
+                holdfast_node::run_node(cfg, net, std::future::pending()).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
+            }
+        });
+    }
+    sim.client("client", workload::run(opts.clone(), layout.client_info(), world.clone()));
+    let injected = faults::drive(&mut sim, opts, &world);
+    let result = match injected {
+        Ok(faults) => {
+            let h = world.lock().expect("history lock");
+            let violations = oracle::check_all(&h);
+            if !violations.is_empty() {
+                Err(SimError::Invariant(violations))
+            } else if let Some(m) = &h.liveness_failure {
+                Err(SimError::Liveness(m.clone()))
+            } else {
+                Ok(SeedReport {
+                    acked_writes: h.acked.len(),
+                    reads_checked: h.reads_checked,
+                    faults,
+                    lost: h.lost_at.is_some(),
+                    sim_secs: sim.elapsed().as_secs_f64(),
+                })
+            }
+        }
+        Err(e) => {
+            let h = world.lock().expect("history lock");
+            let violations = oracle::check_all(&h);
+            if violations.is_empty() { Err(SimError::Sim(e)) } else { Err(SimError::Invariant(violations)) }
+        }
+    };
+    if result.is_ok() {
+        layout.remove();
+    } else {
+        eprintln!("seed {}: cluster files kept in {}", opts.seed, layout.dir.display());
+    }
+    result
+}
