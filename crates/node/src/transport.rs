@@ -85,4 +85,11 @@ impl DirectoryOps for NodeDirOps {
             }
         })
     }
+
+    fn component_state(&self, object: ObjectId, node: NodeId) -> Option<(Epoch, ComponentState)> {
+        let inner = self.node.get()?.upgrade()?;
+        let state = inner.dir().ok()?.state();
+        let obj = state.objects.get(&object)?;
+        Some((obj.epoch, obj.component(node)?.state))
+    }
 }

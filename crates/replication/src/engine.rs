@@ -50,6 +50,9 @@ pub trait DirectoryOps: Send + Sync + 'static {
     /// Commits `nodes`' components of `object` to `state`, guarded by the
     /// epoch; returns the log index it committed at.
     fn set_state(&self, object: ObjectId, nodes: Vec<NodeId>, state: ComponentState, expected_epoch: Epoch) -> BoxFut<Result<LogIndex, HoldfastError>>;
+    /// The committed (epoch, state) of `node`'s component, as this node's
+    /// directory has applied it.
+    fn component_state(&self, object: ObjectId, node: NodeId) -> Option<(Epoch, ComponentState)>;
 }
 
 #[derive(Debug, Clone)]
@@ -427,11 +430,24 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             if !c.is_serving() {
                 return Err(HoldfastError::new(ErrorCode::NotReady, format!("object {object} is not serving")));
             }
-            if c.active().contains(&node) || c.is_catching_up(node) {
+            if c.is_catching_up(node) {
                 return Ok(());
             }
             c.epoch()
         };
+        if slot.core.lock().expect("core lock").active().contains(&node) {
+            // A state change we proposed can commit after our proposal timed
+            // out, leaving the core stricter than the directory. Follow the
+            // directory once it has committed the component out of ACTIVE at
+            // our epoch: nothing requires it any more, and it needs a rebuild.
+            match self.dir.component_state(object, node) {
+                Some((e, state)) if e == epoch && state != ComponentState::Active => {
+                    tracing::info!(object, node, ?state, "component left ACTIVE in the directory; rebuilding it");
+                    slot.core.lock().expect("core lock").on_absent(&[node]);
+                }
+                _ => return Ok(()),
+            }
+        }
         let index = self.dir.set_state(object, vec![node], ComponentState::Resyncing, epoch).await?;
         self.call(node, FrameKind::ResyncPrepare, vec![ResyncPrepare { object, dir_index: index }.encode()], self.cfg.rpc_timeout).await?;
         let size = slot.component.size_bytes();

@@ -76,6 +76,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    println!("simulation: {passed} passed, {failed} failed in {:.0} s", t.elapsed().as_secs_f64());
+    println!("{} seeds in {:.0} s", passed + failed, t.elapsed().as_secs_f64());
+    println!("simulation: {passed} passed, {failed} failed");
     if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
