@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: unit tests, the directory's Raft tests and
-# the cluster tests that start real node processes on loopback. Installs
-# what the tests need first (scripts/install-deps.sh).
+# Runs every test of the project: unit tests, the directory's Raft tests, the
+# cluster, failure and chaos tests that start real node processes on
+# loopback, and a fixed slice of the deterministic simulation. Installs what
+# the tests need first (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
@@ -10,3 +11,7 @@ source scripts/install-deps.sh
 export CARGO_TERM_COLOR=never
 cargo build --locked --workspace --all-targets
 cargo test --locked --workspace -- --test-threads=2
+
+# Deterministic simulation, a fixed slice (the long run is scripts/sim.sh).
+cargo run --locked -q -p holdfast-sim -- --seeds 200 --nodes 3
+cargo run --locked -q -p holdfast-sim -- --seeds 50 --nodes 5

@@ -27,12 +27,12 @@ fn kill_and_restart_random_hosts_under_writes() {
     rt.block_on(c.client().create_object(ControlRequest::CreateObject {
         name: "w".into(),
         kind: ObjectKind::Memory,
-        size_bytes: 256 << 20,
+        size_bytes: 512 << 20,
         replicas: 3,
     }))
     .expect("create");
     let acked = rt.block_on(async {
-        let w = Writer::start(Arc::new(c.client()), "w", u64::MAX);
+        let w = Writer::start(Arc::new(c.client()), "w", (512 << 20) / common::SLOT_BYTES as u64);
         w.wait_acked(200).await;
         for cycle in 0..cycles {
             let victim = rng.gen_range(1..=3u64);

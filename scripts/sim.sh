@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Long simulation run: `bash scripts/sim.sh [SEEDS] [START]` runs SEEDS seeds
+# (default 2000) of the deterministic simulation on 3 and on 5 nodes.
+# A failing seed prints the command that replays it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds="${1:-2000}"
+start="${2:-1}"
+cargo run --locked --release -p holdfast-sim -- --seeds "$seeds" --start "$start" --nodes 3 --keep-going
+cargo run --locked --release -p holdfast-sim -- --seeds "$((seeds / 4))" --start "$start" --nodes 5 --keep-going
