@@ -233,3 +233,29 @@ fn bench_replicate_prints_its_keys() {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
     }
 }
+
+/// Runs a benchmark on its own temporary cluster and returns its JSON.
+fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(BIN).args(args).env_remove("HOLDFAST_DIR").output().expect("run bench");
+    assert!(out.status.success(), "bench {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("bench {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `bench resync` prints every key of its contract (small object; no timing checks).
+#[test]
+fn bench_resync_prints_its_keys() {
+    let v = bench_json(&["bench", "resync", "--json", "--size", "64MiB", "--samples", "300"]);
+    for k in ["stream_gbps", "rebuild_gbps", "rebuild_ratio", "fg_p99_idle_us", "fg_p99_resync_us"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
+    }
+}
+
+/// `bench failover-store` prints every key of its contract (two trials; no timing checks).
+#[test]
+fn bench_failover_store_prints_its_keys() {
+    let v = bench_json(&["bench", "failover-store", "--json", "--trials", "2"]);
+    for k in ["failover_p50_ms", "failover_max_ms"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
+    }
+    assert_eq!(v["trials"], 2);
+}
