@@ -279,7 +279,6 @@ impl Client {
     }
 }
 
-/// Errors that a failover or an ownership move explains, worth retrying.
 impl Drop for Client {
     /// A connection's reader and writer tasks keep it alive on their own;
     /// close ours so a dropped client does not hold node slots open.
@@ -290,6 +289,7 @@ impl Drop for Client {
     }
 }
 
+/// Errors that a failover or an ownership move explains, worth retrying.
 fn is_transient(e: &ClientError) -> bool {
     matches!(e.code(), Some(ErrorCode::NotOwner | ErrorCode::NotReady | ErrorCode::NotLeader | ErrorCode::StaleEpoch | ErrorCode::Timeout))
         || matches!(e, ClientError::Conn(_) | ClientError::Connect { .. } | ClientError::NoNode(_))

@@ -92,6 +92,10 @@ pub enum Command {
     /// The owner's host stopped answering: its component becomes ABSENT and
     /// `to`, which holds an ACTIVE component, becomes owner at epoch + 1.
     OwnerFailed { object: ObjectId, failed: NodeId, to: NodeId, expected_epoch: Epoch },
+    /// Re-protection: `old`'s component has been away longer than the repair
+    /// delay. Drop it and place a new, STALE component on `new`, which the
+    /// owner then rebuilds.
+    ReplaceComponent { object: ObjectId, old: NodeId, new: NodeId, expected_epoch: Epoch },
 }
 
 /// What applying a command produced.
@@ -167,6 +171,9 @@ impl ClusterState {
             }
             Command::OwnerFailed { object, failed, to, expected_epoch } => {
                 self.apply_owner_failed(index, *object, *failed, *to, *expected_epoch)
+            }
+            Command::ReplaceComponent { object, old, new, expected_epoch } => {
+                self.apply_replace(index, *object, *old, *new, *expected_epoch)
             }
         };
         self.check_invariants();
@@ -403,6 +410,37 @@ impl ClusterState {
         CommandResult::Moved { object, owner: to, epoch: obj.epoch }
     }
 
+    fn apply_replace(&mut self, index: LogIndex, object: ObjectId, old: NodeId, new: NodeId, expected: Epoch) -> CommandResult {
+        let Some(node) = self.nodes.get(&new) else {
+            return CommandResult::refused(ErrorCode::Invalid, format!("node {new} is not a member"));
+        };
+        let budget = node.memory_bytes_max;
+        let used = self.memory_used_bytes(new);
+        let Some(obj) = self.objects.get_mut(&object) else {
+            return CommandResult::refused(ErrorCode::NoSuchObject, format!("no object with id {object}"));
+        };
+        if obj.epoch != expected {
+            return CommandResult::refused(ErrorCode::StaleEpoch, format!("object {} is at epoch {}, not {expected}", obj.name, obj.epoch));
+        }
+        match obj.component(old) {
+            None => return CommandResult::refused(ErrorCode::NoComponent, format!("node {old} has no component of {}", obj.name)),
+            Some(c) if c.state == ComponentState::Active || old == obj.owner => {
+                return CommandResult::refused(ErrorCode::Invalid, format!("node {old}'s component of {} is in use", obj.name))
+            }
+            Some(_) => {}
+        }
+        if obj.component(new).is_some() {
+            return CommandResult::refused(ErrorCode::Exists, format!("node {new} already holds a component of {}", obj.name));
+        }
+        if obj.kind == ObjectKind::Memory && used + obj.size_bytes > budget {
+            return CommandResult::refused(ErrorCode::MemoryBudget, format!("node {new} has no room for {} more memory bytes", obj.size_bytes));
+        }
+        obj.components.retain(|c| c.node != old);
+        obj.components.push(Component { node: new, state: ComponentState::Stale, created_index: index });
+        obj.recompute_state();
+        CommandResult::Ok
+    }
+
     /// Checks the directory's own invariants after every apply.
     fn check_invariants(&self) {
         for obj in self.objects.values() {
@@ -534,6 +572,29 @@ mod tests {
         assert_eq!(o.component(owner).unwrap().state, ComponentState::Absent);
         // A second, late report of the same failure is refused.
         assert!(matches!(s.apply(i + 3, &Command::OwnerFailed { object, failed: owner, to, expected_epoch: 1 }), CommandResult::Refused { .. }));
+    }
+
+    #[test]
+    fn replace_component_moves_a_missing_copy() {
+        let mut s = ClusterState::default();
+        for n in 1..=4 {
+            s.apply(n, &booted(n, 100 + n, vec![]));
+        }
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(5, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let placed: Vec<NodeId> = s.objects[&object].components.iter().map(|c| c.node).collect();
+        let spare = (1..=4).find(|n| !placed.contains(n)).unwrap();
+        let old = *placed.iter().find(|&&n| n != owner).unwrap();
+        // An ACTIVE copy is never replaced.
+        let r = s.apply(6, &Command::ReplaceComponent { object, old, new: spare, expected_epoch: 1 });
+        assert!(matches!(r, CommandResult::Refused { .. }));
+        s.apply(7, &Command::SetComponentState { object, nodes: vec![old], state: ComponentState::Absent, expected_epoch: 1 });
+        assert_eq!(s.apply(8, &Command::ReplaceComponent { object, old, new: spare, expected_epoch: 1 }), CommandResult::Ok);
+        let o = &s.objects[&object];
+        assert!(o.component(old).is_none());
+        assert_eq!(o.component(spare).unwrap().state, ComponentState::Stale);
+        assert_eq!(o.components.len(), 3);
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
             write_timeout_ms: 1000,
             resync_bytes_per_s_max: 0,
             fault_injection: a.fault_injection,
+            repair_delay_ms: a.repair_delay_ms,
             election_timeout_min_ms: 400,
             election_timeout_max_ms: 800,
             test_only_ack_without_replicas: false,

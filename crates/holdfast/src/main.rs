@@ -10,6 +10,7 @@ mod cmd_status;
 mod cmd_up;
 mod local;
 mod procs;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ pub struct InitArgs {
     /// Let clients inject faults (partitions). Tests only.
     #[arg(long, hide = true)]
     fault_injection: bool,
+    /// Replace a component whose host stays down this long (milliseconds).
+    #[arg(long, default_value_t = 3_600_000)]
+    repair_delay_ms: u64,
 }
 
 #[derive(Args, Clone)]

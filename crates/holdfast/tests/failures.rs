@@ -197,3 +197,33 @@ fn partitioned_owner_cannot_write_and_rejoins_cleanly() {
         }
     });
 }
+
+/// Re-protection: a host that stays away longer than the repair delay has
+/// its component replaced by a new one on another host, rebuilt from the
+/// owner; the object is back to three ACTIVE copies without that host.
+#[test]
+fn a_host_away_past_the_repair_delay_is_replaced() {
+    let mut c = TestCluster::start_with("reprotect", 5, &["--repair-delay-ms", "1500"]);
+    c.wait_healthy(5);
+    let o = create(&c, "m", ObjectKind::Memory, 8 << 20, 3);
+    let data = common::pattern(64 * 1024, 11);
+    let f = common::write_file(&c.dir, "data", &data);
+    c.cli_ok(&["object", "write", "m", "--offset", "0", "--data-file", f.to_str().unwrap()]);
+    let victim = o.components.iter().map(|x| x.node).find(|&n| n != o.owner).unwrap();
+    c.kill(victim);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let replaced = loop {
+        let s = c.status();
+        let v = s.objects.iter().find(|x| x.name == "m").unwrap();
+        let nodes: Vec<u64> = v.components.iter().map(|x| x.node).collect();
+        if !nodes.contains(&victim) && v.components.len() == 3 && v.components.iter().all(|x| x.state.as_str() == "active") {
+            break nodes;
+        }
+        assert!(std::time::Instant::now() < deadline, "not re-protected in 60 s: {:?}", v.components);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let len = data.len().to_string();
+    for n in replaced {
+        assert_eq!(c.cli_ok(&["object", "read", "m", "--offset", "0", "--length", &len, "--node", &n.to_string()]), data, "node {n}");
+    }
+}

@@ -43,6 +43,10 @@ pub struct NodeConfig {
     /// already bounds what it takes from foreground writes).
     #[serde(default)]
     pub resync_bytes_per_s_max: u64,
+    /// A component whose host has been down this long is replaced by a new
+    /// one on another host, if there is one (vSAN's default: 60 minutes).
+    #[serde(default = "default_repair_delay_ms")]
+    pub repair_delay_ms: u64,
     /// Raft election timeout range of the directory.
     #[serde(default = "default_election_min_ms")]
     pub election_timeout_min_ms: u64,
@@ -69,6 +73,9 @@ fn default_heartbeat_ms() -> u64 {
 }
 fn default_peer_down_ms() -> u64 {
     600
+}
+fn default_repair_delay_ms() -> u64 {
+    60 * 60 * 1000
 }
 fn default_election_min_ms() -> u64 {
     400

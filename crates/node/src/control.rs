@@ -15,6 +15,9 @@ use crate::node::NodeInner;
 /// How long control operations wait for a leader or an activation.
 const CONTROL_WAIT_MS: u64 = 10_000;
 const FORWARD_TIMEOUT_MS: u64 = 5_000;
+/// How long `Rebuild` waits for this node to apply its committed change;
+/// with the proposal's own wait it stays within a client's call timeout.
+const REBUILD_APPLIED_WAIT_MS: u64 = 3_000;
 
 pub fn object_view(state: &ClusterState, o: &ObjectInfo) -> ObjectView {
     ObjectView {
@@ -98,6 +101,7 @@ impl NodeInner {
                 Ok(ControlReply::Done)
             }
             ControlRequest::ResyncProgress => Ok(ControlReply::Resyncs { resyncs: self.resync_views() }),
+            ControlRequest::Rebuild { name, node } => self.rebuild(&name, node).await,
             ControlRequest::Propose { command } => {
                 let cmd: Command = serde_json::from_value(command)
                     .map_err(|e| HoldfastError::new(ErrorCode::Invalid, format!("bad directory command: {e}")))?;
@@ -107,6 +111,60 @@ impl NodeInner {
                 Ok(ControlReply::Proposed { index, result })
             }
         }
+    }
+
+    /// `Rebuild`: commits `node`'s ACTIVE component of `name` STALE, so the
+    /// owner's reconcile loop rebuilds it (a full copy, unless the owner
+    /// tracked a delta for it). The owner's own component cannot leave
+    /// ACTIVE; a component already out of ACTIVE is left alone.
+    async fn rebuild(&self, name: &str, node: NodeId) -> Result<ControlReply, HoldfastError> {
+        self.check_sees_majority()?;
+        let dir = self.dir()?;
+        let state = dir.state();
+        let obj = state
+            .object_by_name(name)
+            .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object named {name:?}")))?;
+        let Some(comp) = obj.component(node) else {
+            let nodes: Vec<String> = obj.components.iter().map(|c| c.node.to_string()).collect();
+            return Err(HoldfastError::new(
+                ErrorCode::Invalid,
+                format!("node {node} holds no component of object {name:?} (its components are on nodes {})", nodes.join(",")),
+            ));
+        };
+        if node == obj.owner {
+            // Suggest a node that could take ownership, if there is one.
+            let other = obj
+                .components
+                .iter()
+                .find(|c| c.node != node && c.state == ComponentState::Active)
+                .map_or_else(|| "OTHER".to_string(), |c| c.node.to_string());
+            return Err(HoldfastError::new(
+                ErrorCode::Invalid,
+                format!(
+                    "node {node} owns object {name:?} and the owner's component cannot be rebuilt; \
+                     move ownership first: holdfast object move {name} --to {other}"
+                ),
+            ));
+        }
+        if comp.state != ComponentState::Active {
+            // Already being rebuilt, or waiting for its host: nothing to add.
+            tracing::info!(object = obj.id, node, state = comp.state.as_str(), "rebuild requested for a component not ACTIVE; already pending");
+            return Ok(ControlReply::Done);
+        }
+        let cmd = Command::SetComponentState { object: obj.id, nodes: vec![node], state: ComponentState::Stale, expected_epoch: obj.epoch };
+        let object = obj.id;
+        let (index, r) = self.propose(cmd).await?;
+        if let CommandResult::Refused { code, message } = r {
+            return Err(refused(code, message));
+        }
+        tracing::info!(object, node, "operator requested a rebuild; component committed STALE");
+        // Answer once this node's own view includes the change: a client
+        // that then asks this node for the status sees the component out of
+        // ACTIVE until the rebuild is over.
+        if let Err(e) = dir.wait_applied(index, Duration::from_millis(REBUILD_APPLIED_WAIT_MS)).await {
+            tracing::warn!(object, node, index, error = %e, "rebuild committed but not yet applied here");
+        }
+        Ok(ControlReply::Done)
     }
 
     pub fn resync_views(&self) -> Vec<ResyncView> {

@@ -227,14 +227,15 @@ impl NodeInner {
         });
         match r {
             Ok(writes) => {
-                // One page: at least one write, at most one I/O's worth of data.
+                // One page: at least one write, and within one frame body
+                // (4-byte count plus a 28-byte header per write).
                 let mut page = Vec::new();
-                let mut bytes = 0usize;
+                let mut bytes = 4usize;
                 for w in writes {
-                    if !page.is_empty() && bytes + w.data.len() > holdfast_types::limits::IO_BYTES_MAX as usize {
+                    if !page.is_empty() && bytes + 28 + w.data.len() > holdfast_types::limits::FRAME_BODY_BYTES_MAX {
                         break;
                     }
-                    bytes += w.data.len();
+                    bytes += 28 + w.data.len();
                     page.push(msg::PagedWrite { position: w.position, offset: w.offset, data: w.data });
                 }
                 conn.respond(rid, FrameKind::Data, vec![msg::encode_write_page(&page)]);
@@ -262,21 +263,26 @@ impl NodeInner {
                 return Err(HoldfastError::new(ErrorCode::NoComponent, format!("node {} is not placed for object {}", self.id, obj.name)));
             }
             if self.store.get(obj.id).is_some() {
-                return Ok(());
+                return Ok(false);
             }
-            let created = match obj.kind {
-                holdfast_types::ObjectKind::Memory => self.store.create_memory(obj.id, obj.size_bytes),
-                holdfast_types::ObjectKind::Persistent => self.store.open_persistent(obj.id, obj.size_bytes).or_else(|e| {
-                    tracing::warn!(object = obj.id, error = %e, "rebuilding persistent component from scratch");
-                    self.store.discard_persistent_file(obj.id)?;
-                    self.store.create_persistent(obj.id, obj.size_bytes)
-                }),
+            // Ok(true): created empty; Ok(false): reopened with its old bytes.
+            let fresh = match obj.kind {
+                holdfast_types::ObjectKind::Memory => self.store.create_memory(obj.id, obj.size_bytes).map(|_| true),
+                holdfast_types::ObjectKind::Persistent => match self.store.open_persistent(obj.id, obj.size_bytes) {
+                    Ok(_) => Ok(false),
+                    Err(e) => {
+                        tracing::warn!(object = obj.id, error = %e, "rebuilding persistent component from scratch");
+                        self.store.discard_persistent_file(obj.id).and_then(|()| self.store.create_persistent(obj.id, obj.size_bytes)).map(|_| true)
+                    }
+                },
             };
-            created.map(|_| ()).map_err(|e| e.to_holdfast())
+            fresh.map_err(|e| e.to_holdfast())
         }
         .await;
+        // One byte: 1 when the component was created afresh (the rebuild
+        // must copy everything), 0 when an existing one is reused.
         match r {
-            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Ok(fresh) => conn.respond(rid, FrameKind::Data, vec![Bytes::from(vec![fresh as u8])]),
             Err(e) => conn.respond_error(rid, &e),
         }
     }

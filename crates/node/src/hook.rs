@@ -74,6 +74,17 @@ impl NodeHook {
             };
             local.observe_epoch(obj.epoch);
         }
+        // Components the directory moved elsewhere (re-protection) free
+        // their memory or file here.
+        for c in self.store.list() {
+            let placed = state.objects.get(&c.object).is_some_and(|o| o.component(self.me).is_some());
+            if !placed {
+                tracing::info!(object = c.object, "dropping a component no longer placed on this node");
+                if let Err(e) = self.store.remove(c.object) {
+                    tracing::warn!(object = c.object, error = %e, "cannot drop component");
+                }
+            }
+        }
     }
 }
 

@@ -58,6 +58,10 @@ pub struct NodeInner {
     /// Failure-handling proposals already made, by (object, epoch).
     pub failovers: Mutex<HashSet<(ObjectId, Epoch)>>,
     pub started: tokio::time::Instant,
+    /// Re-protections already proposed, by (object, epoch, replaced node).
+    pub reprotections: Mutex<HashSet<(ObjectId, Epoch, NodeId)>>,
+    /// On the leader: when each node was first seen down (for re-protection).
+    pub down_since: Mutex<HashMap<NodeId, tokio::time::Instant>>,
 }
 
 impl NodeInner {
@@ -115,6 +119,8 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         resyncing: Mutex::new(HashSet::new()),
         failovers: Mutex::new(HashSet::new()),
         started: tokio::time::Instant::now(),
+        down_since: Mutex::new(HashMap::new()),
+        reprotections: Mutex::new(HashSet::new()),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));

@@ -57,6 +57,7 @@ fn reconcile(inner: &Arc<NodeInner>) {
     start_rebuilds(inner, &state);
     if dir.leader() == Some(inner.id) {
         fail_over_dead_owners(inner, &state);
+        reprotect(inner, &state);
     }
     report_lost_components(inner, &state);
 }
@@ -145,12 +146,15 @@ fn fail_over_dead_owners(inner: &Arc<NodeInner>, state: &ClusterState) {
         }
         let inner = inner.clone();
         let cmd = Command::OwnerFailed { object: obj.id, failed: obj.owner, to, expected_epoch: obj.epoch };
-        let (object, failed) = (obj.id, obj.owner);
+        let (object, failed, epoch_at) = (obj.id, obj.owner, obj.epoch);
         tokio::spawn(async move {
             match inner.propose(cmd).await {
                 Ok((_, CommandResult::Moved { epoch, .. })) => tracing::warn!(object, failed, to, epoch, "owner is down; moved ownership"),
                 Ok((_, r)) => tracing::info!(object, failed, result = ?r, "owner failover not applied"),
-                Err(e) => tracing::warn!(object, failed, error = %e, "owner failover failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(object, failed, error = %e, "owner failover failed; will retry");
+                    inner.failovers.lock().expect("failovers lock").remove(&(object, epoch_at));
+                }
             }
         });
     }
@@ -165,7 +169,7 @@ fn report_lost_components(inner: &Arc<NodeInner>, state: &ClusterState) {
         if c.state != ComponentState::Active || obj.owner == inner.id || inner.store.get(obj.id).is_some() {
             continue;
         }
-        if !inner.failovers.lock().expect("failovers lock").insert((obj.id, obj.epoch)) {
+        if !inner.reprotections.lock().expect("reprotections lock").insert((obj.id, obj.epoch, inner.id)) {
             continue;
         }
         let inner = inner.clone();
@@ -176,5 +180,65 @@ fn report_lost_components(inner: &Arc<NodeInner>, state: &ClusterState) {
                 tracing::warn!(object, error = %e, "cannot report a lost component");
             }
         });
+    }
+}
+
+/// On the directory leader: a component whose host has been down longer
+/// than the repair delay is replaced by one on a host that has none, so the
+/// object gets its full copy count back instead of waiting for that host.
+fn reprotect(inner: &Arc<NodeInner>, state: &ClusterState) {
+    let delay = Duration::from_millis(inner.cfg.repair_delay_ms);
+    let now = tokio::time::Instant::now();
+    let overdue: Vec<NodeId> = {
+        let mut since = inner.down_since.lock().expect("down_since lock");
+        for m in &inner.cfg.members {
+            if inner.node_down(m.id) {
+                since.entry(m.id).or_insert(now);
+            } else {
+                since.remove(&m.id);
+            }
+        }
+        since.iter().filter(|(_, &t)| now.duration_since(t) >= delay).map(|(&n, _)| n).collect()
+    };
+    for obj in state.objects.values() {
+        // A copy on a host that is long gone but missed no write is still
+        // ACTIVE; take it out first (this only shrinks what a write needs).
+        let idle: Vec<NodeId> = obj
+            .components
+            .iter()
+            .filter(|c| overdue.contains(&c.node) && c.state == ComponentState::Active && c.node != obj.owner)
+            .map(|c| c.node)
+            .collect();
+        if !idle.is_empty() && inner.reprotections.lock().expect("reprotections lock").insert((obj.id, obj.epoch, 0)) {
+            let inner = inner.clone();
+            let cmd = Command::SetComponentState { object: obj.id, nodes: idle, state: ComponentState::Absent, expected_epoch: obj.epoch };
+            tokio::spawn(async move {
+                if let Err(e) = inner.propose(cmd).await {
+                    tracing::warn!(error = %e, "cannot mark a long-gone component ABSENT");
+                }
+            });
+        }
+        for c in obj.components.iter().filter(|c| overdue.contains(&c.node) && c.state != ComponentState::Active && c.node != obj.owner) {
+            let spare = state
+                .nodes
+                .values()
+                .filter(|n| obj.component(n.id).is_none() && inner.node_ready(n.id))
+                .filter(|n| obj.kind != holdfast_types::ObjectKind::Memory || state.memory_used_bytes(n.id) + obj.size_bytes <= n.memory_bytes_max)
+                .min_by_key(|n| (state.memory_used_bytes(n.id), n.id));
+            let Some(spare) = spare else { continue };
+            if !inner.reprotections.lock().expect("reprotections lock").insert((obj.id, obj.epoch, c.node)) {
+                continue;
+            }
+            let inner = inner.clone();
+            let cmd = Command::ReplaceComponent { object: obj.id, old: c.node, new: spare.id, expected_epoch: obj.epoch };
+            let (object, old, new) = (obj.id, c.node, spare.id);
+            tokio::spawn(async move {
+                match inner.propose(cmd).await {
+                    Ok((_, CommandResult::Ok)) => tracing::warn!(object, old, new, "re-protected: replaced a component whose host stayed down past the repair delay"),
+                    Ok((_, r)) => tracing::info!(object, old, new, result = ?r, "re-protection not applied"),
+                    Err(e) => tracing::warn!(object, old, error = %e, "re-protection failed; will retry"),
+                }
+            });
+        }
     }
 }

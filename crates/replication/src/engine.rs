@@ -369,17 +369,21 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             }
             d
         };
+        if persistent {
+            // Every node that did not apply this write missed its range,
+            // whether or not another write already took it out of ACTIVE.
+            let mut dirty = slot.dirty.lock().expect("dirty lock");
+            for (n, r) in &results {
+                if *n != self.me && r.is_err() {
+                    dirty.entry(*n).or_insert_with(|| DirtyMap::new(slot.component.size_bytes())).mark(offset, len);
+                }
+            }
+        }
         if let Some(e) = decision.fail {
             tracing::error!(object, error = %e, "write failed on the owner's own component");
             return Err(e);
         }
         if !decision.mark_absent.is_empty() {
-            if persistent {
-                let mut dirty = slot.dirty.lock().expect("dirty lock");
-                for &n in &decision.mark_absent {
-                    dirty.entry(n).or_insert_with(|| DirtyMap::new(slot.component.size_bytes())).mark(offset, len);
-                }
-            }
             let why: Vec<String> = results.iter().filter(|(n, r)| decision.mark_absent.contains(n) && r.is_err()).map(|(n, r)| format!("node {n}: {}", r.as_ref().unwrap_err())).collect();
             tracing::warn!(object, seq = ticket.seq, nodes = ?decision.mark_absent, why = ?why, "components missed a write; committing them ABSENT before acknowledging");
             self.dir.set_state(object, decision.mark_absent.clone(), ComponentState::Absent, ticket.epoch).await.map_err(|e| {
@@ -411,11 +415,24 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             others.iter().map(|&n| async move { (n, self.call(n, FrameKind::EpochCheck, vec![check.encode()], self.cfg.write_timeout).await) }),
         )
         .await;
+        let mut unreachable = Vec::new();
         for (n, r) in replies {
-            if let Err(e) = r {
-                let code = if e.code == ErrorCode::StaleEpoch { ErrorCode::NotOwner } else { ErrorCode::NotReady };
-                return Err(HoldfastError::new(code, format!("cannot confirm ownership of object {object} at epoch {epoch} with node {n}: {}", e.message)));
+            match r {
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::StaleEpoch => {
+                    return Err(HoldfastError::new(ErrorCode::NotOwner, format!("object {object}: node {n} knows a newer owner: {}", e.message)))
+                }
+                Err(_) => unreachable.push(n),
             }
+        }
+        if !unreachable.is_empty() {
+            // As on the write path: a copy that cannot answer is committed
+            // ABSENT (possible only with the directory's majority); then the
+            // remaining copies vouch for this owner.
+            self.dir.set_state(object, unreachable.clone(), ComponentState::Absent, epoch).await.map_err(|e| {
+                HoldfastError::new(ErrorCode::NotReady, format!("cannot confirm ownership of object {object}: nodes {unreachable:?} unreachable: {}", e.message))
+            })?;
+            slot.core.lock().expect("core lock").on_absent(&unreachable);
         }
         slot.component.read(Some(epoch), offset, length).map_err(|e| e.to_holdfast())
     }
@@ -449,16 +466,10 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             }
         }
         let index = self.dir.set_state(object, vec![node], ComponentState::Resyncing, epoch).await?;
-        self.call(node, FrameKind::ResyncPrepare, vec![ResyncPrepare { object, dir_index: index }.encode()], self.cfg.rpc_timeout).await?;
-        let size = slot.component.size_bytes();
-        let chunk = self.cfg.resync_chunk_bytes;
-        // Take what the node missed; writes from now on reach it directly.
-        let snapshot = slot.dirty.lock().expect("dirty lock").remove(&node);
-        let ranges = match &snapshot {
-            Some(d) => d.ranges(chunk),
-            None => full_ranges(size, chunk),
-        };
-        let r = self.copy(&slot, object, node, epoch, &ranges).await;
+        let prepared = self.call(node, FrameKind::ResyncPrepare, vec![ResyncPrepare { object, dir_index: index }.encode()], self.cfg.rpc_timeout).await?;
+        // A component the target had to create afresh holds nothing: copy it all.
+        let fresh = prepared.first() != Some(&0);
+        let (r, snapshot, copied) = self.copy(&slot, object, node, epoch, fresh).await;
         slot.progress.lock().expect("progress lock").remove(&node);
         match r {
             Ok(()) => {
@@ -466,17 +477,33 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 // says so: from here a write it fails to apply must commit it
                 // ABSENT before being acknowledged, so the directory never
                 // lists it ACTIVE while it misses an acknowledged write.
-                if !slot.core.lock().expect("core lock").promote(node) {
+                let promoted = {
+                    let mut core = slot.core.lock().expect("core lock");
+                    let ok = core.promote(node);
+                    if ok {
+                        // Everything it missed was copied or reached it.
+                        slot.dirty.lock().expect("dirty lock").remove(&node);
+                    }
+                    ok
+                };
+                if !promoted {
                     self.restore_dirty(&slot, node, snapshot);
                     return Err(HoldfastError::new(ErrorCode::Timeout, format!("node {node} missed a write at the end of its rebuild")));
                 }
                 match self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await {
                     Ok(_) => {
-                        tracing::info!(object, node, bytes = ranges.iter().map(|r| r.1).sum::<u64>(), delta = snapshot.is_some(), "rebuilt component is ACTIVE");
+                        tracing::info!(object, node, bytes = copied, delta = snapshot.is_some(), "rebuilt component is ACTIVE");
                         Ok(())
                     }
+                    Err(e) if matches!(e.code, ErrorCode::Timeout | ErrorCode::NotLeader | ErrorCode::Internal) => {
+                        // The commit may still land: keep requiring the node
+                        // (stricter than the directory, never looser). A
+                        // write it misses will commit it ABSENT properly.
+                        tracing::warn!(object, node, error = %e, "ACTIVE commit unconfirmed after a rebuild");
+                        Err(e)
+                    }
                     Err(e) => {
-                        // Not ACTIVE after all: stop waiting for it.
+                        // Refused: not ACTIVE, so stop requiring it.
                         slot.core.lock().expect("core lock").on_absent(&[node]);
                         self.restore_dirty(&slot, node, snapshot);
                         Err(e)
@@ -497,19 +524,44 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         }
     }
 
-    async fn copy(&self, slot: &OwnerSlot, object: ObjectId, node: NodeId, epoch: Epoch, ranges: &[(u64, u64)]) -> Result<(), HoldfastError> {
+    /// Starts following `node` and copies what it needs. Returns the result,
+    /// the dirty map that was taken (to restore on failure) and the bytes sent.
+    async fn copy(&self, slot: &OwnerSlot, object: ObjectId, node: NodeId, epoch: Epoch, fresh: bool) -> (Result<(), HoldfastError>, Option<DirtyMap>, u64) {
+        let t = self.cfg.rpc_timeout;
+        let permit = match self.transport.reserve(node).await {
+            Ok(p) => p,
+            Err(e) => return (Err(e), None, 0),
+        };
+        // Under the core lock: from this instant every write reaches the
+        // node, and the dirty map taken here holds every write before it.
+        // (Writes keep marking a fresh map, so a failed rebuild loses nothing.)
+        let (start, snapshot) = {
+            let mut core = slot.core.lock().expect("core lock");
+            let position = core.add_catching_up(node);
+            let snapshot = slot.dirty.lock().expect("dirty lock").remove(&node);
+            let start = self.transport.send(permit, node, FrameKind::ResyncStart, vec![ResyncStart { object, epoch, position }.encode()], t);
+            (start, snapshot)
+        };
+        let chunk = self.cfg.resync_chunk_bytes;
+        let ranges = match &snapshot {
+            Some(d) if !fresh => d.ranges(chunk),
+            _ => full_ranges(slot.component.size_bytes(), chunk),
+        };
+        let sent: u64 = ranges.iter().map(|r| r.1).sum();
+        let r = async {
+            start.await?;
+            self.copy_ranges(slot, object, node, epoch, &ranges).await
+        }
+        .await;
+        (r, snapshot.filter(|_| !fresh), sent)
+    }
+
+    async fn copy_ranges(&self, slot: &OwnerSlot, object: ObjectId, node: NodeId, epoch: Epoch, ranges: &[(u64, u64)]) -> Result<(), HoldfastError> {
         let total: u64 = ranges.iter().map(|r| r.1).sum();
         let started = Instant::now();
         let progress = |done| ResyncProgress { object, node, done_bytes: done, total_bytes: total, started };
         slot.progress.lock().expect("progress lock").insert(node, progress(0));
         let t = self.cfg.rpc_timeout;
-        let permit = self.transport.reserve(node).await?;
-        let start = {
-            let mut core = slot.core.lock().expect("core lock");
-            let position = core.add_catching_up(node);
-            self.transport.send(permit, node, FrameKind::ResyncStart, vec![ResyncStart { object, epoch, position }.encode()], t)
-        };
-        start.await?;
         let mut inflight: VecDeque<(u64, BoxFut<Result<Bytes, HoldfastError>>)> = VecDeque::new();
         let mut done = 0u64;
         let mut sent = 0u64;

@@ -61,6 +61,7 @@ impl Layout {
             election_timeout_max_ms: 401,
             test_only_ack_without_replicas: self.break_durability,
             fault_injection: false,
+            repair_delay_ms: 60 * 60 * 1000,
         }
     }
 

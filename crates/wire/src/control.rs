@@ -27,6 +27,14 @@ pub enum ControlRequest {
     Partition { nodes: Vec<NodeId> },
     /// Rebuilds the answering node drives as owner.
     ResyncProgress,
+    /// Operator-started full rebuild of `node`'s component of object `name`:
+    /// the component is committed STALE and the owner copies it again.
+    /// Refused (INVALID) for the owner's component or a node without one; a
+    /// no-op when the component is not ACTIVE (its rebuild is already
+    /// under way or waiting). Replies `Done` once the answering node's
+    /// directory shows the change, so a `Status` asked of that same node
+    /// afterwards no longer shows the component ACTIVE until it is rebuilt.
+    Rebuild { name: String, node: NodeId },
     /// A directory command forwarded to the leader (node to node only). The
     /// command is the directory's own JSON.
     Propose { command: serde_json::Value },

@@ -292,7 +292,7 @@ impl TestCluster {
         }
     }
 
-    /// Runs the CLI on a blocking thread, so async tests can use it.
+    /// Cluster status through the client library, for async tests.
     pub async fn status_async(&self) -> StatusView {
         let client = self.client();
         client.status().await.expect("status")
