@@ -161,6 +161,13 @@ impl NodeInner {
             dir.wait_applied(f.dir_index, Duration::from_millis(FENCE_CATCH_UP_MS))
                 .await
                 .map_err(|e| HoldfastError::new(ErrorCode::NotReady, e.to_string()))?;
+            // Just after a restart this node reopens its persistent
+            // components only when its own NodeBooted is applied; a fence
+            // that comes first must wait for that, not report them missing.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(FENCE_CATCH_UP_MS);
+            while self.store.get(f.object).is_none() && !self.hook.is_live() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             let c = self.store.get(f.object).ok_or_else(|| {
                 HoldfastError::new(ErrorCode::NoComponent, format!("node {} holds no component of object {}", self.id, f.object))
             })?;
