@@ -1,5 +1,6 @@
 //! `holdfast status [--json] [--watch [--interval-ms N]]`.
 
+use crate::progress::{mib, plain_progress};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -201,34 +202,6 @@ fn summary(s: &StatusView) -> String {
         count(ObjectState::Healthy),
         count(ObjectState::Degraded),
         count(ObjectState::Lost)
-    )
-}
-
-fn mib(n: f64) -> f64 {
-    n / (1u64 << 20) as f64
-}
-
-/// Seconds left at the average rate so far, if there is one.
-fn eta_secs(r: &ResyncView) -> Option<u64> {
-    let left = r.total_bytes.saturating_sub(r.done_bytes);
-    if left == 0 {
-        Some(0)
-    } else if r.rate_bytes_per_s.is_finite() && r.rate_bytes_per_s > 0.0 {
-        Some((left as f64 / r.rate_bytes_per_s).ceil() as u64)
-    } else {
-        None
-    }
-}
-
-/// `resyncing 42% (430.1 MiB of 1024.0 MiB, 215.0 MiB/s, ETA 3s)`
-fn plain_progress(r: &ResyncView) -> String {
-    let pct = if r.total_bytes == 0 { 100 } else { (r.done_bytes as u128 * 100 / r.total_bytes as u128).min(100) };
-    let eta = eta_secs(r).map_or_else(|| "?".to_string(), |s| format!("{s}s"));
-    format!(
-        "resyncing {pct}% ({:.1} MiB of {:.1} MiB, {:.1} MiB/s, ETA {eta})",
-        mib(r.done_bytes as f64),
-        mib(r.total_bytes as f64),
-        mib(r.rate_bytes_per_s.max(0.0))
     )
 }
 

@@ -20,7 +20,7 @@ fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {prefix}: {msg}").expect("valid template")
 }
 
-fn mib(n: f64) -> f64 {
+pub fn mib(n: f64) -> f64 {
     n / (1u64 << 20) as f64
 }
 
