@@ -25,6 +25,13 @@ pub struct ClusterFile {
     pub nodes: Vec<ClusterNode>,
     /// Base port the node addresses were derived from.
     pub base_port: u16,
+    /// Share volumes: each a persistent object (namespace and data) and an
+    /// in-memory object (persistent-handle table).
+    #[serde(default)]
+    pub volumes: Vec<holdfast_types::share::VolumeDef>,
+    /// SMB shares, each a directory of a volume.
+    #[serde(default)]
+    pub shares: Vec<holdfast_types::share::ShareDef>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +52,7 @@ impl ClusterInfo {
         if file.nodes.is_empty() {
             return Err(format!("{} lists no nodes", path.display()));
         }
+        holdfast_types::share::validate(&file.volumes, &file.shares).map_err(|e| format!("{}: {e}", path.display()))?;
         let secret = ClusterSecret::load(&dir.join(&file.secret_file))?;
         let nodes = file.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
         Ok(ClusterInfo { dir: dir.to_path_buf(), secret, nodes, file })

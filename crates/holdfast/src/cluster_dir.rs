@@ -1,12 +1,14 @@
 //! The layout of a cluster directory:
 //!
 //! ```text
-//! DIR/cluster.toml        node ids and addresses (read by every command)
+//! DIR/cluster.toml        node ids and addresses, volumes and shares (read
+//!                         by every command and by the nodes' file servers)
 //! DIR/cluster-secret      64 hex digits, mode 0600
 //! DIR/node-N/node.toml    node N's daemon config
 //! DIR/node-N/node.log     its log, when started by `up`
 //! DIR/node-N/raft/        its directory log, vote and snapshot
 //! DIR/node-N/objects/     its persistent components
+//! DIR/node-N/fs.sock      its file server's socket (mode 0600)
 //! ```
 
 use std::io::Write;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use holdfast_client::cluster::{ClusterFile, ClusterNode, CLUSTER_FILE, SECRET_FILE};
 use holdfast_node::config::{NodeConfig, PeerConfig};
+use holdfast_types::share::{ShareDef, VolumeDef};
 use holdfast_wire::auth::ClusterSecret;
 
 use crate::InitArgs;
@@ -76,10 +79,23 @@ pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
             election_timeout_min_ms: 400,
             election_timeout_max_ms: 800,
             test_only_ack_without_replicas: false,
+            cluster_file: Some(dir.join(CLUSTER_FILE)),
+            fs_socket: None,
         };
         std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;
     }
-    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port };
+    // The default CA share: one volume holding its namespace and data, with
+    // its handle table on every host.
+    let volumes = vec![VolumeDef { name: "share".into(), size: a.volume_size.clone(), handle_size: a.handle_size.clone(), replicas: 0 }];
+    let shares = vec![ShareDef {
+        name: "share".into(),
+        volume: "share".into(),
+        path: String::new(),
+        ca: true,
+        handle_timeout_ms: holdfast_types::share::HANDLE_TIMEOUT_MS_DEFAULT,
+    }];
+    holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
+    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares };
     // Written last: its presence means the directory is complete.
     std::fs::write(dir.join(CLUSTER_FILE), toml::to_string(&file)?)?;
     Ok(file)

@@ -39,17 +39,27 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
         };
+        let client = std::sync::Arc::new(client);
+        tokio::select! {
+            r = crate::volumes::ensure_volumes(&client, &info) => r?,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+        }
         let d = info.dir.canonicalize()?.display().to_string();
         println!("Holdfast cluster is up: {} nodes, directory leader node {}.", s.nodes.len(), s.leader.unwrap_or(0));
         println!("  dir:   {d}");
         for n in &s.nodes {
             println!("  node {}: {} (log {d}/node-{}/node.log)", n.id, n.addr, n.id);
         }
+        for sh in &info.file.shares {
+            println!("  share {:?} on volume {:?} (continuously available: {})", sh.name, sh.volume, sh.ca);
+        }
         println!("Use it from another terminal:");
         println!("  holdfast --dir {d} status");
         println!("  holdfast --dir {d} object create h --size 64MiB --memory --replicas 3");
         println!("  holdfast --dir {d} object write h --offset 0 --data-file FILE");
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
+        println!("  holdfast --dir {d} fsck share");
         println!("Press Ctrl-C to stop the cluster.");
         wait_for_stop(&mut procs, &mut term, &mut int).await
     });

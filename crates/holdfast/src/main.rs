@@ -10,6 +10,7 @@ mod cmd_status;
 mod cmd_up;
 mod local;
 mod procs;
+mod volumes;
 mod progress;
 
 use std::path::PathBuf;
@@ -57,12 +58,34 @@ enum Cmd {
     /// Create, write, read, list and move objects.
     #[command(subcommand)]
     Object(cmd_object::ObjectCmd),
+    /// Share volumes of the cluster config.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+    /// Check a share volume's file system (or with --handles its handle
+    /// table), through the cluster or as an image file.
+    Fsck {
+        /// Volume name from the cluster config.
+        volume: Option<String>,
+        /// Check an image file instead of a live volume.
+        #[arg(long, conflicts_with = "volume")]
+        image: Option<PathBuf>,
+        /// Check the handle table instead of the file system.
+        #[arg(long)]
+        handles: bool,
+    },
     /// Benchmarks; each measures its own baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
     /// Fault injection on clusters started with `init --fault-injection` (tests).
     #[command(subcommand, hide = true)]
     Debug(cmd_debug::DebugCmd),
+}
+
+#[derive(Subcommand)]
+enum VolumeCmd {
+    /// Create and format every volume of the cluster config that does not
+    /// exist yet (`up` does this at start).
+    Ensure,
 }
 
 #[derive(Args, Clone)]
@@ -80,6 +103,13 @@ pub struct InitArgs {
     /// Replace a component whose host stays down this long (milliseconds).
     #[arg(long, default_value_t = 3_600_000)]
     repair_delay_ms: u64,
+    /// Size of the default share's volume (a persistent object).
+    #[arg(long, default_value = "1GiB")]
+    volume_size: String,
+    /// Size of the default share's handle table (an in-memory object on
+    /// every host; one 4 KiB slot per persistent handle).
+    #[arg(long, default_value = "16MiB")]
+    handle_size: String,
 }
 
 #[derive(Args, Clone)]
@@ -100,6 +130,12 @@ fn main() -> ExitCode {
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
+        Cmd::Volume(VolumeCmd::Ensure) => local::block_on(async {
+            let info = holdfast_client::ClusterInfo::load(&dir).map_err(|e| anyhow::anyhow!(e))?;
+            let client = std::sync::Arc::new(holdfast_client::Client::from_cluster(&info));
+            volumes::ensure_volumes(&client, &info).await
+        }),
+        Cmd::Fsck { volume, image, handles } => local::block_on(volumes::fsck(&dir, volume.as_deref(), image.as_deref(), handles)),
         Cmd::Debug(c) => local::block_on(cmd_debug::run(&dir, c)),
         // Benchmarks start a temporary cluster unless told which to use.
         Cmd::Bench(b) => bench::run(cli.dir.as_deref(), b),

@@ -35,17 +35,8 @@ pub struct FileBackend {
     len: u64,
 }
 
-/// CRC-32 (IEEE). Written here because it is ten lines and only guards a
-/// 24-byte header.
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
+    holdfast_types::checksum::crc32(&[data])
 }
 
 fn header(object: ObjectId, len: u64) -> [u8; 28] {

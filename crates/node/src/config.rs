@@ -60,6 +60,33 @@ pub struct NodeConfig {
     /// only; never enable it on a production cluster.
     #[serde(default)]
     pub fault_injection: bool,
+    /// The cluster config whose `[[volumes]]` and `[[shares]]` this node's
+    /// file server serves (usually `DIR/cluster.toml`). None: no shares.
+    #[serde(default)]
+    pub cluster_file: Option<PathBuf>,
+    /// The file server's Unix socket; default `data_dir/fs.sock`.
+    #[serde(default)]
+    pub fs_socket: Option<PathBuf>,
+}
+
+/// The part of the cluster config the file server reads; other keys of
+/// that file belong to other readers.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SharesSection {
+    #[serde(default)]
+    pub volumes: Vec<holdfast_types::share::VolumeDef>,
+    #[serde(default)]
+    pub shares: Vec<holdfast_types::share::ShareDef>,
+}
+
+impl SharesSection {
+    pub fn load(path: &Path) -> Result<SharesSection, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        let s: SharesSection = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
+        holdfast_types::share::validate(&s.volumes, &s.shares).map_err(|message| ConfigError::Invalid { path: p, message })?;
+        Ok(s)
+    }
 }
 
 fn default_memory_bytes_max() -> u64 {
@@ -102,6 +129,10 @@ impl NodeConfig {
         let cfg: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
         cfg.validate().map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(cfg)
+    }
+
+    pub fn fs_socket_path(&self) -> PathBuf {
+        self.fs_socket.clone().unwrap_or_else(|| self.data_dir.join("fs.sock"))
     }
 
     pub fn validate(&self) -> Result<(), String> {

@@ -332,7 +332,7 @@ impl NodeInner {
 
     /// Refuses I/O on objects the directory does not know or declared LOST,
     /// with a message naming the object.
-    fn check_object_usable(&self, object: u64) -> Result<(), HoldfastError> {
+    pub(crate) fn check_object_usable(&self, object: u64) -> Result<(), HoldfastError> {
         let state = self.dir()?.state();
         let Some(obj) = state.objects.get(&object) else {
             return Err(HoldfastError::new(ErrorCode::NoSuchObject, format!("no object with id {object}")));

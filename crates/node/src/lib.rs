@@ -7,10 +7,12 @@
 //! - [`hook`]: keeps the local store in step with the directory.
 //! - [`handler`]: dispatch of incoming frames.
 //! - [`control`]: control-plane operations (status, create, move).
+//! - [`fileserve`]: the host's file server (share volumes, handle tables).
 //! - [`reconcile`]: activates objects this node owns, demotes the rest.
 
 pub mod config;
 pub mod control;
+pub mod fileserve;
 pub mod handler;
 pub mod hook;
 pub mod node;

@@ -159,6 +159,18 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         }
     });
     tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
+    if let Some(file) = &cfg.cluster_file {
+        let section = crate::config::SharesSection::load(file)?;
+        let fs = holdfast_file_server::FileServer::new(section.volumes, section.shares, cfg.peer_down_ms);
+        let socket = cfg.fs_socket_path();
+        let server = fs.clone();
+        tokio::spawn(async move {
+            if let Err(e) = holdfast_file_server::listener::serve_unix(server, &socket).await {
+                tracing::error!(socket = %socket.display(), error = %e, "file-server socket failed");
+            }
+        });
+        tokio::spawn(crate::fileserve::file_server_loop(inner.clone(), fs));
+    }
 
     shutdown.await;
     tracing::info!(node = me, "shutting down");

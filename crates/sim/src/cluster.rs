@@ -62,6 +62,8 @@ impl Layout {
             test_only_ack_without_replicas: self.break_durability,
             fault_injection: false,
             repair_delay_ms: 60 * 60 * 1000,
+            cluster_file: None,
+            fs_socket: None,
         }
     }
 

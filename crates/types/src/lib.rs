@@ -3,10 +3,13 @@
 //! No I/O lives here. Every other crate speaks in these names, and `docs/`
 //! uses the same names, so a reader can move between prose and code.
 
+pub mod checksum;
 pub mod error;
+pub mod ntstatus;
 pub mod io_mode;
 pub mod limits;
 pub mod object;
+pub mod share;
 pub mod size;
 
 pub use error::{ErrorCode, HoldfastError};

@@ -82,7 +82,16 @@ impl BenchCluster {
         }
         let tmp = std::env::temp_dir().join(format!("holdfast-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        let args = InitArgs { nodes: 3, base_port: free_base_port(3)?, memory: "8GiB".into(), fault_injection: false, repair_delay_ms: 3_600_000 };
+        let args = InitArgs {
+            nodes: 3,
+            base_port: free_base_port(3)?,
+            memory: "8GiB".into(),
+            fault_injection: false,
+            repair_delay_ms: 3_600_000,
+            volume_size: "1GiB".into(),
+            // Room for the handle benchmark's bursts of puts.
+            handle_size: "64MiB".into(),
+        };
         crate::cluster_dir::init(&tmp, &args)?;
         let info = ClusterInfo::load(&tmp).map_err(|e| anyhow::anyhow!(e))?;
         let procs = NodeProcs::start(&info)?;

@@ -1,0 +1,114 @@
+//! Access masks, share access and create options as MS-SMB2 2.2.13 and
+//! MS-FSA 2.1.5.1.2 define them: what the file server needs to check
+//! sharing between opens. Pure functions.
+
+pub const FILE_READ_DATA: u32 = 0x0000_0001;
+pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
+pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
+pub const FILE_EXECUTE: u32 = 0x0000_0020;
+pub const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
+pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0000_0100;
+pub const DELETE: u32 = 0x0001_0000;
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+pub const GENERIC_ALL: u32 = 0x1000_0000;
+pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
+pub const GENERIC_WRITE: u32 = 0x4000_0000;
+pub const GENERIC_READ: u32 = 0x8000_0000;
+/// Every specific right of a file (FILE_ALL_ACCESS).
+pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+
+pub const FILE_SHARE_READ: u32 = 1;
+pub const FILE_SHARE_WRITE: u32 = 2;
+pub const FILE_SHARE_DELETE: u32 = 4;
+
+pub const FILE_SUPERSEDE: u32 = 0;
+pub const FILE_OPEN: u32 = 1;
+pub const FILE_CREATE: u32 = 2;
+pub const FILE_OPEN_IF: u32 = 3;
+pub const FILE_OVERWRITE: u32 = 4;
+pub const FILE_OVERWRITE_IF: u32 = 5;
+
+pub const FILE_SUPERSEDED: u32 = 0;
+pub const FILE_OPENED: u32 = 1;
+pub const FILE_CREATED: u32 = 2;
+pub const FILE_OVERWRITTEN: u32 = 3;
+
+pub const FILE_DIRECTORY_FILE: u32 = 0x0000_0001;
+pub const FILE_NON_DIRECTORY_FILE: u32 = 0x0000_0040;
+pub const FILE_DELETE_ON_CLOSE: u32 = 0x0000_1000;
+
+pub const FILE_ATTRIBUTE_READONLY: u32 = 0x01;
+pub const FILE_ATTRIBUTE_HIDDEN: u32 = 0x02;
+pub const FILE_ATTRIBUTE_SYSTEM: u32 = 0x04;
+pub const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
+pub const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
+pub const FILE_ATTRIBUTE_NORMAL: u32 = 0x80;
+
+/// Maps generic rights to the specific rights of a file (MS-SMB2 3.3.5.9:
+/// the server evaluates GENERIC_* as FILE_GENERIC_*). MAXIMUM_ALLOWED grants
+/// everything: shares have no per-file ACLs yet.
+pub fn map_generic(access: u32) -> u32 {
+    let mut a = access & !(GENERIC_ALL | GENERIC_EXECUTE | GENERIC_WRITE | GENERIC_READ | MAXIMUM_ALLOWED);
+    if access & GENERIC_READ != 0 {
+        a |= 0x0012_0089;
+    }
+    if access & GENERIC_WRITE != 0 {
+        a |= 0x0012_0116;
+    }
+    if access & GENERIC_EXECUTE != 0 {
+        a |= 0x0012_00A0;
+    }
+    if access & (GENERIC_ALL | MAXIMUM_ALLOWED) != 0 {
+        a |= FILE_ALL_ACCESS;
+    }
+    a
+}
+
+fn reads(access: u32) -> bool {
+    access & (FILE_READ_DATA | FILE_EXECUTE) != 0
+}
+fn writes(access: u32) -> bool {
+    access & (FILE_WRITE_DATA | FILE_APPEND_DATA) != 0
+}
+fn deletes(access: u32) -> bool {
+    access & DELETE != 0
+}
+
+/// MS-FSA 2.1.5.1.2.1: does a new open (`access`, `share`) conflict with an
+/// existing one? Opens that only read attributes never conflict.
+pub fn sharing_conflict(existing_access: u32, existing_share: u32, access: u32, share: u32) -> bool {
+    (reads(existing_access) && share & FILE_SHARE_READ == 0)
+        || (writes(existing_access) && share & FILE_SHARE_WRITE == 0)
+        || (deletes(existing_access) && share & FILE_SHARE_DELETE == 0)
+        || (reads(access) && existing_share & FILE_SHARE_READ == 0)
+        || (writes(access) && existing_share & FILE_SHARE_WRITE == 0)
+        || (deletes(access) && existing_share & FILE_SHARE_DELETE == 0)
+}
+
+pub fn may_read(access: u32) -> bool {
+    reads(access)
+}
+
+pub fn may_write(access: u32) -> bool {
+    writes(access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharing_rules() {
+        let rw = FILE_READ_DATA | FILE_WRITE_DATA;
+        assert!(!sharing_conflict(FILE_READ_DATA, FILE_SHARE_READ, FILE_READ_DATA, FILE_SHARE_READ));
+        assert!(sharing_conflict(FILE_READ_DATA, FILE_SHARE_READ, rw, FILE_SHARE_READ));
+        assert!(sharing_conflict(rw, FILE_SHARE_READ | FILE_SHARE_WRITE, FILE_READ_DATA, FILE_SHARE_READ));
+        assert!(!sharing_conflict(rw, 7, rw, 7));
+        assert!(sharing_conflict(DELETE, 3, FILE_READ_DATA, 3));
+        // Attribute-only opens pass any share mode.
+        assert!(!sharing_conflict(FILE_READ_ATTRIBUTES, 0, FILE_READ_ATTRIBUTES, 0));
+        assert_eq!(map_generic(GENERIC_READ) & FILE_WRITE_DATA, 0);
+        assert_ne!(map_generic(GENERIC_WRITE) & FILE_WRITE_DATA, 0);
+        assert_eq!(map_generic(MAXIMUM_ALLOWED), FILE_ALL_ACCESS);
+    }
+}

@@ -1,0 +1,330 @@
+//! File operations: open/create with NT dispositions, close with
+//! delete-on-close, read, write, flush, stat, set info, readdir, rename.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use holdfast_objfs::fs::{FileKind, FsError, SetAttr};
+use holdfast_types::limits::IO_BYTES_MAX;
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::access::*;
+use crate::opens::Open;
+use crate::proto::{Entry, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
+use crate::server::{info, split, Fail, FileServer};
+use crate::time::now_filetime;
+use crate::volume::Volume;
+
+/// Attempts of an open that races with another host-local create or delete
+/// of the same name.
+const OPEN_ATTEMPTS_MAX: usize = 4;
+
+impl FileServer {
+    pub(crate) async fn open(&self, o: OpenReq) -> Result<Reply, Fail> {
+        let (vol, share, root) = self.volume_of_share(&o.share)?;
+        let names = split(&o.path)?;
+        if o.disposition > FILE_OVERWRITE_IF {
+            return Err(Fail::new(NtStatus::INVALID_PARAMETER, format!("unknown create disposition {}", o.disposition)));
+        }
+        let want_dir = o.create_options & FILE_DIRECTORY_FILE != 0;
+        let want_file = o.create_options & FILE_NON_DIRECTORY_FILE != 0;
+        if want_dir && want_file {
+            return Err(Fail::new(NtStatus::INVALID_PARAMETER, "FILE_DIRECTORY_FILE and FILE_NON_DIRECTORY_FILE together"));
+        }
+        let access = map_generic(o.desired_access);
+        let doc = o.create_options & FILE_DELETE_ON_CLOSE != 0;
+        if doc && access & DELETE == 0 {
+            return Err(Fail::new(NtStatus::ACCESS_DENIED, "FILE_DELETE_ON_CLOSE needs DELETE access"));
+        }
+        let now = now_filetime();
+        let (parent, last) = match names.split_last() {
+            None => (None, None),
+            Some((last, dirs)) => {
+                let mut ino = root;
+                for d in dirs {
+                    ino = match vol.fs.lookup(ino, d) {
+                        Ok(a) if a.kind == FileKind::Dir => a.ino,
+                        Ok(_) | Err(FsError::NotFound) => {
+                            return Err(Fail::new(NtStatus::OBJECT_PATH_NOT_FOUND, format!("{:?}: {d:?} is not a directory here", o.path)))
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+                (Some(ino), Some(*last))
+            }
+        };
+        for _ in 0..OPEN_ATTEMPTS_MAX {
+            let existing = match (parent, last) {
+                (Some(p), Some(n)) => match vol.fs.lookup(p, n) {
+                    Ok(a) => Some(a),
+                    Err(FsError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                _ => Some(vol.fs.stat(root)?),
+            };
+            let (attr, action) = match existing {
+                Some(a) => {
+                    let action = match o.disposition {
+                        FILE_CREATE => return Err(Fail::new(NtStatus::OBJECT_NAME_COLLISION, format!("{:?} exists", o.path))),
+                        FILE_OPEN | FILE_OPEN_IF => FILE_OPENED,
+                        FILE_SUPERSEDE => FILE_SUPERSEDED,
+                        _ => FILE_OVERWRITTEN,
+                    };
+                    if a.kind == FileKind::Dir && action != FILE_OPENED {
+                        return Err(Fail::new(NtStatus::FILE_IS_A_DIRECTORY, format!("{:?} is a directory and cannot be overwritten", o.path)));
+                    }
+                    (a, action)
+                }
+                None => {
+                    if matches!(o.disposition, FILE_OPEN | FILE_OVERWRITE) {
+                        return Err(Fail::new(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{:?} does not exist", o.path)));
+                    }
+                    let (p, n) = (parent.expect("a name below the root"), last.expect("a name"));
+                    let kind = if want_dir { FileKind::Dir } else { FileKind::File };
+                    let attrs = if want_dir { FILE_ATTRIBUTE_DIRECTORY } else { (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE };
+                    match vol.fs.create(p, n, kind, attrs, now).await {
+                        Ok(a) => (a, FILE_CREATED),
+                        Err(FsError::Exists) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            };
+            if want_dir && attr.kind != FileKind::Dir {
+                return Err(Fail::new(NtStatus::NOT_A_DIRECTORY, format!("{:?} is a file", o.path)));
+            }
+            if want_file && attr.kind == FileKind::Dir {
+                return Err(Fail::new(NtStatus::FILE_IS_A_DIRECTORY, format!("{:?} is a directory", o.path)));
+            }
+            if action == FILE_OPENED && access & (FILE_WRITE_DATA | FILE_APPEND_DATA) != 0 && attr.attributes & FILE_ATTRIBUTE_READONLY != 0 {
+                return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("{:?} is read-only", o.path)));
+            }
+            let fid = self.new_fid();
+            let open = Open {
+                fid,
+                ino: attr.ino,
+                share: share.name.clone(),
+                access,
+                share_access: o.share_access & (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE),
+                delete_on_close: doc,
+                persistent_id: 0,
+                disconnected: false,
+            };
+            vol.opens.lock().expect("opens lock").add(open).map_err(|s| Fail::new(s, format!("{:?}: {}", o.path, s.name())))?;
+            self.fids.lock().expect("fids lock").insert(fid, vol.clone());
+            // The file may have been removed between lookup and the open
+            // being registered; then start over.
+            let attr = match vol.fs.stat(attr.ino) {
+                Ok(a) => a,
+                Err(_) => {
+                    self.forget(&vol, fid);
+                    continue;
+                }
+            };
+            let attr = if matches!(action, FILE_OVERWRITTEN | FILE_SUPERSEDED) {
+                let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
+                let r = async {
+                    vol.fs.set_size(attr.ino, 0, now).await?;
+                    vol.fs.set_attr(attr.ino, &SetAttr { attributes: Some(attrs), last_write_time: Some(now), change_time: Some(now), ..Default::default() }).await
+                }
+                .await;
+                match r {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.forget(&vol, fid);
+                        return Err(e.into());
+                    }
+                }
+            } else if action == FILE_CREATED && o.allocation_size > 0 {
+                match vol.fs.set_allocation(attr.ino, o.allocation_size).await {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.forget(&vol, fid);
+                        return Err(e.into());
+                    }
+                }
+            } else {
+                attr
+            };
+            return Ok(Reply::Opened { fid, create_action: action, info: info(&attr) });
+        }
+        Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} kept changing while being opened", o.path)))
+    }
+
+    fn forget(&self, vol: &Arc<Volume>, fid: u64) {
+        let _ = vol.opens.lock().expect("opens lock").remove(fid);
+        self.fids.lock().expect("fids lock").remove(&fid);
+    }
+
+    pub(crate) async fn close(&self, fid: u64) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let closed = {
+            let mut opens = vol.opens.lock().expect("opens lock");
+            if opens.get(fid).is_err() {
+                return Err(Fail::new(NtStatus::FILE_CLOSED, format!("fid {fid} is not open")));
+            }
+            opens.remove(fid)?
+        };
+        self.fids.lock().expect("fids lock").remove(&fid);
+        let attr = vol.fs.stat(closed.open.ino)?;
+        if closed.remove {
+            remove_file(&vol, closed.open.ino).await?;
+        }
+        Ok(Reply::Info(info(&attr)))
+    }
+
+    pub(crate) async fn read(&self, fid: u64, offset: u64, length: u32) -> Result<Reply, Fail> {
+        if length as u64 > IO_BYTES_MAX {
+            return Err(Fail::new(NtStatus::INVALID_PARAMETER, format!("read of {length} bytes is over {IO_BYTES_MAX}")));
+        }
+        let vol = self.volume_of_fid(fid)?;
+        let ino = vol.opens.lock().expect("opens lock").check_io(fid, offset, length as u64, false)?.ino;
+        let data = vol.fs.read(ino, offset, length as u64).await?;
+        Ok(Reply::Data(Bytes::from(data)))
+    }
+
+    pub(crate) async fn write(&self, fid: u64, offset: u64, data: Bytes) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let ino = vol.opens.lock().expect("opens lock").check_io(fid, offset, data.len() as u64, true)?.ino;
+        vol.fs.write(ino, offset, &data, now_filetime()).await?;
+        Ok(Reply::Written { count: data.len() as u32 })
+    }
+
+    /// Every acknowledged operation is already durable: its journal record
+    /// (and for a persistent object, the fsync of every copy) came first.
+    /// Flush waits for anything still in the group-commit queue.
+    pub(crate) async fn flush(&self, fid: u64) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        vol.opens.lock().expect("opens lock").get(fid)?;
+        vol.fs.sync().await?;
+        Ok(Reply::Empty)
+    }
+
+    pub(crate) fn stat(&self, fid: u64) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let ino = vol.opens.lock().expect("opens lock").get(fid)?.ino;
+        Ok(Reply::Info(info(&vol.fs.stat(ino)?)))
+    }
+
+    pub(crate) async fn set_info(&self, s: SetInfoReq) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(s.fid)?;
+        let (ino, access) = {
+            let opens = vol.opens.lock().expect("opens lock");
+            let o = opens.get(s.fid)?;
+            (o.ino, o.access)
+        };
+        let attr = vol.fs.stat(ino)?;
+        if let Some(on) = s.delete_on_close {
+            if on {
+                if access & DELETE == 0 {
+                    return Err(Fail::new(NtStatus::ACCESS_DENIED, "delete needs DELETE access"));
+                }
+                if attr.attributes & FILE_ATTRIBUTE_READONLY != 0 {
+                    return Err(Fail::new(NtStatus::CANNOT_DELETE, "the file is read-only"));
+                }
+                if attr.kind == FileKind::Dir && !vol.fs.readdir(ino, None, 1)?.is_empty() {
+                    return Err(Fail::new(NtStatus::DIRECTORY_NOT_EMPTY, "the directory is not empty"));
+                }
+                if ino == holdfast_objfs::fs::ROOT_INO || vol.shares.iter().any(|(_, r)| *r == ino) {
+                    return Err(Fail::new(NtStatus::CANNOT_DELETE, "a share's root cannot be deleted"));
+                }
+            }
+            vol.opens.lock().expect("opens lock").set_delete_on_close(s.fid, on)?;
+        }
+        let now = now_filetime();
+        if let Some(eof) = s.end_of_file {
+            if access & FILE_WRITE_DATA == 0 {
+                return Err(Fail::new(NtStatus::ACCESS_DENIED, "setting the end of file needs write access"));
+            }
+            vol.fs.set_size(ino, eof, now).await?;
+        }
+        if let Some(a) = s.allocation_size {
+            vol.fs.set_allocation(ino, a).await?;
+        }
+        let set = SetAttr {
+            attributes: s.attributes.filter(|&a| a != 0).map(|a| {
+                let dir = if attr.kind == FileKind::Dir { FILE_ATTRIBUTE_DIRECTORY } else { 0 };
+                (a & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff & !FILE_ATTRIBUTE_NORMAL) | dir
+            }),
+            creation_time: s.creation_time.filter(|&t| t != 0 && t != u64::MAX),
+            last_access_time: s.last_access_time.filter(|&t| t != 0 && t != u64::MAX),
+            last_write_time: s.last_write_time.filter(|&t| t != 0 && t != u64::MAX),
+            change_time: s.change_time.filter(|&t| t != 0 && t != u64::MAX),
+        };
+        let attr = if set.attributes.is_some()
+            || set.creation_time.is_some()
+            || set.last_access_time.is_some()
+            || set.last_write_time.is_some()
+            || set.change_time.is_some()
+        {
+            vol.fs.set_attr(ino, &set).await?
+        } else {
+            vol.fs.stat(ino)?
+        };
+        Ok(Reply::Info(info(&attr)))
+    }
+
+    pub(crate) fn readdir(&self, fid: u64, after: &str, max: u32) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let ino = vol.opens.lock().expect("opens lock").get(fid)?.ino;
+        let max = max.clamp(1, ENTRIES_MAX) as usize;
+        let after = (!after.is_empty()).then_some(after);
+        let entries = vol.fs.readdir(ino, after, max)?;
+        if entries.is_empty() {
+            return Err(Fail::new(NtStatus::NO_MORE_FILES, "no more entries"));
+        }
+        Ok(Reply::Entries(entries.iter().map(|e| Entry { name: e.name.clone(), info: info(&e.attr) }).collect()))
+    }
+
+    pub(crate) async fn rename(&self, fid: u64, new_path: &str, replace: bool) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let (ino, access, share) = {
+            let opens = vol.opens.lock().expect("opens lock");
+            let o = opens.get(fid)?;
+            (o.ino, o.access, o.share.clone())
+        };
+        if access & DELETE == 0 {
+            return Err(Fail::new(NtStatus::ACCESS_DENIED, "rename needs DELETE access"));
+        }
+        let root = vol.share(&share).map(|(_, r)| *r).ok_or_else(|| Fail::new(NtStatus::INTERNAL_ERROR, "share root missing"))?;
+        let names = split(new_path)?;
+        let Some((last, dirs)) = names.split_last() else {
+            return Err(Fail::new(NtStatus::OBJECT_NAME_INVALID, "cannot rename onto the share root"));
+        };
+        let mut dst_parent = root;
+        for d in dirs {
+            dst_parent = match vol.fs.lookup(dst_parent, d) {
+                Ok(a) if a.kind == FileKind::Dir => a.ino,
+                _ => return Err(Fail::new(NtStatus::OBJECT_PATH_NOT_FOUND, format!("{new_path:?}: {d:?} is not a directory"))),
+            };
+        }
+        let src = vol.fs.stat(ino)?;
+        if ino == root {
+            return Err(Fail::new(NtStatus::ACCESS_DENIED, "a share's root cannot be renamed"));
+        }
+        if let Ok(target) = vol.fs.lookup(dst_parent, last) {
+            if target.ino != ino {
+                if !replace {
+                    return Err(Fail::new(NtStatus::OBJECT_NAME_COLLISION, format!("{new_path:?} exists")));
+                }
+                if vol.opens.lock().expect("opens lock").opens_of(target.ino) > 0 {
+                    return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("{new_path:?} is open and cannot be replaced")));
+                }
+            }
+        }
+        let a = vol.fs.rename(src.parent, &src.name, dst_parent, last, replace, now_filetime()).await?;
+        Ok(Reply::Info(info(&a)))
+    }
+}
+
+/// Removes the file whose last open closed with its delete pending.
+pub(crate) async fn remove_file(vol: &Volume, ino: u64) -> Result<(), Fail> {
+    let a = match vol.fs.stat(ino) {
+        Ok(a) => a,
+        Err(FsError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match vol.fs.remove(a.parent, &a.name).await {
+        Ok(()) | Err(FsError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

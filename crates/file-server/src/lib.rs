@@ -1,0 +1,21 @@
+//! The file server: one per host, inside the node daemon. It mounts the
+//! share volumes whose objects this host owns (the file system on the
+//! persistent object, the handle table on the in-memory object) and serves
+//! file and handle operations to the SMB service over a local socket.
+
+pub mod access;
+pub mod client;
+pub mod codec;
+pub mod device;
+mod file_ops;
+mod handle_ops;
+pub mod listener;
+pub mod opens;
+pub mod proto;
+pub mod server;
+pub mod time;
+pub mod volume;
+
+pub use client::{ClientError, FsClient};
+pub use device::{ObjectDevice, ObjectIo};
+pub use server::{Fail, FileServer};

@@ -1,0 +1,115 @@
+//! The file server's local socket: a Unix stream socket in the node's data
+//! directory (mode 0600, so only the node's own user, which runs the SMB
+//! service, can connect). Requests on one connection run concurrently and
+//! are answered as they finish.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use holdfast_types::ntstatus::NtStatus;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::proto::{Request, FRAME_BODY_BYTES_MAX, MESSAGE_BYTES_MAX, REQUEST_HEADER_BYTES};
+use crate::server::{Fail, FileServer};
+
+/// Connections at once (the SMB service needs one or a few).
+pub const CONNS_MAX: usize = 64;
+/// Requests one connection may have in progress.
+pub const INFLIGHT_PER_CONN_MAX: usize = 512;
+
+/// Binds the socket (replacing a stale one left by a crash) and serves it
+/// until the task is dropped.
+pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    tracing::info!(socket = %path.display(), "file server listening");
+    let conns = Arc::new(Semaphore::new(CONNS_MAX));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let Ok(permit) = conns.clone().try_acquire_owned() else {
+            tracing::warn!("file-server socket: {CONNS_MAX} connections open; refusing another");
+            continue;
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_conn(server, stream).await {
+                tracing::debug!(error = %e, "file-server connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+pub fn encode_reply(request_id: u64, r: Result<Bytes, Fail>) -> Bytes {
+    let (status, body) = match r {
+        Ok(b) => (NtStatus::SUCCESS, b),
+        Err(f) => {
+            let mut m = f.message.into_bytes();
+            m.truncate(MESSAGE_BYTES_MAX);
+            (f.status, Bytes::from(m))
+        }
+    };
+    let mut b = BytesMut::with_capacity(16 + body.len());
+    b.put_u32_le(body.len() as u32);
+    b.put_u64_le(request_id);
+    b.put_u32_le(status.0);
+    b.put_slice(&body);
+    b.freeze()
+}
+
+async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Result<()> {
+    let (mut r, mut w) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Bytes>(INFLIGHT_PER_CONN_MAX);
+    let writer = tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        while let Some(first) = rx.recv().await {
+            buf.clear();
+            buf.put_slice(&first);
+            // Coalesce replies that are ready into one write.
+            while buf.len() < 256 * 1024 {
+                match rx.try_recv() {
+                    Ok(more) => buf.put_slice(&more),
+                    Err(_) => break,
+                }
+            }
+            if w.write_all(&buf).await.is_err() {
+                return;
+            }
+        }
+    });
+    let inflight = Arc::new(Semaphore::new(INFLIGHT_PER_CONN_MAX));
+    let mut head = [0u8; REQUEST_HEADER_BYTES];
+    loop {
+        if r.read_exact(&mut head).await.is_err() {
+            break;
+        }
+        let len = u32::from_le_bytes(head[0..4].try_into().expect("4 bytes")) as usize;
+        let rid = u64::from_le_bytes(head[4..12].try_into().expect("8 bytes"));
+        let op = u16::from_le_bytes(head[12..14].try_into().expect("2 bytes"));
+        if len > FRAME_BODY_BYTES_MAX {
+            tracing::warn!(len, "file-server socket: frame body over {FRAME_BODY_BYTES_MAX} bytes; closing the connection");
+            let _ = tx.send(encode_reply(rid, Err(Fail::new(NtStatus::INVALID_PARAMETER, format!("frame body of {len} bytes is over {FRAME_BODY_BYTES_MAX}"))))).await;
+            break;
+        }
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).await?;
+        let permit = inflight.clone().acquire_owned().await.expect("semaphore never closed");
+        let (server, tx) = (server.clone(), tx.clone());
+        tokio::spawn(async move {
+            let reply = match Request::decode(op, &body) {
+                Ok(req) => server.handle(req).await.map(|r| r.encode_body()),
+                Err(e) => Err(Fail::new(NtStatus::INVALID_PARAMETER, e.to_string())),
+            };
+            let _ = tx.send(encode_reply(rid, reply)).await;
+            drop(permit);
+        });
+    }
+    drop(tx);
+    let _ = writer.await;
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! The file-server socket protocol: what the SMB service on the same host
+//! sends to the file server. Pure encoding; the listener and the client do
+//! the I/O. Byte layout in `docs/file-server-protocol.md`.
+//!
+//! Frame: `body_len u32 | request_id u64 | op u16 | body` from the service,
+//! `body_len u32 | request_id u64 | status u32 | body` back, where status is
+//! an NTSTATUS; an error reply's body is a UTF-8 message. Replies may come
+//! out of order: the request id pairs them.
+
+use bytes::Bytes;
+use holdfast_objfs::names::PATH_BYTES_MAX;
+use holdfast_types::limits::IO_BYTES_MAX;
+
+use crate::codec::{Dec, DecodeError, Enc};
+
+/// Largest frame body either way: one maximal read or write plus its fields.
+pub const FRAME_BODY_BYTES_MAX: usize = IO_BYTES_MAX as usize + 64 * 1024;
+pub const REQUEST_HEADER_BYTES: usize = 4 + 8 + 2;
+pub const REPLY_HEADER_BYTES: usize = 4 + 8 + 4;
+/// Share names on the socket (config names are shorter still).
+pub const SHARE_BYTES_MAX: usize = 80;
+/// A handle record as `objfs::handles` encodes it fits one 4 KiB slot.
+pub const RECORD_BYTES_MAX: usize = 4096;
+/// Most entries one readdir or handle list returns.
+pub const ENTRIES_MAX: u32 = 4096;
+/// Longest error message in a reply.
+pub const MESSAGE_BYTES_MAX: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Op {
+    Open = 1,
+    Close = 2,
+    Read = 3,
+    Write = 4,
+    Flush = 5,
+    Stat = 6,
+    SetInfo = 7,
+    Readdir = 8,
+    Rename = 9,
+    Lock = 10,
+    Unlock = 11,
+    Shares = 12,
+    StatFs = 13,
+    HandlePut = 20,
+    HandleGet = 21,
+    HandleFind = 22,
+    HandleList = 23,
+    HandleUpdate = 24,
+    HandleDelete = 25,
+    Reopen = 26,
+}
+
+impl Op {
+    pub fn from_u16(v: u16) -> Option<Op> {
+        use Op::*;
+        Some(match v {
+            1 => Open,
+            2 => Close,
+            3 => Read,
+            4 => Write,
+            5 => Flush,
+            6 => Stat,
+            7 => SetInfo,
+            8 => Readdir,
+            9 => Rename,
+            10 => Lock,
+            11 => Unlock,
+            12 => Shares,
+            13 => StatFs,
+            20 => HandlePut,
+            21 => HandleGet,
+            22 => HandleFind,
+            23 => HandleList,
+            24 => HandleUpdate,
+            25 => HandleDelete,
+            26 => Reopen,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReq {
+    pub share: String,
+    pub path: String,
+    pub desired_access: u32,
+    pub share_access: u32,
+    pub disposition: u32,
+    pub create_options: u32,
+    pub file_attributes: u32,
+    pub allocation_size: u64,
+}
+
+/// SetInfo: each field applies only when its flag bit is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetInfoReq {
+    pub fid: u64,
+    pub attributes: Option<u32>,
+    pub creation_time: Option<u64>,
+    pub last_access_time: Option<u64>,
+    pub last_write_time: Option<u64>,
+    pub change_time: Option<u64>,
+    pub end_of_file: Option<u64>,
+    pub allocation_size: Option<u64>,
+    pub delete_on_close: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Open(OpenReq),
+    Close { fid: u64 },
+    Read { fid: u64, offset: u64, length: u32 },
+    Write { fid: u64, offset: u64, data: Bytes },
+    Flush { fid: u64 },
+    Stat { fid: u64 },
+    SetInfo(SetInfoReq),
+    Readdir { fid: u64, after: String, max: u32 },
+    Rename { fid: u64, new_path: String, replace: bool },
+    Lock { fid: u64, offset: u64, length: u64, exclusive: bool, owner: u64 },
+    Unlock { fid: u64, offset: u64, length: u64, owner: u64 },
+    Shares,
+    StatFs { share: String },
+    /// Writes a new handle record; `fid` (0 for none) is the open it belongs to.
+    HandlePut { share: String, fid: u64, record: Bytes },
+    HandleGet { share: String, id: u64 },
+    HandleFind { share: String, client_guid: [u8; 16], create_guid: [u8; 16] },
+    HandleList { share: String },
+    HandleUpdate { share: String, record: Bytes },
+    HandleDelete { share: String, id: u64 },
+    /// Re-establishes the open of a persistent handle (reclaim after a
+    /// disconnect or a takeover) and returns a new fid for it.
+    Reopen { share: String, id: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileInfo {
+    pub ino: u64,
+    pub is_dir: bool,
+    pub size_bytes: u64,
+    pub allocation_bytes: u64,
+    pub attributes: u32,
+    pub creation_time: u64,
+    pub last_access_time: u64,
+    pub last_write_time: u64,
+    pub change_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub info: FileInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInfo {
+    pub name: String,
+    pub ca: bool,
+    pub handle_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Empty,
+    Opened { fid: u64, create_action: u32, info: FileInfo },
+    Info(FileInfo),
+    Data(Bytes),
+    Written { count: u32 },
+    Entries(Vec<Entry>),
+    Shares(Vec<ShareInfo>),
+    StatFs { block_bytes: u64, total_blocks: u64, free_blocks: u64 },
+    Record(Bytes),
+    Records(Vec<Bytes>),
+}
+
+impl Request {
+    pub fn op(&self) -> Op {
+        match self {
+            Request::Open(_) => Op::Open,
+            Request::Close { .. } => Op::Close,
+            Request::Read { .. } => Op::Read,
+            Request::Write { .. } => Op::Write,
+            Request::Flush { .. } => Op::Flush,
+            Request::Stat { .. } => Op::Stat,
+            Request::SetInfo(_) => Op::SetInfo,
+            Request::Readdir { .. } => Op::Readdir,
+            Request::Rename { .. } => Op::Rename,
+            Request::Lock { .. } => Op::Lock,
+            Request::Unlock { .. } => Op::Unlock,
+            Request::Shares => Op::Shares,
+            Request::StatFs { .. } => Op::StatFs,
+            Request::HandlePut { .. } => Op::HandlePut,
+            Request::HandleGet { .. } => Op::HandleGet,
+            Request::HandleFind { .. } => Op::HandleFind,
+            Request::HandleList { .. } => Op::HandleList,
+            Request::HandleUpdate { .. } => Op::HandleUpdate,
+            Request::HandleDelete { .. } => Op::HandleDelete,
+            Request::Reopen { .. } => Op::Reopen,
+        }
+    }
+
+    /// The request body (without the frame header).
+    pub fn encode_body(&self) -> Bytes {
+        let mut e = Enc::with_capacity(64);
+        match self {
+            Request::Open(o) => {
+                e.str(&o.share).str(&o.path).u32(o.desired_access).u32(o.share_access).u32(o.disposition);
+                e.u32(o.create_options).u32(o.file_attributes).u64(o.allocation_size);
+            }
+            Request::Close { fid } | Request::Flush { fid } | Request::Stat { fid } => {
+                e.u64(*fid);
+            }
+            Request::Read { fid, offset, length } => {
+                e.u64(*fid).u64(*offset).u32(*length);
+            }
+            Request::Write { fid, offset, data } => {
+                e.u64(*fid).u64(*offset).bytes(data);
+            }
+            Request::SetInfo(s) => {
+                let flags = [
+                    s.attributes.is_some(),
+                    s.creation_time.is_some(),
+                    s.last_access_time.is_some(),
+                    s.last_write_time.is_some(),
+                    s.change_time.is_some(),
+                    s.end_of_file.is_some(),
+                    s.allocation_size.is_some(),
+                    s.delete_on_close.is_some(),
+                ]
+                .iter()
+                .enumerate()
+                .fold(0u8, |f, (i, &b)| f | ((b as u8) << i));
+                e.u64(s.fid).u8(flags).u32(s.attributes.unwrap_or(0));
+                e.u64(s.creation_time.unwrap_or(0)).u64(s.last_access_time.unwrap_or(0));
+                e.u64(s.last_write_time.unwrap_or(0)).u64(s.change_time.unwrap_or(0));
+                e.u64(s.end_of_file.unwrap_or(0)).u64(s.allocation_size.unwrap_or(0)).bool(s.delete_on_close.unwrap_or(false));
+            }
+            Request::Readdir { fid, after, max } => {
+                e.u64(*fid).str(after).u32(*max);
+            }
+            Request::Rename { fid, new_path, replace } => {
+                e.u64(*fid).str(new_path).bool(*replace);
+            }
+            Request::Lock { fid, offset, length, exclusive, owner } => {
+                e.u64(*fid).u64(*offset).u64(*length).bool(*exclusive).u64(*owner);
+            }
+            Request::Unlock { fid, offset, length, owner } => {
+                e.u64(*fid).u64(*offset).u64(*length).u64(*owner);
+            }
+            Request::Shares => {}
+            Request::StatFs { share } | Request::HandleList { share } => {
+                e.str(share);
+            }
+            Request::HandlePut { share, fid, record } => {
+                e.str(share).u64(*fid).bytes(record);
+            }
+            Request::HandleGet { share, id } | Request::HandleDelete { share, id } | Request::Reopen { share, id } => {
+                e.str(share).u64(*id);
+            }
+            Request::HandleFind { share, client_guid, create_guid } => {
+                e.str(share).guid(client_guid).guid(create_guid);
+            }
+            Request::HandleUpdate { share, record } => {
+                e.str(share).bytes(record);
+            }
+        }
+        e.finish()
+    }
+
+    pub fn decode(op: u16, body: &[u8]) -> Result<Request, DecodeError> {
+        let op = Op::from_u16(op).ok_or_else(|| DecodeError { what: "request", reason: format!("unknown op {op}") })?;
+        let mut d = Dec::new(body, "request");
+        let share = |d: &mut Dec| d.str(SHARE_BYTES_MAX);
+        let r = match op {
+            Op::Open => Request::Open(OpenReq {
+                share: share(&mut d)?,
+                path: d.str(PATH_BYTES_MAX)?,
+                desired_access: d.u32()?,
+                share_access: d.u32()?,
+                disposition: d.u32()?,
+                create_options: d.u32()?,
+                file_attributes: d.u32()?,
+                allocation_size: d.u64()?,
+            }),
+            Op::Close => Request::Close { fid: d.u64()? },
+            Op::Flush => Request::Flush { fid: d.u64()? },
+            Op::Stat => Request::Stat { fid: d.u64()? },
+            Op::Read => Request::Read { fid: d.u64()?, offset: d.u64()?, length: d.u32()? },
+            Op::Write => {
+                let fid = d.u64()?;
+                let offset = d.u64()?;
+                let data = Bytes::copy_from_slice(d.bytes(IO_BYTES_MAX as usize)?);
+                Request::Write { fid, offset, data }
+            }
+            Op::SetInfo => {
+                let fid = d.u64()?;
+                let flags = d.u8()?;
+                let on = |i: u8| flags & (1 << i) != 0;
+                let attributes = d.u32()?;
+                let times = [d.u64()?, d.u64()?, d.u64()?, d.u64()?];
+                let eof = d.u64()?;
+                let alloc = d.u64()?;
+                let doc = d.bool()?;
+                Request::SetInfo(SetInfoReq {
+                    fid,
+                    attributes: on(0).then_some(attributes),
+                    creation_time: on(1).then_some(times[0]),
+                    last_access_time: on(2).then_some(times[1]),
+                    last_write_time: on(3).then_some(times[2]),
+                    change_time: on(4).then_some(times[3]),
+                    end_of_file: on(5).then_some(eof),
+                    allocation_size: on(6).then_some(alloc),
+                    delete_on_close: on(7).then_some(doc),
+                })
+            }
+            Op::Readdir => Request::Readdir { fid: d.u64()?, after: d.str(PATH_BYTES_MAX)?, max: d.u32()? },
+            Op::Rename => Request::Rename { fid: d.u64()?, new_path: d.str(PATH_BYTES_MAX)?, replace: d.bool()? },
+            Op::Lock => Request::Lock { fid: d.u64()?, offset: d.u64()?, length: d.u64()?, exclusive: d.bool()?, owner: d.u64()? },
+            Op::Unlock => Request::Unlock { fid: d.u64()?, offset: d.u64()?, length: d.u64()?, owner: d.u64()? },
+            Op::Shares => Request::Shares,
+            Op::StatFs => Request::StatFs { share: share(&mut d)? },
+            Op::HandleList => Request::HandleList { share: share(&mut d)? },
+            Op::HandlePut => Request::HandlePut {
+                share: share(&mut d)?,
+                fid: d.u64()?,
+                record: Bytes::copy_from_slice(d.bytes(RECORD_BYTES_MAX)?),
+            },
+            Op::HandleGet => Request::HandleGet { share: share(&mut d)?, id: d.u64()? },
+            Op::HandleDelete => Request::HandleDelete { share: share(&mut d)?, id: d.u64()? },
+            Op::Reopen => Request::Reopen { share: share(&mut d)?, id: d.u64()? },
+            Op::HandleFind => Request::HandleFind { share: share(&mut d)?, client_guid: d.guid()?, create_guid: d.guid()? },
+            Op::HandleUpdate => {
+                Request::HandleUpdate { share: share(&mut d)?, record: Bytes::copy_from_slice(d.bytes(RECORD_BYTES_MAX)?) }
+            }
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+fn put_info(e: &mut Enc, i: &FileInfo) {
+    e.u64(i.ino).bool(i.is_dir).u64(i.size_bytes).u64(i.allocation_bytes).u32(i.attributes);
+    e.u64(i.creation_time).u64(i.last_access_time).u64(i.last_write_time).u64(i.change_time);
+}
+
+fn get_info(d: &mut Dec) -> Result<FileInfo, DecodeError> {
+    Ok(FileInfo {
+        ino: d.u64()?,
+        is_dir: d.bool()?,
+        size_bytes: d.u64()?,
+        allocation_bytes: d.u64()?,
+        attributes: d.u32()?,
+        creation_time: d.u64()?,
+        last_access_time: d.u64()?,
+        last_write_time: d.u64()?,
+        change_time: d.u64()?,
+    })
+}
+
+impl Reply {
+    /// `tag u8 | fields`.
+    pub fn encode_body(&self) -> Bytes {
+        let mut e = Enc::with_capacity(64);
+        match self {
+            Reply::Empty => {
+                e.u8(0);
+            }
+            Reply::Opened { fid, create_action, info } => {
+                e.u8(1).u64(*fid).u32(*create_action);
+                put_info(&mut e, info);
+            }
+            Reply::Info(i) => {
+                e.u8(2);
+                put_info(&mut e, i);
+            }
+            Reply::Data(b) => {
+                e.u8(3).bytes(b);
+            }
+            Reply::Written { count } => {
+                e.u8(4).u32(*count);
+            }
+            Reply::Entries(v) => {
+                e.u8(5).u32(v.len() as u32);
+                for x in v {
+                    e.str(&x.name);
+                    put_info(&mut e, &x.info);
+                }
+            }
+            Reply::Shares(v) => {
+                e.u8(6).u32(v.len() as u32);
+                for s in v {
+                    e.str(&s.name).bool(s.ca).u64(s.handle_timeout_ms);
+                }
+            }
+            Reply::StatFs { block_bytes, total_blocks, free_blocks } => {
+                e.u8(7).u64(*block_bytes).u64(*total_blocks).u64(*free_blocks);
+            }
+            Reply::Record(r) => {
+                e.u8(8).bytes(r);
+            }
+            Reply::Records(v) => {
+                e.u8(9).u32(v.len() as u32);
+                for r in v {
+                    e.bytes(r);
+                }
+            }
+        }
+        e.finish()
+    }
+
+    pub fn decode(body: &[u8]) -> Result<Reply, DecodeError> {
+        let mut d = Dec::new(body, "reply");
+        let count = |d: &mut Dec| -> Result<u32, DecodeError> {
+            let n = d.u32()?;
+            if n > ENTRIES_MAX {
+                return Err(DecodeError { what: "reply", reason: format!("{n} entries is over {ENTRIES_MAX}") });
+            }
+            Ok(n)
+        };
+        let r = match d.u8()? {
+            0 => Reply::Empty,
+            1 => Reply::Opened { fid: d.u64()?, create_action: d.u32()?, info: get_info(&mut d)? },
+            2 => Reply::Info(get_info(&mut d)?),
+            3 => Reply::Data(Bytes::copy_from_slice(d.bytes(IO_BYTES_MAX as usize)?)),
+            4 => Reply::Written { count: d.u32()? },
+            5 => {
+                let n = count(&mut d)?;
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    v.push(Entry { name: d.str(PATH_BYTES_MAX)?, info: get_info(&mut d)? });
+                }
+                Reply::Entries(v)
+            }
+            6 => {
+                let n = count(&mut d)?;
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    v.push(ShareInfo { name: d.str(SHARE_BYTES_MAX)?, ca: d.bool()?, handle_timeout_ms: d.u64()? });
+                }
+                Reply::Shares(v)
+            }
+            7 => Reply::StatFs { block_bytes: d.u64()?, total_blocks: d.u64()?, free_blocks: d.u64()? },
+            8 => Reply::Record(Bytes::copy_from_slice(d.bytes(RECORD_BYTES_MAX)?)),
+            9 => {
+                let n = count(&mut d)?;
+                let mut v = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    v.push(Bytes::copy_from_slice(d.bytes(RECORD_BYTES_MAX)?));
+                }
+                Reply::Records(v)
+            }
+            t => return Err(DecodeError { what: "reply", reason: format!("unknown reply tag {t}") }),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Request> {
+        vec![
+            Request::Open(OpenReq {
+                share: "share".into(),
+                path: "a\\b.txt".into(),
+                desired_access: 0x12019f,
+                share_access: 7,
+                disposition: 3,
+                create_options: 0x40,
+                file_attributes: 0x80,
+                allocation_size: 0,
+            }),
+            Request::Write { fid: 9, offset: 100, data: Bytes::from_static(b"hello") },
+            Request::SetInfo(SetInfoReq { fid: 3, end_of_file: Some(10), delete_on_close: Some(true), ..Default::default() }),
+            Request::Readdir { fid: 1, after: "x".into(), max: 100 },
+            Request::HandleFind { share: "s".into(), client_guid: [1; 16], create_guid: [2; 16] },
+            Request::HandlePut { share: "s".into(), fid: 4, record: Bytes::from_static(&[1, 2, 3]) },
+            Request::Shares,
+        ]
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        for r in samples() {
+            let body = r.encode_body();
+            assert_eq!(Request::decode(r.op() as u16, &body).unwrap(), r);
+            // Any truncation is an error, never a panic.
+            for cut in 0..body.len() {
+                if let Ok(x) = Request::decode(r.op() as u16, &body[..cut]) {
+                    panic!("truncated body decoded as {x:?}");
+                }
+            }
+        }
+        assert!(Request::decode(999, &[]).unwrap_err().reason.contains("unknown op"));
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let info = FileInfo { ino: 5, is_dir: true, size_bytes: 1, ..Default::default() };
+        for r in [
+            Reply::Empty,
+            Reply::Opened { fid: 1, create_action: 2, info },
+            Reply::Entries(vec![Entry { name: "n".into(), info }]),
+            Reply::Records(vec![Bytes::from_static(b"r")]),
+            Reply::StatFs { block_bytes: 4096, total_blocks: 10, free_blocks: 3 },
+        ] {
+            assert_eq!(Reply::decode(&r.encode_body()).unwrap(), r);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bodies_never_panic(op in 0u16..30, body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Request::decode(op, &body);
+            let _ = Reply::decode(&body);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The file server of one host: the volumes it has mounted (those whose
+//! objects this host owns), the fids of their opens, and the dispatch of
+//! socket requests to file and handle operations.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use holdfast_objfs::fs::{Attr, FileKind, FsError};
+use holdfast_objfs::handles::HandleError;
+use holdfast_objfs::names::{split_path, NameError};
+use holdfast_types::ntstatus::NtStatus;
+use holdfast_types::share::{ShareDef, VolumeDef};
+
+use crate::device::ObjectDevice;
+use crate::proto::{FileInfo, Reply, Request, ShareInfo};
+use crate::volume::Volume;
+
+/// An operation's failure: the NTSTATUS the SMB service passes on, and a
+/// message naming the problem for logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fail {
+    pub status: NtStatus,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn new(status: NtStatus, message: impl Into<String>) -> Fail {
+        Fail { status, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl From<FsError> for Fail {
+    fn from(e: FsError) -> Fail {
+        Fail::new(e.status(), e.to_string())
+    }
+}
+
+impl From<HandleError> for Fail {
+    fn from(e: HandleError) -> Fail {
+        Fail::new(e.status(), e.to_string())
+    }
+}
+
+impl From<NtStatus> for Fail {
+    fn from(s: NtStatus) -> Fail {
+        Fail::new(s, s.name())
+    }
+}
+
+pub fn name_fail(e: NameError) -> Fail {
+    let status = match e {
+        NameError::Reserved(_) => NtStatus::ACCESS_DENIED,
+        NameError::PathTooLong(_) | NameError::NameTooLong(_) => NtStatus::OBJECT_NAME_INVALID,
+        NameError::Absolute(_) => NtStatus::INVALID_PARAMETER,
+        _ => NtStatus::OBJECT_NAME_INVALID,
+    };
+    Fail::new(status, e.to_string())
+}
+
+pub fn info(a: &Attr) -> FileInfo {
+    FileInfo {
+        ino: a.ino,
+        is_dir: a.kind == FileKind::Dir,
+        size_bytes: a.size_bytes,
+        allocation_bytes: a.allocation_bytes,
+        attributes: a.attributes,
+        creation_time: a.creation_time,
+        last_access_time: a.last_access_time,
+        last_write_time: a.last_write_time,
+        change_time: a.change_time,
+    }
+}
+
+pub struct FileServer {
+    volumes_cfg: Vec<VolumeDef>,
+    shares_cfg: Vec<ShareDef>,
+    mounted: RwLock<HashMap<String, Arc<Volume>>>,
+    /// fid -> the volume its open lives on.
+    pub(crate) fids: Mutex<HashMap<u64, Arc<Volume>>>,
+    next_fid: AtomicU64,
+    detect_delay_ms: u64,
+}
+
+impl FileServer {
+    pub fn new(volumes: Vec<VolumeDef>, shares: Vec<ShareDef>, detect_delay_ms: u64) -> Arc<FileServer> {
+        Arc::new(FileServer {
+            volumes_cfg: volumes,
+            shares_cfg: shares,
+            mounted: RwLock::new(HashMap::new()),
+            fids: Mutex::new(HashMap::new()),
+            next_fid: AtomicU64::new(1),
+            detect_delay_ms,
+        })
+    }
+
+    pub fn volumes(&self) -> &[VolumeDef] {
+        &self.volumes_cfg
+    }
+
+    pub fn is_mounted(&self, volume: &str) -> bool {
+        self.mounted.read().expect("mounted lock").contains_key(volume)
+    }
+
+    pub fn mounted_names(&self) -> Vec<String> {
+        self.mounted.read().expect("mounted lock").keys().cloned().collect()
+    }
+
+    pub(crate) fn mounted_volumes(&self) -> Vec<Arc<Volume>> {
+        self.mounted.read().expect("mounted lock").values().cloned().collect()
+    }
+
+    pub(crate) fn new_fid(&self) -> u64 {
+        self.next_fid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub async fn mount(&self, volume: &str, data: ObjectDevice, handles: ObjectDevice) -> Result<(), String> {
+        let def = self.volumes_cfg.iter().find(|v| v.name == volume).ok_or_else(|| format!("volume {volume:?} is not in the config"))?;
+        let vol = Arc::new(Volume::mount(def, &self.shares_cfg, data, handles, self.detect_delay_ms, || self.new_fid()).await?);
+        let mut fids = self.fids.lock().expect("fids lock");
+        for fid in vol.opens.lock().expect("opens lock").fids() {
+            fids.insert(fid, vol.clone());
+        }
+        drop(fids);
+        self.mounted.write().expect("mounted lock").insert(volume.to_string(), vol);
+        Ok(())
+    }
+
+    /// Drops a volume this host no longer owns. Its opens are gone with it;
+    /// the new owner re-creates persistent ones from the handle table.
+    pub fn unmount(&self, volume: &str) {
+        if let Some(v) = self.mounted.write().expect("mounted lock").remove(volume) {
+            self.fids.lock().expect("fids lock").retain(|_, x| !Arc::ptr_eq(x, &v));
+            tracing::warn!(volume, "volume unmounted");
+        }
+    }
+
+    pub(crate) fn volume_of_share(&self, share: &str) -> Result<(Arc<Volume>, ShareDef, u64), Fail> {
+        let def = self
+            .shares_cfg
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(share))
+            .ok_or_else(|| Fail::new(NtStatus::BAD_NETWORK_NAME, format!("no share named {share:?}")))?;
+        let vol = self.mounted.read().expect("mounted lock").get(&def.volume).cloned().ok_or_else(|| {
+            Fail::new(NtStatus::BAD_NETWORK_NAME, format!("share {share:?}: volume {:?} is not mounted on this host", def.volume))
+        })?;
+        let root = vol.share(&def.name).map(|(_, r)| *r).ok_or_else(|| Fail::new(NtStatus::INTERNAL_ERROR, "share root missing"))?;
+        Ok((vol, def.clone(), root))
+    }
+
+    pub(crate) fn volume_of_fid(&self, fid: u64) -> Result<Arc<Volume>, Fail> {
+        self.fids
+            .lock()
+            .expect("fids lock")
+            .get(&fid)
+            .cloned()
+            .ok_or_else(|| Fail::new(NtStatus::FILE_CLOSED, format!("fid {fid} is not open on this host")))
+    }
+
+    pub fn shares(&self) -> Vec<ShareInfo> {
+        let mounted = self.mounted.read().expect("mounted lock");
+        self.shares_cfg
+            .iter()
+            .filter(|s| mounted.contains_key(&s.volume))
+            .map(|s| ShareInfo { name: s.name.clone(), ca: s.ca, handle_timeout_ms: s.handle_timeout_ms })
+            .collect()
+    }
+
+    /// Runs one request.
+    pub async fn handle(&self, req: Request) -> Result<Reply, Fail> {
+        match req {
+            Request::Open(o) => self.open(o).await,
+            Request::Close { fid } => self.close(fid).await,
+            Request::Read { fid, offset, length } => self.read(fid, offset, length).await,
+            Request::Write { fid, offset, data } => self.write(fid, offset, data).await,
+            Request::Flush { fid } => self.flush(fid).await,
+            Request::Stat { fid } => self.stat(fid),
+            Request::SetInfo(s) => self.set_info(s).await,
+            Request::Readdir { fid, after, max } => self.readdir(fid, &after, max),
+            Request::Rename { fid, new_path, replace } => self.rename(fid, &new_path, replace).await,
+            Request::Lock { fid, offset, length, exclusive, owner } => {
+                let v = self.volume_of_fid(fid)?;
+                v.opens.lock().expect("opens lock").lock(fid, offset, length, exclusive, owner)?;
+                Ok(Reply::Empty)
+            }
+            Request::Unlock { fid, offset, length, owner } => {
+                let v = self.volume_of_fid(fid)?;
+                v.opens.lock().expect("opens lock").unlock(fid, offset, length, owner)?;
+                Ok(Reply::Empty)
+            }
+            Request::Shares => Ok(Reply::Shares(self.shares())),
+            Request::StatFs { share } => {
+                let (v, _, _) = self.volume_of_share(&share)?;
+                let s = v.fs.statfs();
+                Ok(Reply::StatFs { block_bytes: s.block_bytes, total_blocks: s.data_blocks, free_blocks: s.free_blocks })
+            }
+            Request::HandlePut { share, fid, record } => self.handle_put(&share, fid, &record).await,
+            Request::HandleGet { share, id } => self.handle_get(&share, id),
+            Request::HandleFind { share, client_guid, create_guid } => self.handle_find(&share, client_guid, create_guid),
+            Request::HandleList { share } => self.handle_list(&share),
+            Request::HandleUpdate { share, record } => self.handle_update(&share, &record).await,
+            Request::HandleDelete { share, id } => self.handle_delete(&share, id).await,
+            Request::Reopen { share, id } => self.reopen(&share, id),
+        }
+    }
+}
+
+pub(crate) fn split(path: &str) -> Result<Vec<&str>, Fail> {
+    split_path(path).map_err(name_fail)
+}

@@ -1,0 +1,182 @@
+//! The file server across real processes: a handle put on the volume's
+//! owner is visible through `get` on another host's file server after the
+//! owner is killed (takeover: journal replay + handle table from RAM), and
+//! the file data written before the kill is there too.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::TestCluster;
+use holdfast_file_server::access::*;
+use holdfast_file_server::proto::OpenReq;
+use holdfast_file_server::FsClient;
+use holdfast_objfs::handles::{ByteRangeLock, HandleRecord};
+use holdfast_types::ntstatus::NtStatus;
+
+fn socket(c: &TestCluster, node: u64) -> PathBuf {
+    c.dir.join(format!("node-{node}/fs.sock"))
+}
+
+/// Waits until some live node's file server serves `share`; returns it.
+async fn serving(c: &TestCluster, share: &str, not: Option<u64>) -> (u64, FsClient) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for &id in c.children.keys() {
+            if Some(id) == not {
+                continue;
+            }
+            if let Ok(fs) = FsClient::connect(&socket(c, id)).await {
+                if fs.shares().await.is_ok_and(|s| s.iter().any(|x| x.name == share)) {
+                    return (id, fs);
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no node serves share {share:?} after 60 s\n{}", c.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn open_req(path: &str, disposition: u32) -> OpenReq {
+    OpenReq {
+        share: "share".into(),
+        path: path.into(),
+        desired_access: GENERIC_READ | GENERIC_WRITE | DELETE,
+        share_access: FILE_SHARE_READ,
+        disposition,
+        create_options: FILE_NON_DIRECTORY_FILE,
+        file_attributes: 0,
+        allocation_size: 0,
+    }
+}
+
+#[test]
+fn handle_put_survives_the_owner_being_killed() {
+    let mut c = TestCluster::start_with("fs-takeover", 3, &["--volume-size", "64MiB", "--handle-size", "1MiB"]);
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (owner, fs) = serving(&c, "share", None).await;
+        let err = fs.open(open_req("docs\\report.txt", FILE_CREATE)).await.expect_err("parent missing");
+        assert_eq!(err.status(), Some(NtStatus::OBJECT_PATH_NOT_FOUND), "{err}");
+        let mut dir = open_req("docs", FILE_CREATE);
+        dir.create_options = FILE_DIRECTORY_FILE;
+        let (dfid, _, _) = fs.open(dir).await.expect("mkdir docs");
+        fs.close(dfid).await.unwrap();
+        let (fid, action, info) = fs.open(open_req("docs\\Report.TXT", FILE_CREATE)).await.expect("create");
+        assert_eq!(action, FILE_CREATED);
+        let payload = Bytes::from((0..10_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        assert_eq!(fs.write(fid, 3, payload.clone()).await.unwrap(), payload.len() as u32);
+        // A second open that would need write sharing is refused.
+        let err = fs.open(open_req("DOCS\\report.txt", FILE_OPEN)).await.unwrap_err();
+        assert_eq!(err.status(), Some(NtStatus::SHARING_VIOLATION), "{err}");
+
+        let mut rec = HandleRecord {
+            share: "share".into(),
+            path: "docs\\Report.TXT".into(),
+            ino: info.ino,
+            create_guid: [7; 16],
+            client_guid: [9; 16],
+            durable_owner: "HOLDFAST\\holdfast".into(),
+            granted_access: GENERIC_READ | GENERIC_WRITE | DELETE,
+            share_access: FILE_SHARE_READ,
+            create_options: FILE_NON_DIRECTORY_FILE,
+            create_disposition: FILE_CREATE,
+            create_action: FILE_CREATED,
+            is_durable: true,
+            is_persistent: true,
+            timeout_ms: 60_000,
+            ..Default::default()
+        };
+        rec.byte_range_locks.push(ByteRangeLock { offset: 0, length: 10, exclusive: true });
+        let put = fs.handle_put("share", fid, &rec).await.expect("put");
+        assert_ne!(put.persistent_id, 0);
+        rec.persistent_id = put.persistent_id;
+        assert_eq!(put, rec);
+
+        c.kill(owner);
+        let (survivor, fs2) = serving(&c, "share", Some(owner)).await;
+        assert_ne!(survivor, owner);
+        let got = fs2.handle_get("share", put.persistent_id).await.expect("get on the survivor");
+        // The survivor marks the handle disconnected as of the takeover.
+        assert_ne!(got.disconnect_time_unix_ms, 0);
+        let mut expect = rec.clone();
+        expect.disconnect_time_unix_ms = got.disconnect_time_unix_ms;
+        assert_eq!(got, expect);
+        assert_eq!(fs2.handle_find("share", [9; 16], [7; 16]).await.expect("find").persistent_id, put.persistent_id);
+        // The disconnected persistent handle blocks a conflicting open.
+        let err = fs2.open(open_req("docs\\report.txt", FILE_OPEN)).await.unwrap_err();
+        assert_eq!(err.status(), Some(NtStatus::FILE_NOT_AVAILABLE), "{err}");
+        // Reclaim it: the data written before the kill is all there.
+        let (fid2, info2) = fs2.reopen("share", put.persistent_id).await.expect("reopen");
+        assert_eq!(info2.size_bytes, 3 + payload.len() as u64);
+        let back = fs2.read(fid2, 3, payload.len() as u32).await.unwrap();
+        assert_eq!(back, payload);
+        fs2.handle_delete("share", put.persistent_id).await.unwrap();
+        fs2.close(fid2).await.unwrap();
+    });
+    let out = c.cli(&["fsck", "share"]);
+    assert!(out.status.success(), "fsck: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = c.cli(&["fsck", "share", "--handles"]);
+    assert!(out.status.success(), "fsck --handles: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    c.kill_all();
+}
+
+#[test]
+fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
+    let mut c = TestCluster::start_with("fs-escape", 3, &["--volume-size", "32MiB", "--handle-size", "64KiB"]);
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (_, fs) = serving(&c, "share", None).await;
+        for (path, status) in [
+            ("..\\etc\\passwd", NtStatus::OBJECT_NAME_INVALID),
+            ("a\\..\\..\\x", NtStatus::OBJECT_NAME_INVALID),
+            ("\\abs", NtStatus::INVALID_PARAMETER),
+            ("/etc/passwd", NtStatus::INVALID_PARAMETER),
+            ("nul\0byte", NtStatus::OBJECT_NAME_INVALID),
+            ("a:stream", NtStatus::OBJECT_NAME_INVALID),
+            (".holdfast-handles", NtStatus::ACCESS_DENIED),
+            (".HOLDFAST-HANDLES\\x", NtStatus::ACCESS_DENIED),
+        ] {
+            let err = fs.open(open_req(path, FILE_OPEN_IF)).await.expect_err(path);
+            assert_eq!(err.status(), Some(status), "{path:?}: {err}");
+        }
+        let long = "n".repeat(256);
+        let err = fs.open(open_req(&long, FILE_OPEN_IF)).await.unwrap_err();
+        assert_eq!(err.status(), Some(NtStatus::OBJECT_NAME_INVALID), "{err}");
+        // The root listing never shows the handle table.
+        let mut root = open_req("", FILE_OPEN);
+        root.create_options = FILE_DIRECTORY_FILE;
+        root.desired_access = GENERIC_READ;
+        root.share_access = 7;
+        let (rfid, _, _) = fs.open(root).await.expect("open root");
+        let (f, _, _) = fs.open(open_req("visible.txt", FILE_CREATE)).await.unwrap();
+        fs.close(f).await.unwrap();
+        let names: Vec<String> = match fs.call(&holdfast_file_server::proto::Request::Readdir { fid: rfid, after: String::new(), max: 100 }).await.unwrap() {
+            holdfast_file_server::proto::Reply::Entries(v) => v.into_iter().map(|e| e.name).collect(),
+            r => panic!("{r:?}"),
+        };
+        assert_eq!(names, vec!["visible.txt".to_string()]);
+        // A full handle table is a clear error: a 64 KiB table has 15 slots.
+        let (fid, _, info) = fs.open(open_req("h.txt", FILE_CREATE)).await.unwrap();
+        let mut full = None;
+        for i in 0..100u8 {
+            let rec = HandleRecord { share: "share".into(), path: "h.txt".into(), ino: info.ino, create_guid: [i; 16], client_guid: [1; 16], ..Default::default() };
+            if let Err(e) = fs.handle_put("share", 0, &rec).await {
+                full = Some((i, e));
+                break;
+            }
+        }
+        let (at, e) = full.expect("the table fills up");
+        assert_eq!(e.status(), Some(NtStatus::INSUFFICIENT_RESOURCES), "{e}");
+        assert!(e.to_string().contains("handle"), "message names the handle table: {e}");
+        assert!(at >= 10, "only {at} handles fit");
+        fs.close(fid).await.unwrap();
+    });
+    c.kill_all();
+}
