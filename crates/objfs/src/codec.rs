@@ -52,9 +52,6 @@ impl<'a> Dec<'a> {
     pub fn new(buf: &'a [u8], base: u64) -> Dec<'a> {
         Dec { buf, pos: 0, base }
     }
-    pub fn pos(&self) -> usize {
-        self.pos
-    }
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }

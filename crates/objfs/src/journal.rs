@@ -520,15 +520,17 @@ mod tests {
         let b2 = frame_batch(1, &pending(&ops[4..], 5));
         j[..b1.len()].copy_from_slice(&b1);
         j[b1.len()..b1.len() + b2.len()].copy_from_slice(&b2);
-        // Tear batch 2: its first sector never arrived.
+        // Tear batch 2: its first record never arrived whole; the rest of
+        // the same batch did.
         let mut torn = j.clone();
-        torn[b1.len()..b1.len() + 512].fill(0);
+        torn[b1.len() + RECORD_HEADER_BYTES] ^= 0xff;
         let s = scan(&torn, 1, 1).unwrap();
         assert_eq!(s.records.len(), 4);
         assert!(matches!(s.end, LogEnd::Torn(_)));
-        // Damage batch 1: batch 2 follows, so this is corruption.
+        // Damage batch 1's second record: batch 2 follows, so this is
+        // corruption.
         let mut bad = j.clone();
-        bad[50] ^= 0xff;
+        bad[framed_bytes(ops[0].encode_payload().len()) + RECORD_HEADER_BYTES + 3] ^= 0xff;
         let e = scan(&bad, 1, 1).err().unwrap();
         assert!(e.contains("damaged in the middle") && e.contains("expected seq 2"), "{e}");
         // A record of a newer generation: the superblock is stale.

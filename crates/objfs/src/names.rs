@@ -60,7 +60,9 @@ pub fn split_path(path: &str) -> Result<Vec<&str>, NameError> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
-    if path.starts_with(['/', '\\']) || path.as_bytes().get(1) == Some(&b':') {
+    let b = path.as_bytes();
+    let drive = b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b.len() == 2 || matches!(b[2], b'/' | b'\\'));
+    if path.starts_with(['/', '\\']) || drive {
         return Err(NameError::Absolute(path.chars().take(64).collect()));
     }
     // One trailing separator is tolerated ("dir\"), as Windows does.
