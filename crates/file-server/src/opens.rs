@@ -322,7 +322,7 @@ mod tests {
         assert_eq!(t.unlock(2, 0, 100, 2), Err(NtStatus::RANGE_NOT_LOCKED));
         t.unlock(1, 0, 100, 1).unwrap();
         t.lock(2, 50, 10, true, 2).unwrap();
-        assert_eq!(t.lock(1, 0, u64::MAX, false, 1), Err(NtStatus::INVALID_PARAMETER));
+        assert_eq!(t.lock(1, 1, u64::MAX, false, 1), Err(NtStatus::INVALID_PARAMETER));
         assert!(t.lock(1, 0, 0, true, 1).is_ok(), "zero-length locks never conflict");
     }
 }

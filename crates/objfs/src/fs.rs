@@ -568,7 +568,7 @@ impl<D: Device> Fs<D> {
                 if off % BLOCK_BYTES != 0 {
                     olds.extend(f.dev_block_of(first).map(|d| (first, d)));
                 }
-                if end % BLOCK_BYTES != 0 && !(last == first && !olds.is_empty()) {
+                if end % BLOCK_BYTES != 0 && (last != first || olds.is_empty()) {
                     olds.extend(f.dev_block_of(last).map(|d| (last, d)));
                 }
                 let reads = !olds.is_empty();
@@ -706,7 +706,6 @@ impl<D: Device> Fs<D> {
     /// when the batch does not fit. Caller holds the flush lock.
     async fn flush_locked(&self, fl: &mut FlushState, target: u64) -> Result<(), FsError> {
         loop {
-            fl.job = None; // BROKEN ON PURPOSE
             self.finish_job(fl).await?;
             if fl.tail > self.geo.journal_bytes() / 2 {
                 // Keep replay short and room for the next batches. Ops

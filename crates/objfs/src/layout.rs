@@ -23,6 +23,8 @@ pub const SUPERBLOCK_BYTES: usize = BLOCK_BYTES as usize;
 pub const SUPERBLOCK_CRC_OFFSET: usize = SUPERBLOCK_BYTES - 4;
 pub const LABEL_BYTES_MAX: usize = 64;
 
+/// Bound of the superblock generation and of journal seqs.
+pub const COUNTER_MAX: u64 = 1 << 62;
 /// Smallest device `format` accepts.
 pub const DEVICE_BYTES_MIN: u64 = 8 << 20;
 /// Default journal size: a sixteenth of the device, within these bounds.
@@ -281,12 +283,18 @@ impl Superblock {
         let journal_gen = d.u32()?;
         d.u32()?;
         let journal_first_seq = d.u64()?;
-        if journal_first_seq == 0 {
-            return Err("journal_first_seq is 0 (seqs start at 1)".to_string());
+        // Counters start small and grow by one per op: values near the top
+        // of their range are damage, and refusing them keeps every later
+        // increment from overflowing.
+        if journal_first_seq == 0 || journal_first_seq >= COUNTER_MAX {
+            return Err(format!("journal_first_seq is {journal_first_seq}"));
         }
         let next_ino = d.u64()?;
-        if next_ino <= crate::fs::ROOT_INO {
+        if next_ino <= crate::fs::ROOT_INO || next_ino >= crate::meta::INO_MAX {
             return Err(format!("next_ino is {next_ino}"));
+        }
+        if generation >= COUNTER_MAX {
+            return Err(format!("generation is {generation}"));
         }
         Ok(Superblock {
             geometry,

@@ -17,6 +17,8 @@ use crate::names::{fold, validate_name};
 /// Largest file size (16 TiB, as NTFS with 4 KiB clusters).
 pub const FILE_BYTES_MAX: u64 = 1 << 44;
 pub const FILE_BLOCKS_MAX: u64 = FILE_BYTES_MAX / BLOCK_BYTES;
+/// Inode numbers stay below this (and counters far from overflow).
+pub const INO_MAX: u64 = 1 << 62;
 /// FILE_ATTRIBUTE_DIRECTORY, given to the root at format.
 pub const ATTRIBUTE_DIRECTORY: u32 = 0x10;
 
@@ -219,7 +221,7 @@ impl Meta {
                 if self.child(p, name).is_some() {
                     return Err(FsError::Exists);
                 }
-                if *ino != self.next_ino || self.inodes.contains_key(ino) {
+                if *ino != self.next_ino || self.inodes.contains_key(ino) || *ino >= INO_MAX {
                     return Err(FsError::Invalid(format!("create of inode {ino} but the next inode is {}", self.next_ino)));
                 }
                 let n = Inode {

@@ -259,9 +259,14 @@ proptest! {
         if let Ok(fs) = block_on(Fs::mount(MemDevice::from_image(img))) {
             let r = block_on(fsck(fs.device()));
             prop_assert!(data_only(&r.problems), "accepted a checkpoint fsck then rejects: {:?}", r.problems);
-            // And it still works.
+            // And it still works. (Not a full dump: a damaged size can make
+            // a legal sparse file of terabytes.)
             let _ = block_on(fs.create(ROOT_INO, "new", FileKind::File, 0, 1));
-            let _ = block_on(dump(&fs));
+            for (_, a) in holdfast_objfs::fs::walk(&fs, ROOT_INO).unwrap() {
+                if a.kind == FileKind::File {
+                    block_on(fs.read(a.ino, 0, 1 << 16)).unwrap();
+                }
+            }
         }
     }
 

@@ -158,7 +158,6 @@ async fn check_cuts(r: &Recorded, cuts: Option<Vec<usize>>, seed: u64) {
         }
     }
     assert!(checked > 0);
-    eprintln!("CHECKED {checked} cuts of {n} writes, {} ops", r.ops.len());
 }
 
 fn p(parts: &[&str]) -> PathSel {

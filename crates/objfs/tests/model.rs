@@ -337,3 +337,30 @@ fn dropped_flushes_are_finished_by_the_next_one() {
         assert!(r.is_clean(), "{:?}", r.problems);
     });
 }
+
+/// Writes longer than one record are split; reads are bounded to 4 MiB
+/// and may start and end anywhere.
+#[test]
+fn writes_longer_than_a_record() {
+    block_on(async {
+        let fs = Fs::mount(MemDevice::from_image(formatted(32 << 20, &LayoutOptions::default()).await)).await.unwrap();
+        let f = fs.create(ROOT_INO, "big", FileKind::File, 0, 1).await.unwrap().ino;
+        let data = data_for(77, (9 << 20) + 1000);
+        let a = fs.write(f, 3000, &data, 2).await.unwrap();
+        assert_eq!(a.size_bytes, 3000 + data.len() as u64);
+        let mut back = Vec::new();
+        let mut off = 0u64;
+        while off < a.size_bytes {
+            let b = fs.read(f, off, 4 << 20).await.unwrap();
+            off += b.len() as u64;
+            back.extend_from_slice(&b);
+        }
+        assert_eq!(&back[..3000], &[0u8; 3000][..]);
+        assert_eq!(&back[3000..], &data[..]);
+        // An unaligned 4 MiB read touches 1025 blocks.
+        assert_eq!(fs.read(f, 5000, 4 << 20).await.unwrap(), data[2000..2000 + (4 << 20)]);
+        let fs = Fs::mount(MemDevice::from_image(fs.device().image())).await.unwrap();
+        assert_eq!(fs.read(f, 3000 + (8 << 20), 100).await.unwrap(), data[8 << 20..(8 << 20) + 100]);
+        assert!(fsck(fs.device()).await.is_clean());
+    });
+}

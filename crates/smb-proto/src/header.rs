@@ -300,6 +300,37 @@ impl Header {
     }
 }
 
+/// Appends the header of an error response to a request whose header is
+/// well formed except for an unknown Command ([`ProtoError::UnknownCommand`]):
+/// such a request is answered (STATUS_INVALID_PARAMETER, as Windows and
+/// Samba do), not dropped, and [`Header`] cannot hold the unknown value,
+/// so this copies the request's header bytes and turns them into a
+/// response: SERVER_TO_REDIR set, SIGNED cleared (the signer sets it),
+/// other flags kept, the given status and credits, NextCommand and
+/// Signature zero.
+pub fn encode_unknown_command_response(pdu: &[u8], status: NtStatus, credits: u16, out: &mut BytesMut) -> Result<()> {
+    let request = pdu.get(..HEADER_BYTES).ok_or(ProtoError::Truncated {
+        what: "SMB2 header",
+        offset: 0,
+        need: HEADER_BYTES,
+        have: pdu.len(),
+    })?;
+    let mut h = [0u8; HEADER_BYTES];
+    h.copy_from_slice(request);
+    let protocol = [h[0], h[1], h[2], h[3]];
+    if protocol != PROTOCOL_ID {
+        return Err(ProtoError::ProtocolId { got: protocol });
+    }
+    let flags = u32::from_le_bytes([h[16], h[17], h[18], h[19]]) | flags::SERVER_TO_REDIR;
+    h[8..12].copy_from_slice(&status.0.to_le_bytes());
+    h[14..16].copy_from_slice(&credits.to_le_bytes());
+    h[FLAGS_RANGE].copy_from_slice(&(flags & !flags::SIGNED).to_le_bytes());
+    h[NEXT_COMMAND_RANGE].copy_from_slice(&[0; 4]);
+    h[SIGNATURE_RANGE].copy_from_slice(&[0; 16]);
+    out.put_slice(&h);
+    Ok(())
+}
+
 /// Overwrites NextCommand of the encoded header at the start of `pdu`
 /// (compounding patches it after the PDU's length is known).
 pub fn patch_next_command(pdu: &mut [u8], next_command: u32) -> Result<()> {
@@ -413,6 +444,24 @@ mod tests {
         let mut b = out.to_vec();
         b[12] = 0x13;
         assert_eq!(Header::decode(&b), Err(ProtoError::UnknownCommand(0x13)));
+    }
+
+    #[test]
+    fn unknown_command_is_answered_with_its_own_command() {
+        let mut req = BytesMut::new();
+        sample().encode(&mut req);
+        req[12] = 0x42;
+        assert_eq!(Header::decode(&req), Err(ProtoError::UnknownCommand(0x42)));
+        let mut out = BytesMut::new();
+        encode_unknown_command_response(&req, NtStatus::INVALID_PARAMETER, 1, &mut out).unwrap();
+        assert_eq!(out.len(), 64);
+        assert_eq!(&out[12..14], &[0x42, 0]);
+        assert_eq!(&out[8..12], &0xC000_000Du32.to_le_bytes());
+        assert_eq!(&out[24..48], &req[24..48]);
+        assert_eq!(&out[48..64], &[0; 16]);
+        let f = u32::from_le_bytes([out[16], out[17], out[18], out[19]]);
+        assert_eq!(f & (flags::SERVER_TO_REDIR | flags::SIGNED), flags::SERVER_TO_REDIR);
+        assert!(encode_unknown_command_response(&req[..10], NtStatus::INVALID_PARAMETER, 1, &mut out).is_err());
     }
 
     #[test]

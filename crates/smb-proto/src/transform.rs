@@ -62,7 +62,7 @@ impl TransformHeader {
         }
         let session_id = r.u64()?;
         let size = original_message_size as usize;
-        if size < HEADER_BYTES || size > FRAME_BYTES_MAX {
+        if !(HEADER_BYTES..=FRAME_BYTES_MAX).contains(&size) {
             return Err(ProtoError::InvalidValue {
                 field: "TRANSFORM_HEADER OriginalMessageSize",
                 value: original_message_size.into(),

@@ -162,11 +162,6 @@ pub(crate) fn wire_offset(out: &BytesMut, body_start: usize) -> usize {
     HEADER_BYTES + out.len().saturating_sub(body_start)
 }
 
-/// Converts a length to a narrower wire field, or reports it.
-pub(crate) fn narrow<T: TryFrom<usize>>(n: usize, field: &'static str, max: u64) -> Result<T> {
-    T::try_from(n).map_err(|_| ProtoError::TooMany { field, count: n as u64, max })
-}
-
 /// A 16-byte GUID exactly as it appears on the wire.
 pub type Guid = [u8; 16];
 

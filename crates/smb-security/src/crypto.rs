@@ -71,10 +71,13 @@ pub(crate) fn utf16le(s: &str) -> Vec<u8> {
 
 /// Decodes UTF-16LE bytes; `None` on an odd length or unpaired surrogate.
 pub(crate) fn from_utf16le(b: &[u8]) -> Option<String> {
-    if b.len() % 2 != 0 {
+    if b.len() & 1 != 0 {
         return None;
     }
-    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     String::from_utf16(&units).ok()
 }
 
@@ -144,7 +147,10 @@ mod tests {
     fn rc4_known_answer() {
         // RFC 6229, 128-bit key 0x0102..10, first 16 bytes of key stream.
         let key: [u8; 16] = core::array::from_fn(|i| i as u8 + 1);
-        assert_eq!(hex(&rc4k(&key, &[0; 16])), "9ac7cc9a609d1ef7b2932899cde41b97");
+        assert_eq!(
+            hex(&rc4k(&key, &[0; 16])),
+            "9ac7cc9a609d1ef7b2932899cde41b97"
+        );
     }
 
     #[test]

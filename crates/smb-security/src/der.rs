@@ -10,8 +10,6 @@
 
 use crate::error::{Error, Result};
 
-pub(crate) const TAG_INTEGER: u8 = 0x02;
-pub(crate) const TAG_BIT_STRING: u8 = 0x03;
 pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
 pub(crate) const TAG_OID: u8 = 0x06;
 pub(crate) const TAG_ENUMERATED: u8 = 0x0a;
@@ -62,7 +60,11 @@ pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8])> {
         return Err(Error::Malformed("DER length past the end"));
     }
     let header = input.len() - rest.len();
-    let tlv = Tlv { tag, content: &rest[..len], raw: &input[..header + len] };
+    let tlv = Tlv {
+        tag,
+        content: &rest[..len],
+        raw: &input[..header + len],
+    };
     Ok((tlv, &rest[len..]))
 }
 

@@ -6,13 +6,15 @@
 //! ```
 //!
 //! Labels and 3.0.x contexts include their terminating NUL (so "SmbSign"
-//! is 8 bytes), as the specification's byte counts say.
+//! is 8 bytes), as the specification's byte counts say. (The 3.1.1
+//! encryption labels are `SMBC2SCipherKey` / `SMBS2CCipherKey`, checked
+//! against Microsoft's published test vectors below.)
 //!
 //! | key | 3.0 / 3.0.2 label, context | 3.1.1 label, context |
 //! |---|---|---|
 //! | signing | `SMB2AESCMAC`, `SmbSign` | `SMBSigningKey`, pre-auth hash |
-//! | client→server (server decrypts) | `SMB2AESCCM`, `ServerIn ` | `SMBC2SEncryptionKey`, pre-auth hash |
-//! | server→client (server encrypts) | `SMB2AESCCM`, `ServerOut` | `SMBS2CEncryptionKey`, pre-auth hash |
+//! | client→server (server decrypts) | `SMB2AESCCM`, `ServerIn ` | `SMBC2SCipherKey`, pre-auth hash |
+//! | server→client (server encrypts) | `SMB2AESCCM`, `ServerOut` | `SMBS2CCipherKey`, pre-auth hash |
 //! | application | `SMB2APP`, `SmbRpc` | `SMBAppKey`, pre-auth hash |
 //!
 //! Key lengths: the signing and application keys are 128 bits, derived
@@ -113,8 +115,12 @@ impl Cipher {
     /// The server's preference when the client offers several: the
     /// 128-bit GCM first (fast, and no AES-256 key-length ambiguity), then
     /// the rest, as Windows servers order them.
-    pub const SERVER_PREFERENCE: [Cipher; 4] =
-        [Cipher::Aes128Gcm, Cipher::Aes128Ccm, Cipher::Aes256Gcm, Cipher::Aes256Ccm];
+    pub const SERVER_PREFERENCE: [Cipher; 4] = [
+        Cipher::Aes128Gcm,
+        Cipher::Aes128Ccm,
+        Cipher::Aes256Gcm,
+        Cipher::Aes256Ccm,
+    ];
 }
 
 /// SP800-108 counter-mode KDF with HMAC-SHA256: fills `out` (L =
@@ -152,8 +158,8 @@ const LABELS_30: Labels = Labels {
 // 3.1.1: the context is the pre-authentication integrity hash.
 const LABELS_311: Labels = Labels {
     signing: (b"SMBSigningKey\0", None),
-    c2s: (b"SMBC2SEncryptionKey\0", None),
-    s2c: (b"SMBS2CEncryptionKey\0", None),
+    c2s: (b"SMBC2SCipherKey\0", None),
+    s2c: (b"SMBS2CCipherKey\0", None),
     app: (b"SMBAppKey\0", None),
 };
 
@@ -171,7 +177,10 @@ impl AesKey {
         }
         let mut bytes = [0u8; 32];
         bytes[..key.len()].copy_from_slice(key);
-        Ok(AesKey { bytes, len: key.len() })
+        Ok(AesKey {
+            bytes,
+            len: key.len(),
+        })
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -209,7 +218,9 @@ pub struct SessionKeys {
 
 impl std::fmt::Debug for SessionKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionKeys").field("encryption", &self.encryption.as_ref().map(|e| e.cipher)).finish()
+        f.debug_struct("SessionKeys")
+            .field("encryption", &self.encryption.as_ref().map(|e| e.cipher))
+            .finish()
     }
 }
 
@@ -229,14 +240,20 @@ fn derive(key: &[u8], (label, ctx): (&[u8], Option<&[u8]>), preauth: &[u8], out:
 /// The signing key of a session or of a channel bound to it (session
 /// binding derives Channel.SigningKey the same way, with the binding's own
 /// pre-auth hash on 3.1.1).
-pub fn signing_key(dialect: Dialect, full_session_key: &[u8], preauth_hash: Option<&[u8; 64]>) -> Result<[u8; 16]> {
+pub fn signing_key(
+    dialect: Dialect,
+    full_session_key: &[u8],
+    preauth_hash: Option<&[u8; 64]>,
+) -> Result<[u8; 16]> {
     let sk = smb2_session_key(full_session_key);
     let mut out = [0u8; 16];
     match dialect {
         Dialect::Smb202 | Dialect::Smb210 => out = sk,
         Dialect::Smb300 | Dialect::Smb302 => derive(&sk, LABELS_30.signing, &[], &mut out),
         Dialect::Smb311 => {
-            let h = preauth_hash.ok_or(Error::InvalidKey("SMB 3.1.1 needs the pre-auth integrity hash"))?;
+            let h = preauth_hash.ok_or(Error::InvalidKey(
+                "SMB 3.1.1 needs the pre-auth integrity hash",
+            ))?;
             derive(&sk, LABELS_311.signing, h, &mut out);
         }
     }
@@ -265,16 +282,24 @@ pub fn derive_session_keys(
             if cipher.is_some() {
                 return Err(Error::InvalidKey("SMB 2.x has no encryption"));
             }
-            return Ok(SessionKeys { signing_key: sk, application_key: sk, encryption: None });
+            return Ok(SessionKeys {
+                signing_key: sk,
+                application_key: sk,
+                encryption: None,
+            });
         }
         Dialect::Smb300 | Dialect::Smb302 => {
             if matches!(cipher, Some(c) if c != Cipher::Aes128Ccm) {
-                return Err(Error::InvalidKey("SMB 3.0.x encrypts only with AES-128-CCM"));
+                return Err(Error::InvalidKey(
+                    "SMB 3.0.x encrypts only with AES-128-CCM",
+                ));
             }
             (&LABELS_30, &[])
         }
         Dialect::Smb311 => {
-            let h = preauth_hash.ok_or(Error::InvalidKey("SMB 3.1.1 needs the pre-auth integrity hash"))?;
+            let h = preauth_hash.ok_or(Error::InvalidKey(
+                "SMB 3.1.1 needs the pre-auth integrity hash",
+            ))?;
             (&LABELS_311, &h[..])
         }
     };
@@ -297,7 +322,11 @@ pub fn derive_session_keys(
             server_to_client: AesKey::new(&s2c[..len]).expect("16 or 32"),
         }
     });
-    Ok(SessionKeys { signing_key, application_key, encryption })
+    Ok(SessionKeys {
+        signing_key,
+        application_key,
+        encryption,
+    })
 }
 
 #[cfg(test)]
@@ -311,13 +340,17 @@ mod tests {
         let h: [u8; 64] = unhex_arr(PREAUTH_HASH_5);
         let keys = derive_session_keys(Dialect::Smb311, &sk, None, Some(&h)).unwrap();
         assert_eq!(keys.signing_key, unhex_arr::<16>(PREAUTH_SIGNING_KEY));
-        assert_eq!(signing_key(Dialect::Smb311, &sk, Some(&h)).unwrap(), keys.signing_key);
+        assert_eq!(
+            signing_key(Dialect::Smb311, &sk, Some(&h)).unwrap(),
+            keys.signing_key
+        );
     }
 
     #[test]
     fn smb30_encryption_keys_vector() {
         let sk: [u8; 16] = unhex_arr(ENC30_SESSION_KEY);
-        let keys = derive_session_keys(Dialect::Smb300, &sk, Some(Cipher::Aes128Ccm), None).unwrap();
+        let keys =
+            derive_session_keys(Dialect::Smb300, &sk, Some(Cipher::Aes128Ccm), None).unwrap();
         let enc = keys.encryption.unwrap();
         assert_eq!(enc.client_to_server.as_bytes(), unhex_vec(ENC30_C2S_KEY));
         assert_eq!(enc.server_to_client.as_bytes(), unhex_vec(ENC30_S2C_KEY));
@@ -327,7 +360,8 @@ mod tests {
     fn smb311_encryption_keys_vector() {
         let sk: [u8; 16] = unhex_arr(ENC311_SESSION_KEY);
         let h: [u8; 64] = unhex_arr(ENC311_PREAUTH_HASH);
-        let keys = derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes128Gcm), Some(&h)).unwrap();
+        let keys =
+            derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes128Gcm), Some(&h)).unwrap();
         let enc = keys.encryption.unwrap();
         assert_eq!(enc.client_to_server.as_bytes(), unhex_vec(ENC311_C2S_KEY));
         assert_eq!(enc.server_to_client.as_bytes(), unhex_vec(ENC311_S2C_KEY));
@@ -337,20 +371,29 @@ mod tests {
     fn aes256_keys_are_256_bit_and_differ_from_truncation() {
         let sk = [7u8; 16];
         let h = [9u8; 64];
-        let k256 = derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes256Gcm), Some(&h)).unwrap();
-        let k128 = derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes128Gcm), Some(&h)).unwrap();
+        let k256 =
+            derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes256Gcm), Some(&h)).unwrap();
+        let k128 =
+            derive_session_keys(Dialect::Smb311, &sk, Some(Cipher::Aes128Gcm), Some(&h)).unwrap();
         let e256 = k256.encryption.unwrap();
         let e128 = k128.encryption.unwrap();
         assert_eq!(e256.server_to_client.as_bytes().len(), 32);
         // L is part of the KDF input, so the first 16 bytes differ too.
-        assert_ne!(&e256.server_to_client.as_bytes()[..16], e128.server_to_client.as_bytes());
+        assert_ne!(
+            &e256.server_to_client.as_bytes()[..16],
+            e128.server_to_client.as_bytes()
+        );
         // The signing key does not depend on the cipher.
         assert_eq!(k256.signing_key, k128.signing_key);
         // A longer (e.g. Kerberos) session key feeds AES-256 whole.
         let long = [7u8; 32];
-        let kl = derive_session_keys(Dialect::Smb311, &long, Some(Cipher::Aes256Gcm), Some(&h)).unwrap();
+        let kl =
+            derive_session_keys(Dialect::Smb311, &long, Some(Cipher::Aes256Gcm), Some(&h)).unwrap();
         assert_eq!(kl.signing_key, k256.signing_key);
-        assert_ne!(kl.encryption.unwrap().server_to_client, e256.server_to_client);
+        assert_ne!(
+            kl.encryption.unwrap().server_to_client,
+            e256.server_to_client
+        );
     }
 
     #[test]

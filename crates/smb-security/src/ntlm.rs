@@ -173,7 +173,9 @@ pub struct NegotiateMessage {
 /// some clients send a 16-byte message without them.
 pub fn parse_negotiate(msg: &[u8]) -> Result<NegotiateMessage> {
     check_header(msg, MESSAGE_NEGOTIATE, 16, "NTLMSSP NEGOTIATE_MESSAGE")?;
-    Ok(NegotiateMessage { flags: le32(msg, 12) })
+    Ok(NegotiateMessage {
+        flags: le32(msg, 12),
+    })
 }
 
 fn check_header(msg: &[u8], ty: u32, min_len: usize, what: &'static str) -> Result<()> {
@@ -241,13 +243,17 @@ fn encode_string(s: &str, unicode: bool) -> Vec<u8> {
     if unicode {
         utf16le(s)
     } else {
-        s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect()
+        s.chars()
+            .map(|c| if (c as u32) < 256 { c as u8 } else { b'?' })
+            .collect()
     }
 }
 
 /// The current time as a Windows FILETIME (100 ns since 1601-01-01).
 pub fn filetime_now() -> u64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs() + 11_644_473_600) * 10_000_000 + u64::from(d.subsec_nanos()) / 100
 }
 
@@ -380,7 +386,12 @@ pub fn parse_challenge(msg: &[u8]) -> Result<ChallengeMessage> {
     let mut server_challenge = [0u8; 8];
     server_challenge.copy_from_slice(&msg[24..32]);
     let target_info = field(msg, 40, 48, MAX_NT_RESPONSE_LEN, WHAT)?.to_vec();
-    Ok(ChallengeMessage { flags, server_challenge, target_name, target_info })
+    Ok(ChallengeMessage {
+        flags,
+        server_challenge,
+        target_name,
+        target_info,
+    })
 }
 
 /// A parsed AUTHENTICATE_MESSAGE, borrowing the message bytes.
@@ -400,8 +411,20 @@ pub fn parse_authenticate(msg: &[u8]) -> Result<AuthenticateMessage<'_>> {
     const WHAT: &str = "NTLMSSP AUTHENTICATE_MESSAGE";
     check_header(msg, MESSAGE_AUTHENTICATE, AUTH_FIXED_LEN, WHAT)?;
     let p = AUTH_FIXED_LEN;
-    let lm_response = field(msg, 12, p, MAX_NT_RESPONSE_LEN, "NTLMSSP LmChallengeResponse")?;
-    let nt_response = field(msg, 20, p, MAX_NT_RESPONSE_LEN, "NTLMSSP NtChallengeResponse")?;
+    let lm_response = field(
+        msg,
+        12,
+        p,
+        MAX_NT_RESPONSE_LEN,
+        "NTLMSSP LmChallengeResponse",
+    )?;
+    let nt_response = field(
+        msg,
+        20,
+        p,
+        MAX_NT_RESPONSE_LEN,
+        "NTLMSSP NtChallengeResponse",
+    )?;
     let domain_b = field(msg, 28, p, MAX_NAME_BYTES, "NTLMSSP DomainName")?;
     let user_b = field(msg, 36, p, MAX_NAME_BYTES, "NTLMSSP UserName")?;
     let ws_b = field(msg, 44, p, MAX_NAME_BYTES, "NTLMSSP Workstation")?;
@@ -432,7 +455,9 @@ pub struct ChallengeContext {
 
 impl std::fmt::Debug for ChallengeContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChallengeContext").field("flags", &format_args!("{:#010x}", self.flags)).finish()
+        f.debug_struct("ChallengeContext")
+            .field("flags", &format_args!("{:#010x}", self.flags))
+            .finish()
     }
 }
 
@@ -476,7 +501,12 @@ impl ChallengeContext {
         let neg = parse_negotiate(negotiate)?;
         let flags = challenge_flags(neg.flags);
         let challenge = build_challenge(config, flags, &server_challenge, timestamp);
-        Ok(ChallengeContext { negotiate: negotiate.to_vec(), challenge, server_challenge, flags })
+        Ok(ChallengeContext {
+            negotiate: negotiate.to_vec(),
+            challenge,
+            server_challenge,
+            flags,
+        })
     }
 
     /// The CHALLENGE_MESSAGE to send.
@@ -498,7 +528,11 @@ impl ChallengeContext {
 
         // The flags in force: the client's final choice, within what we
         // offered. A client that sends zero flags keeps the offer.
-        let flags = if a.flags != 0 { self.flags & a.flags } else { self.flags };
+        let flags = if a.flags != 0 {
+            self.flags & a.flags
+        } else {
+            self.flags
+        };
 
         if a.user.is_empty() && a.nt_response.is_empty() && a.lm_response.len() <= 1 {
             return Ok(NtlmOutcome {
@@ -534,7 +568,9 @@ impl ChallengeContext {
         }
         let mic_present = av_flags & av::FLAG_MIC_PRESENT != 0;
         if mic_present && msg.len() < AUTH_WITH_MIC_LEN {
-            return Err(Error::Malformed("NTLMSSP AUTHENTICATE_MESSAGE without room for its MIC"));
+            return Err(Error::Malformed(
+                "NTLMSSP AUTHENTICATE_MESSAGE without room for its MIC",
+            ));
         }
         let key_exch = flags & flags::NEGOTIATE_KEY_EXCH != 0;
         if key_exch && a.encrypted_random_session_key.len() != 16 {
@@ -636,7 +672,10 @@ pub enum Direction {
 
 impl NtlmSessionSecurity {
     pub fn new(flags: u32, exported_session_key: [u8; 16]) -> Self {
-        NtlmSessionSecurity { flags, exported_session_key }
+        NtlmSessionSecurity {
+            flags,
+            exported_session_key,
+        }
     }
 
     /// SIGNKEY ([MS-NLMP] 3.4.5.2).
@@ -689,7 +728,7 @@ impl NtlmSessionSecurity {
 }
 
 /// Reads the MsvAvTimestamp from a target info list, if there is one.
-pub(crate) fn target_info_timestamp(info: &[u8]) -> Option<u64> {
+pub fn target_info_timestamp(info: &[u8]) -> Option<u64> {
     av_pairs(info)
         .filter_map(|p| p.ok())
         .find(|(id, v)| *id == av::TIMESTAMP && v.len() == 8)
@@ -728,7 +767,10 @@ mod tests {
         assert_eq!(f & flags::NEGOTIATE_SIGN, 0);
         // OEM only.
         let f = challenge_flags(flags::NEGOTIATE_OEM);
-        assert_eq!(f & (flags::NEGOTIATE_OEM | flags::NEGOTIATE_UNICODE), flags::NEGOTIATE_OEM);
+        assert_eq!(
+            f & (flags::NEGOTIATE_OEM | flags::NEGOTIATE_UNICODE),
+            flags::NEGOTIATE_OEM
+        );
     }
 
     #[test]
@@ -762,10 +804,15 @@ mod tests {
     #[test]
     fn session_security_keys_are_direction_specific() {
         let s = NtlmSessionSecurity::new(
-            flags::NEGOTIATE_128 | flags::NEGOTIATE_KEY_EXCH | flags::NEGOTIATE_EXTENDED_SESSIONSECURITY,
+            flags::NEGOTIATE_128
+                | flags::NEGOTIATE_KEY_EXCH
+                | flags::NEGOTIATE_EXTENDED_SESSIONSECURITY,
             [0x55; 16],
         );
-        assert_ne!(s.signing_key(Direction::ClientToServer), s.signing_key(Direction::ServerToClient));
+        assert_ne!(
+            s.signing_key(Direction::ClientToServer),
+            s.signing_key(Direction::ServerToClient)
+        );
         let mac = s.mac(Direction::ClientToServer, 0, b"abc");
         assert!(s.verify_mac(Direction::ClientToServer, 0, b"abc", &mac));
         assert!(!s.verify_mac(Direction::ServerToClient, 0, b"abc", &mac));

@@ -74,8 +74,8 @@ impl SigningAlgorithm {
 
 #[derive(Clone)]
 enum Inner {
-    Hmac(Hmac<Sha256>),
-    Cmac(Cmac<Aes128>),
+    Hmac(Box<Hmac<Sha256>>),
+    Cmac(Box<Cmac<Aes128>>),
     Gmac(Box<Aes128Gcm>),
 }
 
@@ -89,7 +89,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,12 +100,12 @@ impl Signer {
     /// signing key for CMAC/GMAC (3.x).
     pub fn new(alg: SigningAlgorithm, key: &[u8; 16]) -> Self {
         let inner = match alg {
-            SigningAlgorithm::HmacSha256 => {
-                Inner::Hmac(<Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"))
-            }
-            SigningAlgorithm::AesCmac => {
-                Inner::Cmac(<Cmac<Aes128> as Mac>::new_from_slice(key).expect("16-byte AES key"))
-            }
+            SigningAlgorithm::HmacSha256 => Inner::Hmac(Box::new(
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length"),
+            )),
+            SigningAlgorithm::AesCmac => Inner::Cmac(Box::new(
+                <Cmac<Aes128> as Mac>::new_from_slice(key).expect("16-byte AES key"),
+            )),
             SigningAlgorithm::AesGmac => Inner::Gmac(Box::new(Aes128Gcm::new(key.into()))),
         };
         Signer { alg, inner }
@@ -119,7 +121,7 @@ impl Signer {
     fn compute(&self, pdu: &[u8]) -> [u8; 16] {
         match &self.inner {
             Inner::Hmac(m) => {
-                let mut m = m.clone();
+                let mut m = (**m).clone();
                 m.update(&pdu[..SIGNATURE_OFFSET]);
                 m.update(&ZERO_SIGNATURE);
                 m.update(&pdu[SIGNATURE_OFFSET + 16..]);
@@ -129,14 +131,17 @@ impl Signer {
                 out
             }
             Inner::Cmac(m) => {
-                let mut m = m.clone();
+                let mut m = (**m).clone();
                 m.update(&pdu[..SIGNATURE_OFFSET]);
                 m.update(&ZERO_SIGNATURE);
                 m.update(&pdu[SIGNATURE_OFFSET + 16..]);
                 m.finalize().into_bytes().into()
             }
             Inner::Gmac(g) => {
-                debug_assert_eq!(&pdu[SIGNATURE_OFFSET..SIGNATURE_OFFSET + 16], &ZERO_SIGNATURE);
+                debug_assert_eq!(
+                    &pdu[SIGNATURE_OFFSET..SIGNATURE_OFFSET + 16],
+                    &ZERO_SIGNATURE
+                );
                 let nonce = gmac_nonce(pdu);
                 let tag = g
                     .encrypt_in_place_detached(Nonce::from_slice(&nonce), pdu, &mut [])
@@ -182,8 +187,9 @@ impl Signer {
     }
 }
 
-/// The AES-GMAC nonce of a message ([MS-SMB2] 3.1.4.1).
-pub fn gmac_nonce(pdu: &[u8]) -> [u8; 12] {
+/// The AES-GMAC nonce of a message ([MS-SMB2] 3.1.4.1). `pdu` must hold
+/// a whole SMB2 header (checked by the callers).
+pub(crate) fn gmac_nonce(pdu: &[u8]) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&pdu[24..32]);
     let mut word = le32(pdu, 16) & SMB2_FLAGS_SERVER_TO_REDIRECT;
@@ -255,7 +261,9 @@ mod tests {
     fn gmac_nist_gcm_test_case_1() {
         // GCM spec test case 1: key 0, IV 0, no data: tag 58e2fcce...
         let g = Aes128Gcm::new(&[0u8; 16].into());
-        let tag = g.encrypt_in_place_detached(Nonce::from_slice(&[0; 12]), &[], &mut []).unwrap();
+        let tag = g
+            .encrypt_in_place_detached(Nonce::from_slice(&[0; 12]), &[], &mut [])
+            .unwrap();
         assert_eq!(hex(&tag), "58e2fccefa7e3061367f1d57a4e7455a");
     }
 
@@ -271,7 +279,11 @@ mod tests {
 
     #[test]
     fn sign_verify_every_algorithm() {
-        for alg in [SigningAlgorithm::HmacSha256, SigningAlgorithm::AesCmac, SigningAlgorithm::AesGmac] {
+        for alg in [
+            SigningAlgorithm::HmacSha256,
+            SigningAlgorithm::AesCmac,
+            SigningAlgorithm::AesGmac,
+        ] {
             let s = Signer::new(alg, &[0x42; 16]);
             let mut m = message(SMB2_FLAGS_SERVER_TO_REDIRECT, 8, 11);
             s.sign(&mut m).unwrap();

@@ -12,7 +12,8 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::der::{self, ctx, Tlv};
 use crate::error::{Error, Result};
 use crate::ntlm::{
-    Authenticated, ChallengeContext, Direction, NtlmServerConfig, NtlmSessionSecurity, NTLMSSP_SIGNATURE,
+    Authenticated, ChallengeContext, Direction, NtlmServerConfig, NtlmSessionSecurity,
+    NTLMSSP_SIGNATURE,
 };
 use crate::users::UserLookup;
 
@@ -103,7 +104,12 @@ pub fn parse_init(input: &[u8]) -> Result<NegTokenInit<'_>> {
     }
     let wrapper = der::read_exact(rest, ctx(0))?;
     let seq = der::read_exact(wrapper.content, der::TAG_SEQUENCE)?;
-    let mut out = NegTokenInit { mech_types: Vec::new(), mech_types_der: &[], mech_token: None, mech_list_mic: None };
+    let mut out = NegTokenInit {
+        mech_types: Vec::new(),
+        mech_types_der: &[],
+        mech_token: None,
+        mech_list_mic: None,
+    };
     let mut saw_mech_types = false;
     for child in der::children(seq.content) {
         let child = child?;
@@ -150,7 +156,8 @@ pub fn parse_resp(input: &[u8]) -> Result<NegTokenResp<'_>> {
                 let [v] = e.content else {
                     return Err(Error::Malformed("SPNEGO negState"));
                 };
-                out.neg_state = Some(NegState::from_u8(*v).ok_or(Error::Malformed("SPNEGO negState"))?);
+                out.neg_state =
+                    Some(NegState::from_u8(*v).ok_or(Error::Malformed("SPNEGO negState"))?);
             }
             t if t == ctx(1) => {
                 out.supported_mech = Some(der::read_exact(child.content, der::TAG_OID)?.content);
@@ -168,7 +175,10 @@ fn octets<'a>(wrapper: Tlv<'a>) -> Result<&'a [u8]> {
 }
 
 fn mech_type_list(oids: &[&[u8]]) -> Vec<u8> {
-    let body: Vec<u8> = oids.iter().flat_map(|o| der::tlv(der::TAG_OID, o)).collect();
+    let body: Vec<u8> = oids
+        .iter()
+        .flat_map(|o| der::tlv(der::TAG_OID, o))
+        .collect();
     der::tlv(der::TAG_SEQUENCE, &body)
 }
 
@@ -176,10 +186,16 @@ fn mech_type_list(oids: &[&[u8]]) -> Vec<u8> {
 /// [NTLMSSP] and negHints.hintName = "not_defined_in_RFC4178@please_ignore".
 pub fn negotiate_token() -> Vec<u8> {
     let mech_types = der::tlv(ctx(0), &mech_type_list(&[OID_NTLMSSP]));
-    let hint = der::tlv(ctx(0), &der::tlv(der::TAG_GENERAL_STRING, NEG_HINT_NAME.as_bytes()));
+    let hint = der::tlv(
+        ctx(0),
+        &der::tlv(der::TAG_GENERAL_STRING, NEG_HINT_NAME.as_bytes()),
+    );
     let neg_hints = der::tlv(ctx(3), &der::tlv(der::TAG_SEQUENCE, &hint));
     let init2 = der::tlv(der::TAG_SEQUENCE, &der::cat(&[&mech_types, &neg_hints]));
-    let inner = der::cat(&[&der::tlv(der::TAG_OID, OID_SPNEGO), &der::tlv(ctx(0), &init2)]);
+    let inner = der::cat(&[
+        &der::tlv(der::TAG_OID, OID_SPNEGO),
+        &der::tlv(ctx(0), &init2),
+    ]);
     der::tlv(der::TAG_APPLICATION_0, &inner)
 }
 
@@ -190,7 +206,10 @@ pub fn build_init(mech_types: &[&[u8]], mech_token: Option<&[u8]>) -> Vec<u8> {
     if let Some(t) = mech_token {
         fields.extend(der::tlv(ctx(2), &der::tlv(der::TAG_OCTET_STRING, t)));
     }
-    let inner = der::cat(&[&der::tlv(der::TAG_OID, OID_SPNEGO), &der::tlv(ctx(0), &der::tlv(der::TAG_SEQUENCE, &fields))]);
+    let inner = der::cat(&[
+        &der::tlv(der::TAG_OID, OID_SPNEGO),
+        &der::tlv(ctx(0), &der::tlv(der::TAG_SEQUENCE, &fields)),
+    ]);
     der::tlv(der::TAG_APPLICATION_0, &inner)
 }
 
@@ -225,7 +244,10 @@ pub enum AuthStep {
     Continue(Vec<u8>),
     /// The client is authenticated. Send `output` (possibly empty) with
     /// STATUS_SUCCESS.
-    Done { auth: Authenticated, output: Vec<u8> },
+    Done {
+        auth: Authenticated,
+        output: Vec<u8>,
+    },
 }
 
 impl AuthStep {
@@ -260,7 +282,10 @@ enum State {
     /// mechanism (or absent): waiting for its NTLM NEGOTIATE_MESSAGE.
     AwaitNegotiate(Spnego),
     /// CHALLENGE sent, waiting for AUTHENTICATE.
-    AwaitAuthenticate { ntlm: ChallengeContext, spnego: Option<Spnego> },
+    AwaitAuthenticate {
+        ntlm: ChallengeContext,
+        spnego: Option<Spnego>,
+    },
     Done,
     Failed,
 }
@@ -283,13 +308,19 @@ pub struct ServerAuth {
 
 impl std::fmt::Debug for ServerAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerAuth").field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("ServerAuth")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
 impl ServerAuth {
     pub fn new(config: Arc<NtlmServerConfig>, users: Arc<dyn UserLookup>) -> Self {
-        ServerAuth { config, users, state: State::Initial }
+        ServerAuth {
+            config,
+            users,
+            state: State::Initial,
+        }
     }
 
     /// The security buffer for the SMB2 NEGOTIATE response (the same for
@@ -330,7 +361,9 @@ impl ServerAuth {
                     ClientToken::Resp(r) => r,
                     _ => return Err(Error::Malformed("expected SPNEGO NegTokenResp")),
                 };
-                let token = resp.response_token.ok_or(Error::Malformed("NegTokenResp without an NTLM token"))?;
+                let token = resp
+                    .response_token
+                    .ok_or(Error::Malformed("NegTokenResp without an NTLM token"))?;
                 self.challenge(token, Some(sp), false)
             }
             State::AwaitAuthenticate { ntlm, spnego } => self.finish(&ntlm, spnego, input),
@@ -347,10 +380,14 @@ impl ServerAuth {
         match parse_client_token(input)? {
             ClientToken::RawNtlmssp(msg) => self.challenge(msg, None, false),
             ClientToken::Init(init) => {
-                if !init.mech_types.iter().any(|m| *m == OID_NTLMSSP) {
-                    return Err(Error::Unsupported("no NTLMSSP in the client's SPNEGO mechanism list"));
+                if !init.mech_types.contains(&OID_NTLMSSP) {
+                    return Err(Error::Unsupported(
+                        "no NTLMSSP in the client's SPNEGO mechanism list",
+                    ));
                 }
-                let sp = Spnego { mech_types_der: init.mech_types_der.to_vec() };
+                let sp = Spnego {
+                    mech_types_der: init.mech_types_der.to_vec(),
+                };
                 let ntlm_first = init.mech_types.first() == Some(&OID_NTLMSSP);
                 match init.mech_token {
                     // The optimistic token is NTLM's NEGOTIATE: answer it.
@@ -373,7 +410,12 @@ impl ServerAuth {
     }
 
     /// Answers an NTLM NEGOTIATE_MESSAGE with a CHALLENGE_MESSAGE.
-    fn challenge(&self, negotiate: &[u8], spnego: Option<Spnego>, first_reply: bool) -> Result<(State, AuthStep)> {
+    fn challenge(
+        &self,
+        negotiate: &[u8],
+        spnego: Option<Spnego>,
+        first_reply: bool,
+    ) -> Result<(State, AuthStep)> {
         let ntlm = ChallengeContext::new(&self.config, negotiate)?;
         let out = match &spnego {
             None => ntlm.challenge_message().to_vec(),
@@ -384,25 +426,41 @@ impl ServerAuth {
                 mech_list_mic: None,
             }),
         };
-        Ok((State::AwaitAuthenticate { ntlm, spnego }, AuthStep::Continue(out)))
+        Ok((
+            State::AwaitAuthenticate { ntlm, spnego },
+            AuthStep::Continue(out),
+        ))
     }
 
     /// Verifies the AUTHENTICATE_MESSAGE (and the mechListMIC, if any).
-    fn finish(&self, ntlm: &ChallengeContext, spnego: Option<Spnego>, input: &[u8]) -> Result<(State, AuthStep)> {
+    fn finish(
+        &self,
+        ntlm: &ChallengeContext,
+        spnego: Option<Spnego>,
+        input: &[u8],
+    ) -> Result<(State, AuthStep)> {
         let (sp, msg, client_mic) = match (spnego, parse_client_token(input)?) {
             (_, ClientToken::RawNtlmssp(m)) => (None, m, None),
             (Some(sp), ClientToken::Resp(r)) => {
                 if r.neg_state == Some(NegState::Reject) {
                     return Err(Error::LogonFailure("client rejected the exchange"));
                 }
-                let tok = r.response_token.ok_or(Error::Malformed("NegTokenResp without an NTLM token"))?;
+                let tok = r
+                    .response_token
+                    .ok_or(Error::Malformed("NegTokenResp without an NTLM token"))?;
                 (Some(sp), tok, r.mech_list_mic)
             }
             _ => return Err(Error::Malformed("expected an NTLM AUTHENTICATE_MESSAGE")),
         };
         let outcome = ntlm.authenticate(msg, self.users.as_ref())?;
         let Some(sp) = sp else {
-            return Ok((State::Done, AuthStep::Done { auth: outcome.auth, output: Vec::new() }));
+            return Ok((
+                State::Done,
+                AuthStep::Done {
+                    auth: outcome.auth,
+                    output: Vec::new(),
+                },
+            ));
         };
         let server_mic = match (client_mic, &outcome.security) {
             (Some(mic), Some(sec)) => {
@@ -422,7 +480,13 @@ impl ServerAuth {
             response_token: None,
             mech_list_mic: server_mic.as_ref().map(|m| &m[..]),
         });
-        Ok((State::Done, AuthStep::Done { auth: outcome.auth, output: out }))
+        Ok((
+            State::Done,
+            AuthStep::Done {
+                auth: outcome.auth,
+                output: out,
+            },
+        ))
     }
 }
 
@@ -443,7 +507,15 @@ mod tests {
         assert_eq!(init.mech_types, vec![OID_NTLMSSP]);
         assert_eq!(init.mech_token, None);
         assert_eq!(init.mech_list_mic, None);
-        assert!(t.windows(NEG_HINT_NAME.len()).any(|w| w == NEG_HINT_NAME.as_bytes()));
+        assert!(t
+            .windows(NEG_HINT_NAME.len())
+            .any(|w| w == NEG_HINT_NAME.as_bytes()));
+        // The exact encoding: mechTypes [NTLMSSP], negHints.hintName.
+        assert_eq!(
+            crate::crypto::hex(&t),
+            "604806062b0601050502a03e303ca00e300c060a2b06010401823702020a\
+             a32a3028a0261b246e6f745f646566696e65645f696e5f5246433431373840706c656173655f69676e6f7265"
+        );
     }
 
     #[test]
@@ -505,7 +577,10 @@ mod tests {
         assert_eq!(parse_resp(&build_resp(&r)).unwrap(), r);
         // Windows' accept-completed with a MIC: a1 1b 30 19 a0 03 0a 01 00 a3 12 04 10 ...
         let enc = build_resp(&r);
-        assert_eq!(&enc[..13], &[0xa1, 0x1b, 0x30, 0x19, 0xa0, 0x03, 0x0a, 0x01, 0x00, 0xa3, 0x12, 0x04, 0x10]);
+        assert_eq!(
+            &enc[..13],
+            &[0xa1, 0x1b, 0x30, 0x19, 0xa0, 0x03, 0x0a, 0x01, 0x00, 0xa3, 0x12, 0x04, 0x10]
+        );
     }
 
     #[test]

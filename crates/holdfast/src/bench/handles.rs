@@ -87,6 +87,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
         crate::volumes::ensure_volumes(&client, &cluster.info).await?;
         let (owner, fs) = share_server(&cluster, &client, &a.share).await?;
         let fs = Arc::new(fs);
+        eprintln!("share {} served by node {owner}; measuring the write baseline", a.share);
 
         // Baseline: a 512 B replicated write on a 3-copy memory object owned
         // by the same host, sent straight to it over TCP.
@@ -120,6 +121,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
             allocation_size: 0,
         };
         let (fid, _, info) = fs.open(open).await?;
+        eprintln!("measuring handle put latency");
         // Put latency: each put timed alone; its delete is not.
         let mut put = Samples::with_capacity(a.samples);
         for i in 0..a.samples + a.samples / 10 {
@@ -132,6 +134,19 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
             fs.handle_delete(&a.share, r.persistent_id).await?;
         }
 
+        // The socket round trip alone (a get answered from memory), to
+        // show where a put's time goes.
+        let probe = fs.handle_put(&a.share, 0, &record(&a.share, info.ino, u64::MAX)).await?;
+        let mut get = Samples::with_capacity(a.samples);
+        for i in 0..a.samples + a.samples / 10 {
+            let t = Instant::now();
+            fs.handle_get(&a.share, probe.persistent_id).await?;
+            if i >= a.samples / 10 {
+                get.push_ns(t.elapsed().as_nanos());
+            }
+        }
+        fs.handle_delete(&a.share, probe.persistent_id).await?;
+
         // Throughput: rounds in which 32 callers fill most of the free
         // slots as fast as they can (timed), then empty them (not timed).
         let capacity_free = {
@@ -141,6 +156,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
         };
         anyhow::ensure!(capacity_free >= CALLERS * 4, "the handle table has too few free slots for the throughput run");
         let per_caller = capacity_free / CALLERS;
+        eprintln!("measuring put throughput with {CALLERS} callers");
         let (mut timed, mut puts) = (0.0f64, 0usize);
         let mut n = 1u64 << 40;
         while timed < a.seconds {
@@ -191,6 +207,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
             "put_p50_us": round1(p50),
             "put_p99_us": round1(p99),
             "put_overhead_p50_us": round1(p50 - w50),
+            "get_p50_us": round1(get.percentile(50.0)),
             "puts_per_s_32": (puts as f64 / timed).round(),
         });
         if a.json {
