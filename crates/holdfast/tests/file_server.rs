@@ -180,3 +180,26 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
     });
     c.kill_all();
 }
+
+#[test]
+fn fsck_refuses_foreign_and_blank_images_by_name() {
+    let dir = common::temp_dir("fsck-image");
+    std::fs::create_dir_all(&dir).unwrap();
+    let blank = dir.join("blank.img");
+    std::fs::write(&blank, vec![0u8; 16 << 20]).unwrap();
+    let foreign = dir.join("foreign.img");
+    let mut bytes = vec![0u8; 16 << 20];
+    // An ext4 superblock magic where ext4 keeps it.
+    bytes[1024 + 56] = 0x53;
+    bytes[1024 + 57] = 0xEF;
+    bytes[0..8].copy_from_slice(b"NOTOURFS");
+    std::fs::write(&foreign, bytes).unwrap();
+    for (img, want) in [(&blank, "no file system"), (&foreign, "")] {
+        let out = std::process::Command::new(common::BIN).args(["fsck", "--image", img.to_str().unwrap()]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "fsck of {} passed: {text}", img.display());
+        assert!(text.contains("problem:"), "names the problem: {text}");
+        assert!(text.contains(want), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
