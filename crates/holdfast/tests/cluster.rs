@@ -259,3 +259,12 @@ fn bench_failover_store_prints_its_keys() {
     }
     assert_eq!(v["trials"], 2);
 }
+
+/// `bench handles` prints every key of its contract (few samples; no timing checks).
+#[test]
+fn bench_handles_prints_its_keys() {
+    let v = bench_json(&["bench", "handles", "--json", "--samples", "200", "--seconds", "0.3"]);
+    for k in ["write_p50_us", "put_p50_us", "put_p99_us", "put_overhead_p50_us", "puts_per_s_32"] {
+        assert!(v[k].is_number(), "missing {k}: {v}");
+    }
+}

@@ -177,8 +177,74 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
         assert!(e.to_string().contains("handle"), "message names the handle table: {e}");
         assert!(at >= 10, "only {at} handles fit");
         fs.close(fid).await.unwrap();
+        file_operations(&fs).await;
     });
     c.kill_all();
+}
+
+/// Readdir with resume, rename with and without replace, delete-on-close,
+/// end of file, and byte-range locks across two opens.
+async fn file_operations(fs: &FsClient) {
+    use holdfast_file_server::proto::{Reply, Request, SetInfoReq};
+    let mut d = open_req("many", FILE_CREATE);
+    d.create_options = FILE_DIRECTORY_FILE;
+    let (dfid, _, _) = fs.open(d).await.unwrap();
+    for i in 0..50 {
+        let (f, _, _) = fs.open(open_req(&format!("many\\f{i:02}"), FILE_CREATE)).await.unwrap();
+        fs.close(f).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        match fs.call(&Request::Readdir { fid: dfid, after: after.clone(), max: 7 }).await {
+            Ok(Reply::Entries(v)) => {
+                assert!(v.len() <= 7);
+                after = v.last().unwrap().name.clone();
+                seen.extend(v.into_iter().map(|e| e.name));
+            }
+            Err(e) if e.status() == Some(NtStatus::NO_MORE_FILES) => break,
+            r => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(seen, (0..50).map(|i| format!("f{i:02}")).collect::<Vec<_>>());
+    fs.close(dfid).await.unwrap();
+
+    // Rename: refused onto an existing name without replace, done with it.
+    let (a, _, _) = fs.open(open_req("many\\f00", FILE_OPEN)).await.unwrap();
+    let err = fs.call(&Request::Rename { fid: a, new_path: "many\\f01".into(), replace: false }).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::OBJECT_NAME_COLLISION), "{err}");
+    fs.call(&Request::Rename { fid: a, new_path: "many\\F01".into(), replace: true }).await.unwrap();
+    fs.write(a, 0, Bytes::from_static(b"0123456789")).await.unwrap();
+    fs.call(&Request::SetInfo(SetInfoReq { fid: a, end_of_file: Some(4), ..Default::default() })).await.unwrap();
+    fs.close(a).await.unwrap();
+    let (b, _, info) = fs.open(open_req("many\\f01", FILE_OPEN)).await.unwrap();
+    assert_eq!(info.size_bytes, 4);
+    assert_eq!(fs.read(b, 0, 100).await.unwrap(), Bytes::from_static(b"0123"));
+    let err = fs.open(open_req("many\\f00", FILE_OPEN)).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::OBJECT_NAME_NOT_FOUND), "{err}");
+
+    // Byte-range locks between two opens of one file.
+    let mut shared = open_req("many\\f02", FILE_OPEN);
+    shared.share_access = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+    let (x, _, _) = fs.open(shared.clone()).await.unwrap();
+    let (y, _, _) = fs.open(shared).await.unwrap();
+    fs.call(&Request::Lock { fid: x, offset: 0, length: 10, exclusive: true, owner: 1 }).await.unwrap();
+    let err = fs.call(&Request::Lock { fid: y, offset: 5, length: 1, exclusive: false, owner: 2 }).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::LOCK_NOT_GRANTED), "{err}");
+    let err = fs.write(y, 0, Bytes::from_static(b"z")).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::FILE_LOCK_CONFLICT), "{err}");
+    fs.call(&Request::Unlock { fid: x, offset: 0, length: 10, owner: 1 }).await.unwrap();
+    fs.write(y, 0, Bytes::from_static(b"z")).await.unwrap();
+
+    // Delete-on-close: pending while open, gone after the last close.
+    fs.call(&Request::SetInfo(SetInfoReq { fid: x, delete_on_close: Some(true), ..Default::default() })).await.unwrap();
+    let err = fs.open(open_req("many\\f02", FILE_OPEN)).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::DELETE_PENDING), "{err}");
+    fs.close(x).await.unwrap();
+    fs.close(y).await.unwrap();
+    let err = fs.open(open_req("many\\f02", FILE_OPEN)).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::OBJECT_NAME_NOT_FOUND), "{err}");
+    fs.close(b).await.unwrap();
 }
 
 #[test]
