@@ -137,16 +137,7 @@ impl FileServer {
             }
             None => {
                 let fid = self.new_fid();
-                opens.add(Open {
-                    fid,
-                    ino: rec.ino,
-                    share: rec.share.clone(),
-                    access: crate::access::map_generic(rec.granted_access),
-                    share_access: rec.share_access,
-                    delete_on_close: rec.delete_on_close,
-                    persistent_id: id,
-                    disconnected: false,
-                })?;
+                opens.add(Open::from_record(&rec, fid, false))?;
                 fid
             }
         };

@@ -31,6 +31,22 @@ pub struct Open {
     pub disconnected: bool,
 }
 
+impl Open {
+    /// The open a persistent handle record stands for.
+    pub fn from_record(rec: &holdfast_objfs::handles::HandleRecord, fid: u64, disconnected: bool) -> Open {
+        Open {
+            fid,
+            ino: rec.ino,
+            share: rec.share.clone(),
+            access: crate::access::map_generic(rec.granted_access),
+            share_access: rec.share_access,
+            delete_on_close: rec.delete_on_close,
+            persistent_id: rec.persistent_id,
+            disconnected,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteLock {
     pub fid: u64,

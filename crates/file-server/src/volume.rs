@@ -69,16 +69,7 @@ impl Volume {
 
     pub fn add_disconnected(&self, rec: &HandleRecord, fid: u64) {
         let mut opens = self.opens.lock().expect("opens lock");
-        opens.add_disconnected(Open {
-            fid,
-            ino: rec.ino,
-            share: rec.share.clone(),
-            access: crate::access::map_generic(rec.granted_access),
-            share_access: rec.share_access,
-            delete_on_close: rec.delete_on_close,
-            persistent_id: rec.persistent_id,
-            disconnected: true,
-        });
+        opens.add_disconnected(Open::from_record(rec, fid, true));
         for l in &rec.byte_range_locks {
             opens.restore_lock(ByteLock { fid, owner: rec.persistent_id, offset: l.offset, length: l.length, exclusive: l.exclusive }, rec.ino);
         }
