@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use holdfast_smb_proto::fuzzing::smb_pdu;
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/smb_pdu")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/smb_pdu")
 }
 
 #[test]
