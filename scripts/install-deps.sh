@@ -31,3 +31,6 @@ if ! command -v cargo >/dev/null 2>&1; then
         apt_install cargo rustc
     fi
 fi
+
+# Real SMB clients for the SMB service's tests (crates/holdfast/tests/smb_client.rs).
+command -v smbclient >/dev/null 2>&1 || apt_install smbclient

@@ -26,6 +26,7 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         );
     }
     let mut procs = NodeProcs::start(&info)?;
+    let mut smbd: Option<std::process::Child> = None;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let r = rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
@@ -46,6 +47,10 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
             _ = int.recv() => return Ok(()),
         }
         let d = info.dir.canonicalize()?.display().to_string();
+        let smb_line = match start_smb(&client, &info, a.smb_port, &mut smbd).await {
+            Ok(share) => format!("  smbclient //127.0.0.1/{share} -p {} -A {d}/{} -m SMB3", a.smb_port, crate::cmd_smb::CREDENTIALS_FILE),
+            Err(e) => format!("  (SMB service not started: {e:#})"),
+        };
         println!("Holdfast cluster is up: {} nodes, directory leader node {}.", s.nodes.len(), s.leader.unwrap_or(0));
         println!("  dir:   {d}");
         for n in &s.nodes {
@@ -54,22 +59,45 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         for sh in &info.file.shares {
             println!("  share {:?} on volume {:?} (continuously available: {})", sh.name, sh.volume, sh.ca);
         }
+        println!("  smbd: 127.0.0.1:{} (log {d}/{})", a.smb_port, crate::cmd_smb::LOG_FILE);
         println!("Use it from another terminal:");
+        println!("{smb_line}");
         println!("  holdfast --dir {d} status");
         println!("  holdfast --dir {d} object create h --size 64MiB --memory --replicas 3");
         println!("  holdfast --dir {d} object write h --offset 0 --data-file FILE");
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
         println!("  holdfast --dir {d} fsck share");
         println!("Press Ctrl-C to stop the cluster.");
-        wait_for_stop(&mut procs, &mut term, &mut int).await
+        wait_for_stop(&mut procs, &mut smbd, &mut term, &mut int).await
     });
+    if let Some(c) = smbd.as_mut() {
+        crate::cmd_smb::stop_child(c, Duration::from_secs(5));
+    }
     eprintln!("stopping {} node processes", procs.children.len());
     procs.stop();
     r
 }
 
+/// The default user and credentials, `smbd.toml` for the node serving the
+/// first share, and the smbd child. Returns the share's name.
+async fn start_smb(
+    client: &Client,
+    info: &ClusterInfo,
+    port: u16,
+    smbd: &mut Option<std::process::Child>,
+) -> anyhow::Result<String> {
+    use crate::cmd_smb;
+    let share = info.file.shares.first().map(|s| s.name.clone()).ok_or_else(|| anyhow::anyhow!("no share configured"))?;
+    cmd_smb::ensure_default_user(&info.dir)?;
+    let node = cmd_smb::serving_node(client, info, &share).await?;
+    let config = cmd_smb::write_config(&info.dir, node, port)?;
+    *smbd = Some(cmd_smb::spawn_smbd(&info.dir, &config)?);
+    Ok(share)
+}
+
 async fn wait_for_stop(
     procs: &mut NodeProcs,
+    smbd: &mut Option<std::process::Child>,
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
@@ -79,6 +107,10 @@ async fn wait_for_stop(
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = tick.tick() => {
+                if let Some(Ok(Some(how))) = smbd.as_mut().map(|c| c.try_wait()) {
+                    eprintln!("smbd exited ({how}); see smbd.log");
+                    *smbd = None;
+                }
                 for (id, how) in procs.exited() {
                     eprintln!("node {id} exited ({how}); see its node.log");
                     procs.children.retain(|(i, _)| *i != id);

@@ -6,6 +6,7 @@ mod bench;
 mod cluster_dir;
 mod cmd_debug;
 mod cmd_object;
+mod cmd_smb;
 mod cmd_status;
 mod cmd_up;
 mod local;
@@ -42,6 +43,14 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run the SMB service daemon (started by `up`).
+    Smbd {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// SMB users (DIR/smb-users, NT hashes only).
+    #[command(subcommand)]
+    User(cmd_smb::UserCmd),
     /// Show nodes, objects and services.
     Status {
         #[arg(long)]
@@ -116,7 +125,7 @@ pub struct InitArgs {
 pub struct UpArgs {
     #[command(flatten)]
     init: InitArgs,
-    /// Port for the SMB service of the default share (used once SMB lands).
+    /// Port for the SMB service of the default share (127.0.0.1:PORT).
     #[arg(long, default_value_t = 4445)]
     smb_port: u16,
 }
@@ -126,6 +135,8 @@ fn main() -> ExitCode {
     let dir = cli.dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
     let r = match cli.cmd {
         Cmd::Node { config } => run_node(&config),
+        Cmd::Smbd { config } => cmd_smb::smbd(&config),
+        Cmd::User(c) => cmd_smb::user(&dir, c),
         Cmd::Init(a) => cluster_dir::init(&dir, &a).map(|_| ()),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),

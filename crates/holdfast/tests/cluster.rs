@@ -11,13 +11,16 @@ use holdfast_types::ErrorCode;
 use holdfast_wire::msg::ComponentWrite;
 use holdfast_wire::FrameKind;
 
-/// `holdfast up` forms a 3-node cluster, reports it, and stops every node on SIGTERM.
+/// `holdfast up` forms a 3-node cluster, reports it, starts the SMB service
+/// with a default user, and stops every process on SIGTERM.
 #[test]
 fn up_starts_cluster_and_stops_it_on_sigterm() {
     let dir = common::temp_dir("up");
-    let base = common::free_base_port(3);
+    let base = common::free_base_port(4);
+    let smb_port = base + 4;
     let mut up = std::process::Command::new(BIN)
         .args(["--dir", dir.to_str().unwrap(), "up", "--nodes", "3", "--base-port", &base.to_string()])
+        .args(["--volume-size", "64MiB", "--smb-port", &smb_port.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -35,9 +38,21 @@ fn up_starts_cluster_and_stops_it_on_sigterm() {
     loop {
         let line = rx.recv_timeout(Duration::from_secs(60)).expect("up printed no banner within 60 s");
         printed.push(line.clone());
-        if line.contains("Holdfast cluster is up") {
+        if line.contains("Press Ctrl-C") {
             break;
         }
+    }
+    let smb_line = format!("smbclient //127.0.0.1/share -p {smb_port} -A ");
+    assert!(printed.iter().any(|l| l.contains(&smb_line)), "no smbclient line in {printed:#?}");
+    let creds = dir.join("smb-credentials");
+    let text = std::fs::read_to_string(&creds).expect("smb-credentials written");
+    assert!(text.contains("username = holdfast") && text.contains("password = ") && text.contains("domain = "), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777, 0o600);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", smb_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "smbd does not listen on {smb_port}");
+        std::thread::sleep(Duration::from_millis(50));
     }
     let out = std::process::Command::new(BIN).args(["--dir", dir.to_str().unwrap(), "status", "--json"]).output().unwrap();
     assert!(out.status.success());
@@ -54,6 +69,7 @@ fn up_starts_cluster_and_stops_it_on_sigterm() {
     for i in 1..=3u16 {
         assert!(std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok(), "node port {} still in use", base + i);
     }
+    assert!(std::net::TcpListener::bind(("127.0.0.1", smb_port)).is_ok(), "smbd port {smb_port} still in use");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

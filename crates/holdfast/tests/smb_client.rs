@@ -1,0 +1,175 @@
+//! The SMB service against a client we did not write: smbclient (Samba)
+//! logs on as a real user over SMB 3 with signing and does mkdir, put,
+//! ls, get, rename, del and rmdir on the CA share of a 3-node cluster.
+//! Skipped (with a message) only when smbclient is not installed;
+//! `scripts/install-deps.sh` installs it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{free_base_port, pattern, TestCluster, BIN};
+use holdfast_file_server::FsClient;
+
+const USER: &str = "tester";
+const PASSWORD: &str = "Correct-Horse-42";
+/// Bytes of the file put and got back: several 64 KiB writes and reads.
+const FILE_BYTES: usize = 1_000_003;
+
+struct Smbd(Child);
+
+impl Drop for Smbd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn have_smbclient() -> bool {
+    Command::new("smbclient").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// The node whose file server serves `share` (polls until one does).
+fn serving_node(c: &TestCluster, share: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for &id in c.children.keys() {
+                let sock = c.dir.join(format!("node-{id}/fs.sock"));
+                if let Ok(fs) = FsClient::connect(&sock).await {
+                    if fs.shares().await.is_ok_and(|s| s.iter().any(|x| x.name == share)) {
+                        return id;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no node serves {share:?}\n{}", c.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn start_smbd(c: &TestCluster, node: u64, port: u16) -> Smbd {
+    let dir = c.dir.canonicalize().unwrap();
+    let cfg = format!(
+        "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n",
+        dir.join(format!("node-{node}/fs.sock")).display(),
+        dir.join("smb-users").display()
+    );
+    let path = dir.join("smbd-test.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let log = std::fs::File::create(dir.join("smbd.log")).unwrap();
+    let child = Command::new(BIN)
+        .args(["smbd", "--config"])
+        .arg(&path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start smbd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "smbd does not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Smbd(child)
+}
+
+fn smbclient(port: u16, creds: &str, workdir: &Path, commands: &str) -> Output {
+    smbclient_with(port, creds, workdir, commands, &["-m", "SMB3"])
+}
+
+fn smbclient_with(port: u16, creds: &str, workdir: &Path, commands: &str, extra: &[&str]) -> Output {
+    Command::new("smbclient")
+        .arg("//127.0.0.1/share")
+        .args(["-p", &port.to_string(), "-U", creds, "-c", commands])
+        .args(extra)
+        .current_dir(workdir)
+        .output()
+        .expect("run smbclient")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn smbd_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("smbd.log")).unwrap_or_default()
+}
+
+#[test]
+fn smbclient_put_get_ls_mkdir_rename_del() {
+    if !have_smbclient() {
+        eprintln!("SKIPPED: smbclient is not installed (apt-get install -y smbclient, or scripts/install-deps.sh)");
+        return;
+    }
+    let c = TestCluster::start_with("smb-client", 3, &["--volume-size", "64MiB"]);
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
+    let users = String::from_utf8(c.cli_ok(&["user", "list"])).unwrap();
+    assert!(users.lines().any(|l| l == USER), "user list: {users}");
+    let node = serving_node(&c, "share");
+    let port = free_base_port(1) + 1;
+    let _smbd = start_smbd(&c, node, port);
+
+    let work: PathBuf = c.dir.join("client");
+    std::fs::create_dir_all(&work).unwrap();
+    let data = pattern(FILE_BYTES, 7);
+    std::fs::write(work.join("localfile"), &data).unwrap();
+    let creds = format!("{USER}%{PASSWORD}");
+
+    let o = smbclient(
+        port,
+        &creds,
+        &work,
+        "mkdir d; put localfile d\\f; ls d\\*; get d\\f out; rename d\\f d\\g; ls d\\*; del d\\g; rmdir d; ls",
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "smbclient failed:\n{t}\n{}", smbd_log(&c.dir));
+    assert!(!t.contains("NT_STATUS_"), "an operation failed:\n{t}\n{}", smbd_log(&c.dir));
+    let listed = |name: &str| t.lines().any(|l| l.trim_start().starts_with(name) && l.contains(&FILE_BYTES.to_string()));
+    assert!(listed("f "), "ls d\\* shows f:\n{t}");
+    assert!(listed("g "), "ls after rename shows g:\n{t}");
+    assert_eq!(std::fs::read(work.join("out")).expect("got the file"), data, "get returns the bytes put");
+    // The final `ls` of the root lists neither d nor g.
+    let last_ls = t.rsplit_once("..").map(|(_, rest)| rest).unwrap_or("");
+    assert!(!last_ls.lines().any(|l| l.trim_start().starts_with("d ")), "d removed:\n{t}");
+
+    // A wrong password is refused.
+    let o = smbclient(port, &format!("{USER}%wrong-password"), &work, "ls");
+    assert!(text(&o).contains("NT_STATUS_LOGON_FAILURE"), "wrong password:\n{}", text(&o));
+
+    // A path escape fails with an NTSTATUS, and the server keeps serving.
+    let o = smbclient(port, &creds, &work, "get ..\\..\\etc\\passwd escaped");
+    assert!(text(&o).contains("NT_STATUS_"), "path escape:\n{}", text(&o));
+    assert!(!work.join("escaped").exists(), "nothing outside the share was read");
+    let o = smbclient(port, &creds, &work, "ls");
+    assert!(o.status.success() && !text(&o).contains("NT_STATUS_"), "still serving:\n{}", text(&o));
+
+    // Every dialect logs on and lists (signed with HMAC-SHA256 on 2.x,
+    // AES-CMAC on 3.x).
+    for d in ["SMB2_02", "SMB2_10", "SMB3_00", "SMB3_02", "SMB3_11"] {
+        let min = format!("client min protocol={d}");
+        let max = format!("client max protocol={d}");
+        let o = smbclient_with(port, &creds, &work, "ls", &["--option", &min, "--option", &max]);
+        assert!(o.status.success() && !text(&o).contains("NT_STATUS_"), "dialect {d}:\n{}", text(&o));
+    }
+
+    // Encryption when the client asks for it (AES-128-GCM on 3.1.1,
+    // AES-128-CCM on 3.0).
+    for d in ["SMB3_11", "SMB3_00"] {
+        let max = format!("client max protocol={d}");
+        let _ = std::fs::remove_file(work.join("enc-out"));
+        let o = smbclient_with(
+            port,
+            &creds,
+            &work,
+            "put localfile enc; get enc enc-out; del enc",
+            &["-m", "SMB3", "--option", &max, "--client-protection=encrypt"],
+        );
+        assert!(o.status.success() && !text(&o).contains("NT_STATUS_"), "encrypted {d}:\n{}", text(&o));
+        assert_eq!(std::fs::read(work.join("enc-out")).expect("got the file encrypted"), data, "encrypted {d}");
+    }
+}

@@ -1,0 +1,318 @@
+//! One TCP connection: frames in, decryption, compound splitting,
+//! signature checks, dispatch, then replies composed, signed, encrypted
+//! and framed. Requests of one connection run one after another.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use holdfast_smb_proto::frame::{begin_frame, finish_frame};
+use holdfast_smb_proto::header::encode_unknown_command_response;
+use holdfast_smb_proto::msg::error::ErrorResponse;
+use holdfast_smb_proto::{
+    classify_message, compose_compound, decode_request_body, split_compound, take_frame, Command, FileId, Header,
+    MessageKind, ProtoError,
+};
+use holdfast_smb_security::PreauthHash;
+use holdfast_types::ntstatus::NtStatus;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::ctx::{ConnState, Ctx};
+use crate::credits::SequenceWindow;
+use crate::error::ConnError;
+use crate::handlers;
+use crate::server::Server;
+
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// What to do with a response after it is composed.
+#[derive(Clone, Copy)]
+enum After {
+    Nothing,
+    /// NEGOTIATE on 3.1.1: the connection's pre-auth hash takes the response.
+    ConnPreauth,
+    /// SESSION_SETUP that needs more rounds: the session's hash takes it.
+    SessionPreauth(u64),
+}
+
+struct Out {
+    pdu: BytesMut,
+    /// Sign with this session's signer.
+    sign_session: Option<u64>,
+    after: After,
+}
+
+pub struct Conn {
+    srv: Arc<Server>,
+    st: ConnState,
+    window: SequenceWindow,
+}
+
+impl Conn {
+    pub fn new(srv: Arc<Server>, local_addr: SocketAddr) -> Conn {
+        let st = ConnState {
+            neg: Default::default(),
+            preauth: PreauthHash::new(),
+            sessions: HashMap::new(),
+            next_session_id: 0x0000_0400_0000_0001 | (u64::from(rand::random::<u16>()) << 32),
+            next_volatile_id: 1,
+            local_addr,
+        };
+        let window = SequenceWindow::new(srv.cfg.limits.credits_max);
+        Conn { srv, st, window }
+    }
+
+    /// Serves the connection until it closes or breaks; then closes every
+    /// open it left on the file server (no durable handles in this slice).
+    pub async fn serve(mut self, sock: TcpStream) -> Result<(), ConnError> {
+        let r = self.serve_inner(sock).await;
+        let sessions = std::mem::take(&mut self.st.sessions);
+        crate::cleanup::close_opens(&self.srv, sessions.into_values().flat_map(|s| s.opens.into_values())).await;
+        r
+    }
+
+    async fn serve_inner(&mut self, mut sock: TcpStream) -> Result<(), ConnError> {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        loop {
+            // Process every whole frame in the buffer, then read more.
+            while let Some((m, used)) = take_frame(&buf)? {
+                let msg = m.to_vec();
+                buf.advance(used);
+                if let Some(out) = self.message(msg).await? {
+                    sock.write_all(&out).await?;
+                }
+            }
+            buf.reserve(READ_CHUNK_BYTES);
+            if sock.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// One NetBIOS message in, the framed reply out (None: no reply).
+    async fn message(&mut self, msg: Vec<u8>) -> Result<Option<BytesMut>, ConnError> {
+        match classify_message(&msg)? {
+            MessageKind::Smb1 => {
+                // It uses MessageId 0; the SMB2 response grants one credit.
+                self.window.consume(0, 1)?;
+                self.window.grant(1);
+                let body = handlers::negotiate::smb1(&mut self.st, &self.srv, &msg)?;
+                Ok(Some(frame(&body)?))
+            }
+            MessageKind::Smb2 => self.smb2(msg, None).await,
+            MessageKind::Transform => {
+                let (session_id, plain) = self.decrypt(&msg)?;
+                self.smb2(plain, Some(session_id)).await
+            }
+            MessageKind::Compressed => Err(ConnError::Fatal("compressed message without negotiated compression")),
+        }
+    }
+
+    fn decrypt(&mut self, msg: &[u8]) -> Result<(u64, Vec<u8>), ConnError> {
+        let th = holdfast_smb_security::TransformHeader::parse(msg).map_err(|_| ConnError::Fatal("bad transform header"))?;
+        let s = self.st.sessions.get(&th.session_id).ok_or(ConnError::Fatal("transform for an unknown session"))?;
+        let c = s.decrypt.as_ref().ok_or(ConnError::Fatal("transform for a session without keys"))?;
+        let (_, plain) = c.decrypt(msg).map_err(|_| ConnError::Fatal("decryption failed"))?;
+        Ok((th.session_id, plain))
+    }
+
+    async fn smb2(&mut self, msg: Vec<u8>, encrypted_for: Option<u64>) -> Result<Option<BytesMut>, ConnError> {
+        let pdus = split_compound(&msg)?;
+        let mut outs: Vec<Out> = Vec::with_capacity(pdus.len());
+        let mut prev: Option<(u64, u32, NtStatus)> = None;
+        let mut last_file_id: Option<FileId> = None;
+        for p in &pdus {
+            if let Some(o) = self.one(p.bytes, encrypted_for.is_some(), &mut prev, &mut last_file_id).await? {
+                outs.push(o);
+            }
+        }
+        if outs.is_empty() {
+            return Ok(None);
+        }
+        let mut composed = BytesMut::new();
+        let slices: Vec<&[u8]> = outs.iter().map(|o| &o.pdu[..]).collect();
+        let ranges = compose_compound(&slices, &mut composed)?;
+        for (o, r) in outs.iter().zip(ranges) {
+            let pdu = &mut composed[r];
+            if let Some(sid) = o.sign_session {
+                if let Some(signer) = self.st.sessions.get(&sid).and_then(|s| s.signer.as_ref()) {
+                    signer.sign(pdu).map_err(|_| ConnError::Fatal("signing failed"))?;
+                }
+            }
+            match o.after {
+                After::Nothing => {}
+                After::ConnPreauth => self.st.preauth.update(pdu),
+                After::SessionPreauth(sid) => {
+                    if let Some(crate::state::SessionState::InProgress { preauth, .. }) =
+                        self.st.sessions.get_mut(&sid).map(|s| &mut s.state)
+                    {
+                        preauth.update(pdu);
+                    }
+                }
+            }
+        }
+        // Sessions logged off in this message go once their responses are signed.
+        self.st.sessions.retain(|_, s| !s.logged_off);
+        if let Some(sid) = encrypted_for {
+            if let Some(c) = self.st.sessions.get(&sid).and_then(|s| s.encrypt.as_ref()) {
+                let enc = c.encrypt(sid, &composed).map_err(|_| ConnError::Fatal("encryption failed"))?;
+                return Ok(Some(frame(&enc)?));
+            }
+        }
+        Ok(Some(frame(&composed)?))
+    }
+
+    /// One PDU of a compound: its response, or None (CANCEL).
+    async fn one(
+        &mut self,
+        pdu: &[u8],
+        encrypted: bool,
+        // Session, tree, and the status of a failed CREATE earlier in the
+        // related chain (SUCCESS if none).
+        prev: &mut Option<(u64, u32, NtStatus)>,
+        last_file_id: &mut Option<FileId>,
+    ) -> Result<Option<Out>, ConnError> {
+        let hdr = match Header::decode(pdu) {
+            Ok(h) => h,
+            Err(ProtoError::UnknownCommand(_)) => {
+                let mut out = BytesMut::new();
+                encode_unknown_command_response(pdu, NtStatus::INVALID_PARAMETER, 1, &mut out)?;
+                return Ok(Some(Out { pdu: out, sign_session: None, after: After::Nothing }));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if hdr.is_response() {
+            return Err(ConnError::Fatal("response sent to the server"));
+        }
+        if hdr.command == Command::Cancel {
+            // CANCEL takes no credit and gets no response; nothing is ever
+            // pending in this slice, so there is nothing to cancel.
+            return Ok(None);
+        }
+        // The 2.0.2 header has no CreditCharge: every request costs one.
+        let charge = if self.st.neg.dialect == holdfast_smb_proto::dialect::SMB_2_0_2 { 1 } else { hdr.credit_charge };
+        self.window.consume(hdr.message_id, charge)?;
+        let credits = self.window.grant(hdr.credits);
+        let (mut session_id, mut tree_id) = (hdr.session_id, hdr.tree_id().unwrap_or(0));
+        let mut inherited: Option<NtStatus> = None;
+        if hdr.is_related() {
+            match prev {
+                Some((s, t, st)) => {
+                    session_id = *s;
+                    tree_id = *t;
+                    if st.is_error() {
+                        inherited = Some(*st);
+                    }
+                }
+                None => inherited = Some(NtStatus::INVALID_PARAMETER),
+            }
+        } else {
+            *last_file_id = None;
+        }
+        let sign_session = self.check_signature(&hdr, pdu, session_id, encrypted);
+        let mut new_session_id = None;
+        let mut after = After::Nothing;
+        let result = match (inherited, sign_session) {
+            (Some(st), _) => Err(st),
+            (None, Err(st)) => Err(st),
+            (None, Ok(_)) => match decode_request_body(hdr.command, pdu) {
+                Err(e) => Err(e.status()),
+                Ok(req) => {
+                    let mut ctx = Ctx {
+                        conn: &mut self.st,
+                        srv: &self.srv,
+                        hdr: &hdr,
+                        pdu,
+                        session_id,
+                        tree_id,
+                        last_file_id: *last_file_id,
+                        new_session_id: None,
+                        new_tree_id: None,
+                    };
+                    let r = handlers::dispatch(&mut ctx, req).await;
+                    new_session_id = ctx.new_session_id;
+                    if let Some(t) = ctx.new_tree_id {
+                        tree_id = t;
+                    }
+                    *last_file_id = ctx.last_file_id;
+                    r
+                }
+            },
+        };
+        if let Some(sid) = new_session_id {
+            session_id = sid;
+        }
+        let (status, body) = match result {
+            Ok(r) => (r.status, Some(r.body)),
+            Err(st) => (st, None),
+        };
+        let mut rh = Header::response_to(&hdr, status, credits);
+        rh.session_id = session_id;
+        if let holdfast_smb_proto::SyncOrAsync::Sync { process_id, .. } = hdr.id {
+            rh.id = holdfast_smb_proto::SyncOrAsync::Sync { process_id, tree_id };
+        }
+        let mut out = BytesMut::new();
+        rh.encode(&mut out);
+        match body {
+            Some(b) if !(status.is_error() && b.is_empty()) => out.extend_from_slice(&b),
+            _ => ErrorResponse::EMPTY.encode(&mut out),
+        }
+        match hdr.command {
+            Command::Negotiate if self.st.neg.dialect == holdfast_smb_proto::dialect::SMB_3_1_1 && status == NtStatus::SUCCESS => {
+                after = After::ConnPreauth
+            }
+            Command::SessionSetup if status == NtStatus::MORE_PROCESSING_REQUIRED => after = After::SessionPreauth(session_id),
+            _ => {}
+        }
+        // Only a failed CREATE poisons the related requests after it (they
+        // would act on its FileId); other failures do not, as in Samba.
+        let carried = match prev {
+            Some((_, _, st)) if hdr.is_related() && st.is_error() => *st,
+            _ if hdr.command == Command::Create && status.is_error() => status,
+            _ => NtStatus::SUCCESS,
+        };
+        *prev = Some((session_id, tree_id, carried));
+        // Sign when the session has keys and either signs everything or
+        // the client signed this request; never a session-less error or a
+        // MORE_PROCESSING_REQUIRED round (no key yet).
+        let sign = self
+            .st
+            .sessions
+            .get(&session_id)
+            .filter(|s| s.signer.is_some() && (s.signing_required || hdr.is_signed()))
+            .filter(|_| status != NtStatus::MORE_PROCESSING_REQUIRED && !encrypted)
+            .map(|_| session_id);
+        Ok(Some(Out { pdu: out, sign_session: sign, after }))
+    }
+
+    /// Verifies a signed request and refuses an unsigned one on a session
+    /// that signs ([MS-SMB2] 3.3.5.2.4). Encrypted requests are not signed.
+    fn check_signature(&self, hdr: &Header, pdu: &[u8], session_id: u64, encrypted: bool) -> Result<(), NtStatus> {
+        if matches!(hdr.command, Command::Negotiate) || encrypted {
+            return Ok(());
+        }
+        let Some(s) = self.st.sessions.get(&session_id) else { return Ok(()) };
+        let Some(signer) = s.signer.as_ref() else { return Ok(()) };
+        if hdr.is_signed() {
+            let mut copy = pdu.to_vec();
+            return signer.verify(&mut copy).map_err(|_| NtStatus::ACCESS_DENIED);
+        }
+        let exempt = matches!(hdr.command, Command::SessionSetup | Command::Cancel);
+        if s.signing_required && !exempt {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        Ok(())
+    }
+
+}
+
+fn frame(msg: &[u8]) -> Result<BytesMut, ConnError> {
+    let mut out = BytesMut::with_capacity(msg.len() + 4);
+    let start = begin_frame(&mut out);
+    out.extend_from_slice(msg);
+    finish_frame(&mut out, start)?;
+    Ok(out)
+}

@@ -1,0 +1,99 @@
+//! What a handler sees of one request: the connection state, the request
+//! header and PDU, and the ids in force (after compound substitution).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use holdfast_smb_proto::{EncodeBody, FileId, Header};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::error::status;
+use crate::server::Server;
+use crate::state::{Negotiated, Open, Session, Tree};
+
+/// Per-connection state the handlers change.
+pub struct ConnState {
+    pub neg: Negotiated,
+    /// SMB 3.1.1 Connection.PreauthIntegrityHashValue.
+    pub preauth: holdfast_smb_security::PreauthHash,
+    pub sessions: std::collections::HashMap<u64, Session>,
+    pub next_session_id: u64,
+    pub next_volatile_id: u64,
+    pub local_addr: SocketAddr,
+}
+
+/// A handler's answer: the status and the response body. Error statuses
+/// get an ERROR body from the connection instead of `body`.
+pub struct Reply {
+    pub status: NtStatus,
+    pub body: BytesMut,
+}
+
+impl Reply {
+    pub fn ok<B: EncodeBody + ?Sized>(body: &B) -> Reply {
+        Reply::with_status(NtStatus::SUCCESS, body)
+    }
+
+    pub fn with_status<B: EncodeBody + ?Sized>(status: NtStatus, body: &B) -> Reply {
+        let mut out = BytesMut::new();
+        body.encode_body(&mut out);
+        Reply { status, body: out }
+    }
+}
+
+pub type HResult = Result<Reply, NtStatus>;
+
+pub struct Ctx<'a> {
+    pub conn: &'a mut ConnState,
+    pub srv: &'a Arc<Server>,
+    pub hdr: &'a Header,
+    /// The request PDU (header included), as received (decrypted).
+    pub pdu: &'a [u8],
+    pub session_id: u64,
+    pub tree_id: u32,
+    /// FileId of the previous request on a file in a related compound.
+    pub last_file_id: Option<FileId>,
+    /// The session to put in the response header when a handler creates
+    /// one (SESSION_SETUP).
+    pub new_session_id: Option<u64>,
+    /// The tree to put in the response header (TREE_CONNECT).
+    pub new_tree_id: Option<u32>,
+}
+
+impl Ctx<'_> {
+    /// The authenticated session of this request.
+    pub fn session(&mut self) -> Result<&mut Session, NtStatus> {
+        match self.conn.sessions.get_mut(&self.session_id) {
+            Some(s) if s.is_valid() => Ok(s),
+            _ => Err(status::USER_SESSION_DELETED),
+        }
+    }
+
+    pub fn tree(&mut self) -> Result<Tree, NtStatus> {
+        let tid = self.tree_id;
+        self.session()?.trees.get(&tid).cloned().ok_or(status::NETWORK_NAME_DELETED)
+    }
+
+    /// The FileId after related-compound substitution.
+    pub fn file_id(&self, id: FileId) -> FileId {
+        if id.is_any() {
+            self.last_file_id.unwrap_or(id)
+        } else {
+            id
+        }
+    }
+
+    /// The open `id` names (after substitution); it becomes the FileId
+    /// that later related requests of the compound inherit.
+    pub fn open(&mut self, id: FileId) -> Result<&mut Open, NtStatus> {
+        let id = self.file_id(id);
+        let tid = self.tree_id;
+        let found = matches!(self.session()?.opens.get(&id.volatile), Some(o) if o.fs_fid == id.persistent && o.tree_id == tid);
+        if !found {
+            return Err(NtStatus::FILE_CLOSED);
+        }
+        self.last_file_id = Some(id);
+        self.session()?.opens.get_mut(&id.volatile).ok_or(NtStatus::FILE_CLOSED)
+    }
+}

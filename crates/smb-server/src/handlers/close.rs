@@ -1,0 +1,34 @@
+//! CLOSE ([MS-SMB2] 3.3.5.10), with the attributes after the close when
+//! POSTQUERY_ATTRIB asks (taken just before, as the open goes away).
+
+use holdfast_file_server::proto::{Reply as FsReply, Request as FsRequest};
+use holdfast_smb_proto::msg::close::{CloseRequest, CloseResponse, CLOSE_FLAG_POSTQUERY_ATTRIB};
+
+use crate::ctx::{Ctx, HResult, Reply};
+use crate::handlers::fileinfo;
+
+pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
+    let fid = ctx.open(req.file_id)?.fs_fid;
+    let fs = ctx.srv.fs().await?;
+    let mut resp = CloseResponse::default();
+    if req.wants_attributes() {
+        if let Ok(FsReply::Info(i)) = fs.call(&FsRequest::Stat { fid }).await {
+            resp = CloseResponse {
+                flags: CLOSE_FLAG_POSTQUERY_ATTRIB,
+                creation_time: i.creation_time,
+                last_access_time: i.last_access_time,
+                last_write_time: i.last_write_time,
+                change_time: i.change_time,
+                allocation_size: i.allocation_bytes,
+                end_of_file: i.size_bytes,
+                file_attributes: fileinfo::attributes(&i),
+            };
+        }
+    }
+    let volatile = ctx.file_id(req.file_id).volatile;
+    ctx.session()?.opens.remove(&volatile);
+    if let Err(e) = fs.close(fid).await {
+        return Err(ctx.srv.fs_error(e).await);
+    }
+    Ok(Reply::ok(&resp))
+}

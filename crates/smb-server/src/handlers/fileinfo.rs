@@ -1,0 +1,50 @@
+//! Conversions from the file server's `FileInfo` to the SMB info classes.
+
+use holdfast_file_server::proto::FileInfo;
+use holdfast_smb_proto::file_attr;
+use holdfast_smb_proto::info::file::{FileBasicInformation, FileNetworkOpenInformation, FileStandardInformation};
+
+/// Attributes as SMB shows them: DIRECTORY for directories, NORMAL when
+/// nothing else is set.
+pub fn attributes(i: &FileInfo) -> u32 {
+    let mut a = i.attributes;
+    if i.is_dir {
+        a |= file_attr::DIRECTORY;
+    }
+    if a == 0 {
+        a = file_attr::NORMAL;
+    }
+    a
+}
+
+pub fn basic(i: &FileInfo) -> FileBasicInformation {
+    FileBasicInformation {
+        creation_time: i.creation_time,
+        last_access_time: i.last_access_time,
+        last_write_time: i.last_write_time,
+        change_time: i.change_time,
+        file_attributes: attributes(i),
+    }
+}
+
+pub fn standard(i: &FileInfo, delete_pending: bool) -> FileStandardInformation {
+    FileStandardInformation {
+        allocation_size: i.allocation_bytes,
+        end_of_file: i.size_bytes,
+        number_of_links: 1,
+        delete_pending,
+        directory: i.is_dir,
+    }
+}
+
+pub fn network_open(i: &FileInfo) -> FileNetworkOpenInformation {
+    FileNetworkOpenInformation {
+        creation_time: i.creation_time,
+        last_access_time: i.last_access_time,
+        last_write_time: i.last_write_time,
+        change_time: i.change_time,
+        allocation_size: i.allocation_bytes,
+        end_of_file: i.size_bytes,
+        file_attributes: attributes(i),
+    }
+}

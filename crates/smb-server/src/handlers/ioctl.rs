@@ -1,0 +1,64 @@
+//! IOCTL ([MS-SMB2] 3.3.5.15): FSCTL_VALIDATE_NEGOTIATE_INFO and
+//! FSCTL_QUERY_NETWORK_INTERFACE_INFO; everything else
+//! STATUS_NOT_SUPPORTED (DFS referrals STATUS_FS_DRIVER_REQUIRED, as a
+//! server without DFS answers).
+
+use bytes::BytesMut;
+use holdfast_smb_proto::msg::fsctl::{
+    encode_network_interfaces, Fsctl, NetworkInterface, ValidateNegotiateInfoRequest, ValidateNegotiateInfoResponse,
+};
+use holdfast_smb_proto::msg::ioctl::{IoctlRequest, IoctlResponse};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::ctx::{Ctx, HResult, Reply};
+use crate::error::status;
+
+/// Link speed announced for the loopback/host interface: 10 Gbit/s.
+const LINK_SPEED_BITS_PER_S: u64 = 10_000_000_000;
+
+pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
+    ctx.session()?;
+    if !req.is_fsctl() {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let fsctl = Fsctl::decode(req.ctl_code, req.input).map_err(|e| e.status())?;
+    let mut out = BytesMut::new();
+    match fsctl {
+        Fsctl::ValidateNegotiateInfo(v) => validate_negotiate(ctx, &v)?.encode(&mut out),
+        Fsctl::QueryNetworkInterfaceInfo => {
+            let nic = NetworkInterface {
+                if_index: 1,
+                capability: 0,
+                link_speed: LINK_SPEED_BITS_PER_S,
+                address: ctx.conn.local_addr.ip(),
+            };
+            encode_network_interfaces(&[nic], &mut out);
+        }
+        Fsctl::DfsGetReferrals => return Err(status::FS_DRIVER_REQUIRED),
+        Fsctl::Other(_) => return Err(NtStatus::NOT_SUPPORTED),
+    }
+    if out.len() > req.max_output_response as usize {
+        return Err(NtStatus::BUFFER_TOO_SMALL);
+    }
+    Ok(Reply::ok(&IoctlResponse { ctl_code: req.ctl_code, file_id: req.file_id, input: &[], output: &out, flags: 0 }))
+}
+
+/// [MS-SMB2] 3.3.5.15.12: what the client says it sent must be what we
+/// received; a mismatch means a downgrade attempt.
+fn validate_negotiate(ctx: &Ctx<'_>, v: &ValidateNegotiateInfoRequest) -> Result<ValidateNegotiateInfoResponse, NtStatus> {
+    let n = &ctx.conn.neg;
+    if v.dialects != n.client_dialects
+        || v.guid != n.client_guid
+        || v.security_mode != n.client_security_mode
+        || v.capabilities != n.client_capabilities
+    {
+        tracing::warn!("VALIDATE_NEGOTIATE_INFO mismatch: possible downgrade");
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    Ok(ValidateNegotiateInfoResponse {
+        capabilities: n.server_capabilities,
+        guid: ctx.srv.guid,
+        security_mode: n.server_security_mode,
+        dialect: n.dialect,
+    })
+}

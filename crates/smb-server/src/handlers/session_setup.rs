@@ -1,0 +1,101 @@
+//! SESSION_SETUP ([MS-SMB2] 3.3.5.5): SPNEGO/NTLMv2 rounds, then the
+//! session keys (with the session's pre-auth hash on 3.1.1).
+
+use std::sync::Arc;
+
+use holdfast_smb_proto::msg::session_setup::{SessionSetupRequest, SessionSetupResponse};
+use holdfast_smb_proto::dialect;
+use holdfast_smb_security::{derive_session_keys, AuthStep, Dialect, ServerAuth, Signer, SigningAlgorithm, SmbCipher, Users};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::ctx::{Ctx, HResult, Reply};
+use crate::error::status;
+use crate::handlers::negotiate::session_cipher;
+use crate::state::{Session, SessionState};
+
+pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
+    let d = ctx.conn.neg.dialect;
+    let Some(kdf_dialect) = Dialect::from_u16(d) else { return Err(NtStatus::ACCESS_DENIED) };
+    if req.is_binding() {
+        // Multichannel is not offered.
+        return Err(status::REQUEST_NOT_ACCEPTED);
+    }
+    let sid = if ctx.session_id == 0 {
+        if ctx.conn.sessions.len() >= ctx.srv.cfg.limits.sessions_max {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        let users = match Users::load_file(&ctx.srv.cfg.users_file) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!("users file: {e}");
+                return Err(NtStatus::LOGON_FAILURE);
+            }
+        };
+        let sid = ctx.conn.next_session_id;
+        ctx.conn.next_session_id += 1;
+        let auth = ServerAuth::new(ctx.srv.ntlm.clone(), Arc::new(users));
+        ctx.conn.sessions.insert(sid, Session::new(sid, auth, ctx.conn.preauth.clone()));
+        sid
+    } else {
+        ctx.session_id
+    };
+    ctx.new_session_id = Some(sid);
+    let pdu = ctx.pdu;
+    let session = ctx.conn.sessions.get_mut(&sid).ok_or(status::USER_SESSION_DELETED)?;
+    let SessionState::InProgress { auth, preauth } = &mut session.state else {
+        // Re-authentication of a live session is not supported yet.
+        return Err(NtStatus::NOT_SUPPORTED);
+    };
+    if d == dialect::SMB_3_1_1 {
+        preauth.update(pdu);
+    }
+    let step = match auth.step(&req.security_buffer) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!("session setup refused: {e}");
+            ctx.conn.sessions.remove(&sid);
+            return Err(e.nt_status());
+        }
+    };
+    let (auth, output) = match step {
+        AuthStep::Continue(out) => {
+            return Ok(Reply::with_status(
+                NtStatus::MORE_PROCESSING_REQUIRED,
+                &SessionSetupResponse { session_flags: 0, security_buffer: out },
+            ))
+        }
+        AuthStep::Done { auth, output } => (auth, output),
+    };
+    if auth.is_anonymous || auth.user.is_empty() {
+        // Anonymous and guest logons are refused: every share needs a user.
+        ctx.conn.sessions.remove(&sid);
+        return Err(NtStatus::LOGON_FAILURE);
+    }
+    let cipher = session_cipher(&ctx.conn.neg);
+    let keys = match derive_session_keys(kdf_dialect, &auth.session_key, cipher, Some(preauth.value())) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!("key derivation: {e}");
+            ctx.conn.sessions.remove(&sid);
+            return Err(NtStatus::INTERNAL_ERROR);
+        }
+    };
+    let alg = ctx
+        .conn
+        .neg
+        .signing_algorithm
+        .and_then(SigningAlgorithm::from_id)
+        .unwrap_or_else(|| SigningAlgorithm::default_for(kdf_dialect));
+    session.signer = Some(Signer::new(alg, &keys.signing_key));
+    // The server's SecurityMode says SIGNING_REQUIRED on every dialect, so
+    // every session signs (3.x must; 2.x follows the same rule).
+    session.signing_required = true;
+    if let Some(enc) = &keys.encryption {
+        session.decrypt = SmbCipher::from_key(enc.cipher, &enc.client_to_server).ok();
+        session.encrypt = SmbCipher::from_key(enc.cipher, &enc.server_to_client).ok();
+    }
+    session.user = auth.user.clone();
+    session.state = SessionState::Valid;
+    tracing::info!(user = %auth.user, session = sid, dialect = format!("{d:#06x}"), "session established");
+    Ok(Reply::ok(&SessionSetupResponse { session_flags: 0, security_buffer: output }))
+}

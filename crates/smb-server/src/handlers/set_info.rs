@@ -1,0 +1,71 @@
+//! SET_INFO ([MS-SMB2] 3.3.5.21): basic, rename, disposition, end of file
+//! and allocation go to the file server; position and mode are accepted
+//! and have no effect (no buffered I/O state on the server).
+
+use holdfast_file_server::proto::{Request as FsRequest, SetInfoReq};
+use holdfast_smb_proto::info::set::{disposition_ex_flags, SetFileInfo};
+use holdfast_smb_proto::msg::query_info::info_type;
+use holdfast_smb_proto::msg::set_info::{SetInfoRequest, SetInfoResponse};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::ctx::{Ctx, HResult, Reply};
+
+pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
+    let fid = ctx.open(req.file_id)?.fs_fid;
+    if req.info_type != info_type::FILE {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let info = SetFileInfo::decode(req.file_info_class, req.buffer).map_err(|e| e.status())?;
+    let call = match info {
+        SetFileInfo::Basic(b) => FsRequest::SetInfo(SetInfoReq {
+            fid,
+            attributes: nonzero32(b.file_attributes),
+            creation_time: time(b.creation_time),
+            last_access_time: time(b.last_access_time),
+            last_write_time: time(b.last_write_time),
+            change_time: time(b.change_time),
+            ..Default::default()
+        }),
+        SetFileInfo::Rename(r) => {
+            if r.root_directory != 0 {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            // Relative to the share root; some clients lead with a separator.
+            let new_path = r.file_name.trim_start_matches('\\').to_string();
+            FsRequest::Rename { fid, new_path, replace: r.replace_if_exists }
+        }
+        SetFileInfo::Disposition { delete_pending } => {
+            FsRequest::SetInfo(SetInfoReq { fid, delete_on_close: Some(delete_pending), ..Default::default() })
+        }
+        SetFileInfo::DispositionEx { flags } => FsRequest::SetInfo(SetInfoReq {
+            fid,
+            delete_on_close: Some(flags & disposition_ex_flags::DELETE != 0),
+            ..Default::default()
+        }),
+        SetFileInfo::EndOfFile(n) => FsRequest::SetInfo(SetInfoReq { fid, end_of_file: Some(n), ..Default::default() }),
+        SetFileInfo::Allocation(n) => {
+            FsRequest::SetInfo(SetInfoReq { fid, allocation_size: Some(n), ..Default::default() })
+        }
+        SetFileInfo::Position(_) | SetFileInfo::Mode(_) => return Ok(Reply::ok(&SetInfoResponse)),
+        SetFileInfo::Link(_) => return Err(NtStatus::NOT_SUPPORTED),
+        SetFileInfo::Other { .. } => return Err(NtStatus::INVALID_INFO_CLASS),
+    };
+    let fs = ctx.srv.fs().await?;
+    if let Err(e) = fs.call(&call).await {
+        return Err(ctx.srv.fs_error(e).await);
+    }
+    if let FsRequest::Rename { new_path, .. } = call {
+        ctx.open(req.file_id)?.path = new_path;
+    }
+    Ok(Reply::ok(&SetInfoResponse))
+}
+
+fn nonzero32(v: u32) -> Option<u32> {
+    (v != 0).then_some(v)
+}
+
+/// 0 leaves a time alone; -1 and -2 (stop/resume automatic updates) are
+/// taken as "leave alone" too, since the file server has no such mode.
+fn time(v: u64) -> Option<u64> {
+    (v != 0 && v < u64::MAX - 1).then_some(v)
+}

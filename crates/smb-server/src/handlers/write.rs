@@ -1,0 +1,22 @@
+//! WRITE ([MS-SMB2] 3.3.5.13): one file-server write; every acknowledged
+//! write is already durable, so WRITE_THROUGH changes nothing.
+
+use bytes::Bytes;
+use holdfast_smb_proto::msg::write::{WriteRequest, WriteResponse};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::ctx::{Ctx, HResult, Reply};
+
+pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
+    let o = ctx.open(req.file_id)?;
+    if o.is_dir {
+        return Err(NtStatus::INVALID_DEVICE_REQUEST);
+    }
+    let fid = o.fs_fid;
+    let fs = ctx.srv.fs().await?;
+    let count = match fs.write(fid, req.offset, Bytes::copy_from_slice(req.data)).await {
+        Ok(c) => c,
+        Err(e) => return Err(ctx.srv.fs_error(e).await),
+    };
+    Ok(Reply::ok(&WriteResponse { count, remaining: 0 }))
+}

@@ -1,0 +1,68 @@
+//! `holdfast-smb-server`: the SMB 2/3 service (`holdfast smbd`). It
+//! accepts TCP connections, speaks SMB with the codec of
+//! `holdfast-smb-proto` and the security of `holdfast-smb-security`, and
+//! serves files through the host's file server (`holdfast-file-server`).
+//!
+//! - [`config`]: the `smbd.toml` file;
+//! - [`conn`]: one connection: framing, compounds, signing, encryption,
+//!   credits, dispatch;
+//! - [`handlers`]: one file per command;
+//! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
+//!   them.
+
+pub mod config;
+pub mod conn;
+pub mod credits;
+pub mod ctx;
+pub mod error;
+pub mod handlers;
+pub mod server;
+pub mod state;
+
+mod cleanup;
+mod time;
+
+use std::sync::Arc;
+
+pub use config::{Limits, SmbdConfig};
+pub use error::SmbdError;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Serves until the process ends. At most `connections_max` connections
+/// at once; further ones wait in the listen backlog.
+pub async fn run(cfg: SmbdConfig) -> Result<(), SmbdError> {
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| SmbdError::Listen { addr: cfg.listen.clone(), source })?;
+    serve(listener, cfg).await
+}
+
+/// Like [`run`] on an already bound listener (tests bind port 0).
+pub async fn serve(listener: TcpListener, cfg: SmbdConfig) -> Result<(), SmbdError> {
+    let slots = Arc::new(Semaphore::new(cfg.limits.connections_max.max(1)));
+    let srv = Arc::new(server::Server::new(cfg));
+    tracing::info!(addr = ?listener.local_addr().ok(), "smbd listening");
+    loop {
+        let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
+        let (sock, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
+        let local = sock.local_addr().unwrap_or_else(|_| "127.0.0.1:0".parse().expect("addr"));
+        let srv = srv.clone();
+        tokio::spawn(async move {
+            let c = conn::Conn::new(srv, local);
+            match c.serve(sock).await {
+                Ok(()) => tracing::debug!(%peer, "connection closed"),
+                Err(e) => tracing::info!(%peer, "connection ended: {e}"),
+            }
+            drop(permit);
+        });
+    }
+}
