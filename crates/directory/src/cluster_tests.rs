@@ -237,10 +237,13 @@ async fn three_nodes_elect_replicate_restart_and_snapshot() {
         assert_eq!(*n.dir.state(), *expected, "state after snapshot restart");
     }
     assert!(nodes[2].hook.snapshots.load(Ordering::SeqCst) >= 1, "wiped node received a snapshot");
-    assert!(
-        nodes[2].dir.raft().metrics().borrow().snapshot.map(|l| l.index) >= Some(b_index),
-        "wiped node holds the snapshot"
-    );
+    // The metrics channel can trail the applied state by a moment on a
+    // loaded machine: wait for it rather than read it once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while nodes[2].dir.raft().metrics().borrow().snapshot.map(|l| l.index) < Some(b_index) {
+        assert!(tokio::time::Instant::now() < deadline, "wiped node holds the snapshot");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(dirs[2].path().join("raft").join(crate::state_machine::SNAPSHOT_FILE).exists());
 
     // And the cluster keeps working on top of the snapshot.
