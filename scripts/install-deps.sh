@@ -34,3 +34,19 @@ fi
 
 # Real SMB clients for the SMB service's tests (crates/holdfast/tests/smb_client.rs).
 command -v smbclient >/dev/null 2>&1 || apt_install smbclient
+
+# Python smbprotocol for the persistent-handle test
+# (crates/holdfast/tests/smb_persistent.rs, tests/smb/test_persistent.py):
+# a venv at target/smb-venv, or $HOLDFAST_SMB_VENV.
+command -v python3 >/dev/null 2>&1 || apt_install python3
+smb_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+smb_venv="${HOLDFAST_SMB_VENV:-$smb_root/target/smb-venv}"
+if ! "$smb_venv/bin/python3" -c 'import smbprotocol' >/dev/null 2>&1; then
+    # Debian's python3 needs python3-venv (ensurepip) for `-m venv`.
+    python3 -m venv "$smb_venv" 2>/dev/null || {
+        apt_install python3-venv python3-pip
+        rm -rf "$smb_venv"
+        python3 -m venv "$smb_venv"
+    }
+    "$smb_venv/bin/pip" install -q -r "$smb_root/tests/smb/requirements.txt"
+fi

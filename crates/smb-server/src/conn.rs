@@ -23,7 +23,7 @@ use crate::ctx::{ConnState, Ctx};
 use crate::credits::SequenceWindow;
 use crate::error::ConnError;
 use crate::handlers;
-use crate::server::Server;
+use crate::server::{ConnCmd, Server};
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -49,10 +49,12 @@ pub struct Conn {
     srv: Arc<Server>,
     st: ConnState,
     window: SequenceWindow,
+    rx: tokio::sync::mpsc::UnboundedReceiver<ConnCmd>,
 }
 
 impl Conn {
     pub fn new(srv: Arc<Server>, local_addr: SocketAddr) -> Conn {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let st = ConnState {
             neg: Default::default(),
             preauth: PreauthHash::new(),
@@ -60,18 +62,38 @@ impl Conn {
             next_session_id: 0x0000_0400_0000_0001 | (u64::from(rand::random::<u16>()) << 32),
             next_volatile_id: 1,
             local_addr,
+            conn_id: srv.next_conn_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            cmd_tx: tx,
         };
         let window = SequenceWindow::new(srv.cfg.limits.credits_max);
-        Conn { srv, st, window }
+        Conn { srv, st, window, rx }
     }
 
     /// Serves the connection until it closes or breaks; then closes every
-    /// open it left on the file server (no durable handles in this slice).
+    /// open it left on the file server, except durable and persistent ones,
+    /// which become disconnected opens that a new connection may reclaim.
     pub async fn serve(mut self, sock: TcpStream) -> Result<(), ConnError> {
         let r = self.serve_inner(sock).await;
         let sessions = std::mem::take(&mut self.st.sessions);
-        crate::cleanup::close_opens(&self.srv, sessions.into_values().flat_map(|s| s.opens.into_values())).await;
+        for id in sessions.keys() {
+            self.srv.unregister_session(*id, self.st.conn_id);
+        }
+        crate::cleanup::disconnect_opens(&self.srv, sessions.into_values().flat_map(|s| s.opens.into_values())).await;
         r
+    }
+
+    /// A command from another connection's task.
+    async fn command(&mut self, cmd: ConnCmd) {
+        match cmd {
+            ConnCmd::ExpireSession { id, done } => {
+                if let Some(s) = self.st.sessions.remove(&id) {
+                    tracing::info!(session = id, "session expired by a reconnect (PreviousSessionId)");
+                    self.srv.unregister_session(id, self.st.conn_id);
+                    crate::cleanup::disconnect_opens(&self.srv, s.opens.into_values()).await;
+                }
+                let _ = done.send(());
+            }
+        }
     }
 
     async fn serve_inner(&mut self, mut sock: TcpStream) -> Result<(), ConnError> {
@@ -86,8 +108,18 @@ impl Conn {
                 }
             }
             buf.reserve(READ_CHUNK_BYTES);
-            if sock.read_buf(&mut buf).await? == 0 {
-                return Ok(());
+            // read_buf is cancel safe: a command first loses no bytes.
+            let cmd = tokio::select! {
+                n = sock.read_buf(&mut buf) => {
+                    if n? == 0 {
+                        return Ok(());
+                    }
+                    None
+                }
+                Some(c) = self.rx.recv() => Some(c),
+            };
+            if let Some(c) = cmd {
+                self.command(c).await;
             }
         }
     }
@@ -155,7 +187,13 @@ impl Conn {
             }
         }
         // Sessions logged off in this message go once their responses are signed.
-        self.st.sessions.retain(|_, s| !s.logged_off);
+        let (srv, conn_id) = (&self.srv, self.st.conn_id);
+        self.st.sessions.retain(|id, s| {
+            if s.logged_off {
+                srv.unregister_session(*id, conn_id);
+            }
+            !s.logged_off
+        });
         if let Some(sid) = encrypted_for {
             if let Some(c) = self.st.sessions.get(&sid).and_then(|s| s.encrypt.as_ref()) {
                 let enc = c.encrypt(sid, &composed).map_err(|_| ConnError::Fatal("encryption failed"))?;

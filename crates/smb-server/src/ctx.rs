@@ -21,6 +21,10 @@ pub struct ConnState {
     pub next_session_id: u64,
     pub next_volatile_id: u64,
     pub local_addr: SocketAddr,
+    /// This connection's number, and where other connections send it
+    /// commands (PreviousSessionId teardown).
+    pub conn_id: u64,
+    pub cmd_tx: tokio::sync::mpsc::UnboundedSender<crate::server::ConnCmd>,
 }
 
 /// A handler's answer: the status and the response body. Error statuses
@@ -89,7 +93,7 @@ impl Ctx<'_> {
     pub fn open(&mut self, id: FileId) -> Result<&mut Open, NtStatus> {
         let id = self.file_id(id);
         let tid = self.tree_id;
-        let found = matches!(self.session()?.opens.get(&id.volatile), Some(o) if o.fs_fid == id.persistent && o.tree_id == tid);
+        let found = matches!(self.session()?.opens.get(&id.volatile), Some(o) if o.persistent_id == id.persistent && o.tree_id == tid);
         if !found {
             return Err(NtStatus::FILE_CLOSED);
         }

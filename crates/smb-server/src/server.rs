@@ -1,13 +1,15 @@
 //! What every connection shares: the config, the server GUID, and the
 //! connection to the host's file server (re-established after it breaks).
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use holdfast_file_server::{ClientError, FsClient};
 use holdfast_smb_proto::Guid;
 use holdfast_smb_security::NtlmServerConfig;
 use holdfast_types::ntstatus::NtStatus;
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::config::SmbdConfig;
 use crate::time::now_filetime;
@@ -18,13 +20,58 @@ pub struct Server {
     pub start_time: u64,
     pub ntlm: Arc<NtlmServerConfig>,
     fs: Mutex<Option<Arc<FsClient>>>,
+    /// Every valid session of every connection, for SESSION_SETUP with a
+    /// PreviousSessionId ([MS-SMB2] 3.3.5.5.3).
+    pub sessions: std::sync::Mutex<HashMap<u64, SessionReg>>,
+    pub next_conn_id: AtomicU64,
+    /// The orphan sweep ran (once per process, at the first connection to
+    /// the file server).
+    swept: std::sync::atomic::AtomicBool,
+}
+
+/// What another connection may ask of a connection's task.
+pub enum ConnCmd {
+    /// Tear down this session as if its connection had dropped (durable
+    /// opens become disconnected); `done` once it is.
+    ExpireSession { id: u64, done: oneshot::Sender<()> },
+}
+
+pub struct SessionReg {
+    pub conn_id: u64,
+    /// The durable owner, `SERVER\user`.
+    pub owner: String,
+    pub tx: mpsc::UnboundedSender<ConnCmd>,
 }
 
 impl Server {
     pub fn new(cfg: SmbdConfig) -> Server {
         let guid: Guid = rand::random();
         let ntlm = Arc::new(NtlmServerConfig::standalone(&cfg.server_name));
-        Server { cfg, guid, start_time: now_filetime(), ntlm, fs: Mutex::new(None) }
+        Server {
+            cfg,
+            guid,
+            start_time: now_filetime(),
+            ntlm,
+            fs: Mutex::new(None),
+            sessions: Default::default(),
+            next_conn_id: AtomicU64::new(1),
+            swept: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Open.DurableOwner of a session's user: users are the service's own
+    /// (the users file), so the domain is the server's name.
+    pub fn owner_of(&self, user: &str) -> String {
+        format!("{}\\{}", self.cfg.server_name, user)
+    }
+
+    /// Forgets a session (logoff, connection gone), if `conn_id` still
+    /// holds it.
+    pub fn unregister_session(&self, id: u64, conn_id: u64) {
+        let mut m = self.sessions.lock().expect("sessions lock");
+        if m.get(&id).is_some_and(|r| r.conn_id == conn_id) {
+            m.remove(&id);
+        }
     }
 
     /// The file-server connection, connecting (again) if there is none.
@@ -36,6 +83,9 @@ impl Server {
         match FsClient::connect(&self.cfg.fs_socket).await {
             Ok(c) => {
                 let c = Arc::new(c);
+                if !self.swept.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    sweep_orphans(&c).await;
+                }
                 *g = Some(c.clone());
                 Ok(c)
             }
@@ -55,6 +105,25 @@ impl Server {
                 tracing::warn!("file server: {e}");
                 *self.fs.lock().await = None;
                 NtStatus::UNEXPECTED_IO_ERROR
+            }
+        }
+    }
+}
+
+/// A new service process holds no opens, so a handle record that still
+/// says *connected* belongs to an earlier instance that died without
+/// marking it (a crash of smbd while its host lives on): it is marked
+/// disconnected now, so that its timeout runs and a client can reclaim it.
+/// Runs once, before this process makes any open (one smbd per host).
+async fn sweep_orphans(fs: &FsClient) {
+    let Ok(shares) = fs.shares().await else { return };
+    for sh in shares {
+        let Ok(recs) = fs.handle_list(&sh.name).await else { continue };
+        for mut rec in recs.into_iter().filter(|r| r.disconnect_time_unix_ms == 0) {
+            rec.disconnect_time_unix_ms = crate::time::now_unix_ms();
+            match fs.handle_update(&sh.name, &rec).await {
+                Ok(()) => tracing::info!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle marked disconnected"),
+                Err(e) => tracing::warn!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle: {e}"),
             }
         }
     }

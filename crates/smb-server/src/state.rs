@@ -80,6 +80,8 @@ pub struct Tree {
     pub share: String,
     pub is_ipc: bool,
     pub ca: bool,
+    /// The share's durable-handle timeout (default and cap), milliseconds.
+    pub handle_timeout_ms: u64,
 }
 
 /// One open: the file server's fid plus what QUERY_DIRECTORY and
@@ -87,6 +89,12 @@ pub struct Tree {
 #[derive(Debug, Clone)]
 pub struct Open {
     pub fs_fid: u64,
+    /// FileId.Persistent: the handle-table id of a durable open, else the
+    /// file server's fid.
+    pub persistent_id: u64,
+    /// The handle-table record of a durable or persistent open: deleted at
+    /// CLOSE, marked disconnected when the connection goes.
+    pub durable: Option<Box<holdfast_objfs::handles::HandleRecord>>,
     pub tree_id: u32,
     /// Path relative to the share root, as the client sent it.
     pub path: String,

@@ -8,7 +8,10 @@ use crate::ctx::{Ctx, HResult, Reply};
 use crate::handlers::fileinfo;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
-    let fid = ctx.open(req.file_id)?.fs_fid;
+    let (fid, durable) = {
+        let o = ctx.open(req.file_id)?;
+        (o.fs_fid, o.durable.clone())
+    };
     let fs = ctx.srv.fs().await?;
     let mut resp = CloseResponse::default();
     if req.wants_attributes() {
@@ -27,6 +30,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     }
     let volatile = ctx.file_id(req.file_id).volatile;
     ctx.session()?.opens.remove(&volatile);
+    // A durable open's record goes first: once it is gone no reconnect can
+    // find the open, then the open itself is closed.
+    if let Some(rec) = durable {
+        if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
+            tracing::warn!("delete of handle {:#x} at close: {e}", rec.persistent_id);
+        }
+    }
     if let Err(e) = fs.close(fid).await {
         return Err(ctx.srv.fs_error(e).await);
     }

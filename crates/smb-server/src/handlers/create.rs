@@ -1,20 +1,19 @@
 //! CREATE ([MS-SMB2] 3.3.5.9): an open on the file server. FileId =
-//! (file-server fid, a per-connection counter). MxAc and QFid are
-//! answered; durable/persistent and lease contexts are ignored in this
-//! slice, and no oplock is granted.
+//! (file-server fid, a per-connection counter) for a plain open, and
+//! (handle-table id, a per-connection counter) for a durable or persistent
+//! one, whose record is written through the file server before the
+//! response (`durable.rs`). MxAc and QFid are answered; lease contexts are
+//! ignored and no oplock is granted.
 
 use holdfast_file_server::proto::OpenReq;
-use holdfast_smb_proto::msg::create::{oplock_level, CreateRequest, CreateResponse};
-use holdfast_smb_proto::msg::create_ctx::{CreateContext, CreateResponseContext};
+use holdfast_smb_proto::msg::create::{oplock_level, CreateRequest};
+use holdfast_smb_proto::msg::create_ctx::CreateContext;
 use holdfast_smb_proto::FileId;
 use holdfast_types::ntstatus::NtStatus;
 
-use crate::ctx::{Ctx, HResult, Reply};
-use crate::handlers::fileinfo;
+use crate::ctx::{Ctx, HResult};
+use crate::handlers::durable::{self, Durable};
 use crate::state::{DirCursor, Open};
-
-/// What MAXIMUM_ALLOWED grants (shares have no per-file ACLs yet).
-const MAXIMAL_ACCESS: u32 = holdfast_smb_proto::access::FILE_ALL_ACCESS;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let tree = ctx.tree()?;
@@ -25,6 +24,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let opens_max = ctx.srv.cfg.limits.opens_max;
     if ctx.session()?.opens.len() >= opens_max {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
+    }
+    let d = Durable::parse(&req, ctx.conn.neg.is_smb3())?;
+    match d {
+        Durable::ReconnectV1 { .. } | Durable::ReconnectV2 { .. } => return durable::reconnect(ctx, &tree, &req, d).await,
+        Durable::RequestV2 { create_guid, .. } => {
+            if let Some(r) = durable::replay(ctx, &tree, &req, create_guid).await? {
+                return Ok(r);
+            }
+        }
+        _ => {}
     }
     let allocation_size = req
         .contexts
@@ -46,23 +55,39 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
-    let volatile = ctx.conn.next_volatile_id;
-    ctx.conn.next_volatile_id += 1;
-    let file_id = FileId { persistent: fid, volatile };
     let mut contexts = Vec::new();
-    for c in &req.contexts {
-        match c {
-            CreateContext::QueryMaximalAccess { .. } => contexts
-                .push(CreateResponseContext::MaximalAccess { query_status: 0, maximal_access: MAXIMAL_ACCESS }),
-            CreateContext::QueryOnDiskId => {
-                contexts.push(CreateResponseContext::OnDiskId { disk_file_id: info.ino, volume_id: 0 })
+    let mut persistent_id = fid;
+    let mut record = None;
+    if let Some(g) = durable::grant(&ctx.conn.neg, &tree, &req, &d, info.is_dir) {
+        let user = ctx.session()?.user.clone();
+        let owner = ctx.srv.owner_of(&user);
+        let rec = durable::new_record(ctx, &tree, &req, &g, &info, create_action, owner);
+        // The grant is in the replicated handle table before the client
+        // hears of it; if it cannot be written, the open is not durable.
+        match fs.handle_put(&tree.share, fid, &rec).await {
+            Ok(rec) => {
+                persistent_id = rec.persistent_id;
+                contexts.push(durable::response_context(&rec));
+                record = Some(Box::new(rec));
             }
-            _ => {}
+            Err(e) => {
+                tracing::warn!(path = %req.name, "durable handle not granted: {e}");
+                if e.status().is_none() {
+                    // The file-server connection broke: the open is gone too.
+                    return Err(ctx.srv.fs_error(e).await);
+                }
+            }
         }
     }
+    durable::query_contexts(&req, &info, &mut contexts);
+    let volatile = ctx.conn.next_volatile_id;
+    ctx.conn.next_volatile_id += 1;
+    let file_id = FileId { persistent: persistent_id, volatile };
     let tid = ctx.tree_id;
     let open = Open {
         fs_fid: fid,
+        persistent_id,
+        durable: record,
         tree_id: tid,
         path: req.name.clone(),
         is_dir: info.is_dir,
@@ -71,18 +96,5 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     };
     ctx.session()?.opens.insert(volatile, open);
     ctx.last_file_id = Some(file_id);
-    Ok(Reply::ok(&CreateResponse {
-        oplock_level: oplock_level::NONE,
-        flags: 0,
-        create_action,
-        creation_time: info.creation_time,
-        last_access_time: info.last_access_time,
-        last_write_time: info.last_write_time,
-        change_time: info.change_time,
-        allocation_size: info.allocation_bytes,
-        end_of_file: info.size_bytes,
-        file_attributes: fileinfo::attributes(&info),
-        file_id,
-        contexts,
-    }))
+    Ok(durable::response(file_id, create_action, &info, oplock_level::NONE, contexts))
 }

@@ -11,7 +11,32 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::ctx::{Ctx, HResult, Reply};
 use crate::error::status;
 use crate::handlers::negotiate::session_cipher;
+use crate::server::{ConnCmd, SessionReg};
 use crate::state::{Session, SessionState};
+
+/// How long a reconnect waits for the old connection to let go of the
+/// previous session.
+const PREVIOUS_SESSION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// PreviousSessionId ([MS-SMB2] 3.3.5.5.3): a session of the same user on
+/// another connection is torn down as if its connection had dropped, so
+/// its durable opens are disconnected and can be reclaimed. Waits until
+/// that is done (bounded).
+async fn expire_previous(ctx: &mut Ctx<'_>, prev: u64, owner: &str) {
+    let tx = {
+        let m = ctx.srv.sessions.lock().expect("sessions lock");
+        match m.get(&prev) {
+            Some(r) if r.owner == owner && r.conn_id != ctx.conn.conn_id => r.tx.clone(),
+            _ => return,
+        }
+    };
+    let (done, wait) = tokio::sync::oneshot::channel();
+    if tx.send(ConnCmd::ExpireSession { id: prev, done }).is_ok()
+        && tokio::time::timeout(PREVIOUS_SESSION_WAIT, wait).await.is_err()
+    {
+        tracing::warn!(session = prev, "previous session not torn down in time");
+    }
+}
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     let d = ctx.conn.neg.dialect;
@@ -97,5 +122,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     session.user = auth.user.clone();
     session.state = SessionState::Valid;
     tracing::info!(user = %auth.user, session = sid, dialect = format!("{d:#06x}"), "session established");
+    let owner = ctx.srv.owner_of(&auth.user);
+    ctx.srv.sessions.lock().expect("sessions lock").insert(
+        sid,
+        SessionReg { conn_id: ctx.conn.conn_id, owner: owner.clone(), tx: ctx.conn.cmd_tx.clone() },
+    );
+    if req.previous_session_id != 0 && req.previous_session_id != sid {
+        expire_previous(ctx, req.previous_session_id, &owner).await;
+    }
     Ok(Reply::ok(&SessionSetupResponse { session_flags: 0, security_buffer: output }))
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""A persistent handle across the failover of the host that served it
+(driven by crates/holdfast/tests/smb_persistent.rs):
+
+    failover.py open STATE     DH2Q persistent + WRITE on SMB_PORT, writes
+                               STATE (JSON), prints READY, then holds the
+                               connection until a line arrives on stdin
+                               (the test kills the serving host meanwhile)
+                               and exits without CLOSE or LOGOFF.
+    failover.py reclaim STATE  connects to SMB_PORT (the survivor's smbd)
+                               with the same ClientGuid, DH2C, reads back.
+
+Environment as for test_persistent.py.
+"""
+
+import json
+import sys
+import uuid
+
+from smbprotocol.open import CreateDisposition
+
+from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2
+
+
+def main():
+    phase, state = sys.argv[1], sys.argv[2]
+    if phase == "open":
+        client_guid, create_guid = uuid.uuid4(), uuid.uuid4()
+        name = f"failover-{uuid.uuid4().hex[:8]}.bin"
+        conn, _, tree = connect(client_guid)
+        f, resp = create(tree, name, [dh2q(create_guid)])
+        d = durable_v2(resp)
+        check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "persistent handle granted")
+        check(f.write(DATA, 0) == len(DATA), f"wrote {len(DATA)} bytes")
+        with open(state, "w") as out:
+            json.dump({"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name}, out)
+        print("READY", flush=True)
+        sys.stdin.readline()
+        # The host is gone: drop the socket without CLOSE or LOGOFF.
+        conn.disconnect(close=False)
+    elif phase == "reclaim":
+        with open(state) as inp:
+            st = json.load(inp)
+        conn, _, tree = connect(uuid.UUID(st["client_guid"]))
+        f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
+        check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C on the survivor reclaimed the same FileId.Persistent")
+        check(f.read(0, len(DATA)) == DATA, "the bytes written before the failover are read back")
+        f.close()
+        conn.disconnect()
+        print("PASS", flush=True)
+    else:
+        sys.exit(f"unknown phase {phase}")
+
+
+if __name__ == "__main__":
+    main()
