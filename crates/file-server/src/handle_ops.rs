@@ -146,6 +146,32 @@ impl FileServer {
         Ok(Reply::Opened { fid, create_action: crate::access::FILE_OPENED, info: info(&attr) })
     }
 
+    /// The socket client that opened `fids` went away. A fid of a
+    /// persistent handle stays, disconnected (its record gets a disconnect
+    /// time if it had none, so it expires on schedule); any other is closed.
+    pub async fn connection_closed(&self, fids: Vec<u64>) {
+        for fid in fids {
+            let Ok(vol) = self.volume_of_fid(fid) else { continue };
+            let pid = vol.opens.lock().expect("opens lock").open_of(fid).map(|o| o.persistent_id).unwrap_or(0);
+            if pid == 0 {
+                if let Err(e) = self.close(fid).await {
+                    tracing::debug!(fid, error = %e, "closing an abandoned fid");
+                }
+                continue;
+            }
+            if let Ok(mut rec) = vol.handles.get(pid) {
+                if rec.disconnect_time_unix_ms == 0 {
+                    rec.disconnect_time_unix_ms = now_unix_ms();
+                    if let Err(e) = vol.handles.update(rec).await {
+                        tracing::warn!(fid, id = pid, error = %e, "cannot mark an abandoned handle disconnected");
+                    }
+                }
+            }
+            vol.opens.lock().expect("opens lock").disconnect(pid);
+            tracing::info!(fid, id = pid, "socket client gone; persistent handle left disconnected");
+        }
+    }
+
     /// Expires disconnected handles whose deadline passed. Deadlines are
     /// absolute wall-clock times in the records, so whichever host runs this
     /// expires a handle at the same instant.

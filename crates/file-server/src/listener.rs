@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::proto::{Request, FRAME_BODY_BYTES_MAX, MESSAGE_BYTES_MAX, REQUEST_HEADER_BYTES};
+use crate::proto::{Reply, Request, FRAME_BODY_BYTES_MAX, MESSAGE_BYTES_MAX, REQUEST_HEADER_BYTES};
 use crate::server::{Fail, FileServer};
 
 /// Connections at once (the SMB service needs one or a few).
@@ -83,6 +83,10 @@ async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Res
         }
     });
     let inflight = Arc::new(Semaphore::new(INFLIGHT_PER_CONN_MAX));
+    // The fids this connection opened and has not closed: when the
+    // connection ends (the SMB service exited or crashed) they are closed,
+    // or, for persistent handles, left disconnected for reclaim.
+    let open_fids: Arc<std::sync::Mutex<std::collections::HashSet<u64>>> = Arc::default();
     let mut head = [0u8; REQUEST_HEADER_BYTES];
     loop {
         if r.read_exact(&mut head).await.is_err() {
@@ -99,10 +103,26 @@ async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Res
         let mut body = vec![0u8; len];
         r.read_exact(&mut body).await?;
         let permit = inflight.clone().acquire_owned().await.expect("semaphore never closed");
-        let (server, tx) = (server.clone(), tx.clone());
+        let (server, tx, open_fids) = (server.clone(), tx.clone(), open_fids.clone());
         tokio::spawn(async move {
             let reply = match Request::decode(op, &body) {
-                Ok(req) => server.handle(req).await.map(|r| r.encode_body()),
+                Ok(req) => {
+                    let closing = match req {
+                        Request::Close { fid } => Some(fid),
+                        _ => None,
+                    };
+                    let r = server.handle(req).await;
+                    match (&r, closing) {
+                        (Ok(Reply::Opened { fid, .. }), _) => {
+                            open_fids.lock().expect("fids lock").insert(*fid);
+                        }
+                        (Ok(_), Some(fid)) => {
+                            open_fids.lock().expect("fids lock").remove(&fid);
+                        }
+                        _ => {}
+                    }
+                    r.map(|r| r.encode_body())
+                }
                 Err(e) => Err(Fail::new(NtStatus::INVALID_PARAMETER, e.to_string())),
             };
             let _ = tx.send(encode_reply(rid, reply)).await;
@@ -111,5 +131,11 @@ async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Res
     }
     drop(tx);
     let _ = writer.await;
+    // Requests still running may yet open fids; wait for them first.
+    let _ = inflight.acquire_many(INFLIGHT_PER_CONN_MAX as u32).await;
+    let fids: Vec<u64> = open_fids.lock().expect("fids lock").drain().collect();
+    if !fids.is_empty() {
+        server.connection_closed(fids).await;
+    }
     Ok(())
 }

@@ -132,7 +132,7 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
     c.cli_ok(&["volume", "ensure"]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let (_, fs) = serving(&c, "share", None).await;
+        let (node, fs) = serving(&c, "share", None).await;
         for (path, status) in [
             ("..\\etc\\passwd", NtStatus::OBJECT_NAME_INVALID),
             ("a\\..\\..\\x", NtStatus::OBJECT_NAME_INVALID),
@@ -162,6 +162,7 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
             r => panic!("{r:?}"),
         };
         assert_eq!(names, vec!["visible.txt".to_string()]);
+        abandoned_connection(&socket(&c, node)).await;
         // A full handle table is a clear error: a 64 KiB table has 15 slots.
         let (fid, _, info) = fs.open(open_req("h.txt", FILE_CREATE)).await.unwrap();
         let mut full = None;
@@ -180,6 +181,53 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
         file_operations(&fs).await;
     });
     c.kill_all();
+}
+
+/// A socket client that goes away without closing: its plain opens are
+/// closed, its persistent handle stays as a disconnected open.
+async fn abandoned_connection(sock: &std::path::Path) {
+    let a = FsClient::connect(sock).await.unwrap();
+    let (plain, _, _) = a.open(open_req("abandoned-plain", FILE_CREATE)).await.unwrap();
+    let (kept, _, info) = a.open(open_req("abandoned-kept", FILE_CREATE)).await.unwrap();
+    let _ = plain;
+    let rec = HandleRecord {
+        share: "share".into(),
+        path: "abandoned-kept".into(),
+        ino: info.ino,
+        create_guid: [3; 16],
+        client_guid: [4; 16],
+        granted_access: GENERIC_READ | GENERIC_WRITE | DELETE,
+        share_access: FILE_SHARE_READ,
+        is_durable: true,
+        is_persistent: true,
+        timeout_ms: 60_000,
+        ..Default::default()
+    };
+    let put = a.handle_put("share", kept, &rec).await.unwrap();
+    drop(a);
+    let b = FsClient::connect(sock).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The plain open is closed: a conflicting open succeeds.
+    loop {
+        match b.open(open_req("abandoned-plain", FILE_OPEN)).await {
+            Ok((f, _, _)) => {
+                b.close(f).await.unwrap();
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.status(), Some(NtStatus::SHARING_VIOLATION), "{e}");
+                assert!(Instant::now() < deadline, "the abandoned plain open was never closed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    // The persistent one stays, disconnected, with a disconnect time.
+    let err = b.open(open_req("abandoned-kept", FILE_OPEN)).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::FILE_NOT_AVAILABLE), "{err}");
+    assert_ne!(b.handle_get("share", put.persistent_id).await.unwrap().disconnect_time_unix_ms, 0);
+    let (fid, _) = b.reopen("share", put.persistent_id).await.unwrap();
+    b.handle_delete("share", put.persistent_id).await.unwrap();
+    b.close(fid).await.unwrap();
 }
 
 /// Readdir with resume, rename with and without replace, delete-on-close,
