@@ -7,73 +7,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-use common::{free_base_port, pattern, TestCluster, BIN};
-use holdfast_file_server::FsClient;
+use common::{free_base_port, pattern, serving_node, start_smbd, TestCluster};
 
 const USER: &str = "tester";
 const PASSWORD: &str = "Correct-Horse-42";
 /// Bytes of the file put and got back: several 64 KiB writes and reads.
 const FILE_BYTES: usize = 1_000_003;
 
-struct Smbd(Child);
-
-impl Drop for Smbd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn have_smbclient() -> bool {
     Command::new("smbclient").arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
-/// The node whose file server serves `share` (polls until one does).
-fn serving_node(c: &TestCluster, share: &str) -> u64 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            for &id in c.children.keys() {
-                let sock = c.dir.join(format!("node-{id}/fs.sock"));
-                if let Ok(fs) = FsClient::connect(&sock).await {
-                    if fs.shares().await.is_ok_and(|s| s.iter().any(|x| x.name == share)) {
-                        return id;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "no node serves {share:?}\n{}", c.logs());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-}
-
-fn start_smbd(c: &TestCluster, node: u64, port: u16) -> Smbd {
-    let dir = c.dir.canonicalize().unwrap();
-    let cfg = format!(
-        "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n",
-        dir.join(format!("node-{node}/fs.sock")).display(),
-        dir.join("smb-users").display()
-    );
-    let path = dir.join("smbd-test.toml");
-    std::fs::write(&path, cfg).unwrap();
-    let log = std::fs::File::create(dir.join("smbd.log")).unwrap();
-    let child = Command::new(BIN)
-        .args(["smbd", "--config"])
-        .arg(&path)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start smbd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "smbd does not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Smbd(child)
 }
 
 fn smbclient(port: u16, creds: &str, workdir: &Path, commands: &str) -> Output {
@@ -100,10 +44,7 @@ fn smbd_log(dir: &Path) -> String {
 
 #[test]
 fn smbclient_put_get_ls_mkdir_rename_del() {
-    if !have_smbclient() {
-        eprintln!("SKIPPED: smbclient is not installed (apt-get install -y smbclient, or scripts/install-deps.sh)");
-        return;
-    }
+    assert!(have_smbclient(), "smbclient is not installed: run scripts/install-deps.sh (apt-get install -y smbclient)");
     let c = TestCluster::start_with("smb-client", 3, &["--volume-size", "64MiB"]);
     c.wait_healthy(3);
     c.cli_ok(&["volume", "ensure"]);
@@ -112,7 +53,7 @@ fn smbclient_put_get_ls_mkdir_rename_del() {
     assert!(users.lines().any(|l| l == USER), "user list: {users}");
     let node = serving_node(&c, "share");
     let port = free_base_port(1) + 1;
-    let _smbd = start_smbd(&c, node, port);
+    let _smbd = start_smbd(&c, node, port, "smbd");
 
     let work: PathBuf = c.dir.join("client");
     std::fs::create_dir_all(&work).unwrap();

@@ -313,3 +313,66 @@ impl TestCluster {
         c
     }
 }
+
+/// A `holdfast smbd` started by a test; killed when dropped.
+pub struct Smbd(Child);
+
+impl Drop for Smbd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The node whose file server serves `share` (polls until one does).
+pub fn serving_node(c: &TestCluster, share: &str) -> u64 {
+    serving_node_except(c, share, None)
+}
+
+/// Like [`serving_node`], skipping node `not`.
+pub fn serving_node_except(c: &TestCluster, share: &str, not: Option<u64>) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for &id in c.children.keys().filter(|&&id| Some(id) != not) {
+                let sock = c.dir.join(format!("node-{id}/fs.sock"));
+                if let Ok(fs) = holdfast_file_server::FsClient::connect(&sock).await {
+                    if fs.shares().await.is_ok_and(|s| s.iter().any(|x| x.name == share)) {
+                        return id;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no node serves {share:?}\n{}", c.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+/// Starts `holdfast smbd` on `port` against `node`'s file server; config
+/// and log are `DIR/TAG.toml` and `DIR/TAG.log`.
+pub fn start_smbd(c: &TestCluster, node: u64, port: u16, tag: &str) -> Smbd {
+    let dir = c.dir.canonicalize().unwrap();
+    let cfg = format!(
+        "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n",
+        dir.join(format!("node-{node}/fs.sock")).display(),
+        dir.join("smb-users").display()
+    );
+    let path = dir.join(format!("{tag}.toml"));
+    std::fs::write(&path, cfg).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{tag}.log"))).unwrap();
+    let child = Command::new(BIN)
+        .args(["smbd", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start smbd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "smbd does not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Smbd(child)
+}
