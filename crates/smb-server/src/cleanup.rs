@@ -13,7 +13,8 @@ use crate::time::now_unix_ms;
 pub async fn close_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Open>) {
     let Ok(fs) = srv.fs().await else { return };
     for o in opens {
-        if let Some(rec) = &o.durable {
+        let gone = srv.leases.lock().expect("lease table").remove(o.entry);
+        if let Some(rec) = gone.and_then(|e| e.record) {
             if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
                 tracing::warn!("delete of handle {:#x} on teardown: {e}", rec.persistent_id);
             }
@@ -35,13 +36,16 @@ pub async fn disconnect_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Ope
     let mut rest = Vec::new();
     let Ok(fs) = srv.fs().await else { return };
     for o in opens {
-        let Some(rec) = &o.durable else {
+        let marked = srv.leases.lock().expect("lease table").disconnect(o.entry, now_unix_ms());
+        let Some(rec) = marked else {
             rest.push(o);
             continue;
         };
-        let mut rec = (**rec).clone();
-        rec.disconnect_time_unix_ms = now_unix_ms();
-        match fs.handle_update(&rec.share, &rec).await {
+        let r = {
+            let _g = srv.record_writes.lock().await;
+            fs.handle_update(&rec.share, &rec).await
+        };
+        match r {
             Ok(()) => tracing::info!(id = format!("{:#x}", rec.persistent_id), path = %rec.path, "durable open disconnected"),
             Err(e) => {
                 // The record could not be marked: close it for good rather
@@ -52,4 +56,5 @@ pub async fn disconnect_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Ope
         }
     }
     close_opens(srv, rest.into_iter()).await;
+    srv.break_done.notify_waiters();
 }

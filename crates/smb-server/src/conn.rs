@@ -38,6 +38,28 @@ enum After {
     SessionPreauth(u64),
 }
 
+/// A request that went async (an interim STATUS_PENDING was sent) and
+/// waits; it runs again from the start when its wait is over.
+struct Pending {
+    pdu: Vec<u8>,
+    encrypted_for: Option<u64>,
+    session_id: u64,
+    tree_id: u32,
+    last_file_id: Option<FileId>,
+    message_id: u64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// How `one` runs a PDU.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// As received; `last`: the last PDU of its message (only that one
+    /// may go async: the ones after it would need its result).
+    Fresh { last: bool },
+    /// A pending request run again: its ids were fixed when it first ran.
+    Resumed { async_id: u64, session_id: u64, tree_id: u32, last_file_id: Option<FileId> },
+}
+
 struct Out {
     pdu: BytesMut,
     /// Sign with this session's signer.
@@ -50,6 +72,8 @@ pub struct Conn {
     st: ConnState,
     window: SequenceWindow,
     rx: tokio::sync::mpsc::UnboundedReceiver<ConnCmd>,
+    pending: HashMap<u64, Pending>,
+    next_async_id: u64,
 }
 
 impl Conn {
@@ -66,7 +90,7 @@ impl Conn {
             cmd_tx: tx,
         };
         let window = SequenceWindow::new(srv.cfg.limits.credits_max);
-        Conn { srv, st, window, rx }
+        Conn { srv, st, window, rx, pending: HashMap::new(), next_async_id: 1 }
     }
 
     /// Serves the connection until it closes or breaks; then closes every
@@ -74,6 +98,9 @@ impl Conn {
     /// which become disconnected opens that a new connection may reclaim.
     pub async fn serve(mut self, sock: TcpStream) -> Result<(), ConnError> {
         let r = self.serve_inner(sock).await;
+        for (_, p) in self.pending.drain() {
+            p.task.abort();
+        }
         let sessions = std::mem::take(&mut self.st.sessions);
         for id in sessions.keys() {
             self.srv.unregister_session(*id, self.st.conn_id);
@@ -82,9 +109,39 @@ impl Conn {
         r
     }
 
-    /// A command from another connection's task.
-    async fn command(&mut self, cmd: ConnCmd) {
+    /// A command from another connection's task (or a wait of this one);
+    /// what to write to the socket.
+    async fn command(&mut self, cmd: ConnCmd) -> Result<Option<BytesMut>, ConnError> {
         match cmd {
+            ConnCmd::Break { session_id, notice } => {
+                let pdu = crate::breaks::notification_pdu(session_id, &notice);
+                Ok(Some(frame(&pdu)?))
+            }
+            ConnCmd::CloseOpen { session_id, volatile, done } => {
+                let open = self.st.sessions.get_mut(&session_id).and_then(|s| s.opens.remove(&volatile));
+                if let Some(o) = open {
+                    tracing::info!(path = %o.path, "open closed for a new open of the same application instance");
+                    crate::cleanup::close_opens(&self.srv, std::iter::once(o)).await;
+                }
+                let _ = done.send(());
+                Ok(None)
+            }
+            ConnCmd::Resume { async_id } => {
+                let Some(p) = self.pending.remove(&async_id) else { return Ok(None) };
+                let mode = Mode::Resumed {
+                    async_id,
+                    session_id: p.session_id,
+                    tree_id: p.tree_id,
+                    last_file_id: p.last_file_id,
+                };
+                let mut prev = None;
+                let mut last = p.last_file_id;
+                let out = self.one(&p.pdu, p.encrypted_for, &mut prev, &mut last, mode).await?;
+                match out {
+                    Some(o) => self.finish(vec![o], p.encrypted_for),
+                    None => Ok(None),
+                }
+            }
             ConnCmd::ExpireSession { id, done } => {
                 if let Some(s) = self.st.sessions.remove(&id) {
                     tracing::info!(session = id, "session expired by a reconnect (PreviousSessionId)");
@@ -92,6 +149,7 @@ impl Conn {
                     crate::cleanup::disconnect_opens(&self.srv, s.opens.into_values()).await;
                 }
                 let _ = done.send(());
+                Ok(None)
             }
         }
     }
@@ -119,7 +177,9 @@ impl Conn {
                 Some(c) = self.rx.recv() => Some(c),
             };
             if let Some(c) = cmd {
-                self.command(c).await;
+                if let Some(out) = self.command(c).await? {
+                    sock.write_all(&out).await?;
+                }
             }
         }
     }
@@ -156,11 +216,18 @@ impl Conn {
         let mut outs: Vec<Out> = Vec::with_capacity(pdus.len());
         let mut prev: Option<(u64, u32, NtStatus)> = None;
         let mut last_file_id: Option<FileId> = None;
-        for p in &pdus {
-            if let Some(o) = self.one(p.bytes, encrypted_for.is_some(), &mut prev, &mut last_file_id).await? {
+        let n = pdus.len();
+        for (i, p) in pdus.iter().enumerate() {
+            let mode = Mode::Fresh { last: i + 1 == n };
+            if let Some(o) = self.one(p.bytes, encrypted_for, &mut prev, &mut last_file_id, mode).await? {
                 outs.push(o);
             }
         }
+        self.finish(outs, encrypted_for)
+    }
+
+    /// Composes, signs, encrypts and frames the responses of one message.
+    fn finish(&mut self, outs: Vec<Out>, encrypted_for: Option<u64>) -> Result<Option<BytesMut>, ConnError> {
         if outs.is_empty() {
             return Ok(None);
         }
@@ -203,16 +270,18 @@ impl Conn {
         Ok(Some(frame(&composed)?))
     }
 
-    /// One PDU of a compound: its response, or None (CANCEL).
+    /// One PDU of a compound: its response, or None (CANCEL of nothing).
     async fn one(
         &mut self,
         pdu: &[u8],
-        encrypted: bool,
+        encrypted_for: Option<u64>,
         // Session, tree, and the status of a failed CREATE earlier in the
         // related chain (SUCCESS if none).
         prev: &mut Option<(u64, u32, NtStatus)>,
         last_file_id: &mut Option<FileId>,
+        mode: Mode,
     ) -> Result<Option<Out>, ConnError> {
+        let encrypted = encrypted_for.is_some();
         let hdr = match Header::decode(pdu) {
             Ok(h) => h,
             Err(ProtoError::UnknownCommand(_)) => {
@@ -226,17 +295,26 @@ impl Conn {
             return Err(ConnError::Fatal("response sent to the server"));
         }
         if hdr.command == Command::Cancel {
-            // CANCEL takes no credit and gets no response; nothing is ever
-            // pending in this slice, so there is nothing to cancel.
-            return Ok(None);
+            // CANCEL takes no credit; only the request it cancels answers.
+            return Ok(self.cancel(&hdr));
         }
-        // The 2.0.2 header has no CreditCharge: every request costs one.
-        let charge = if self.st.neg.dialect == holdfast_smb_proto::dialect::SMB_2_0_2 { 1 } else { hdr.credit_charge };
-        self.window.consume(hdr.message_id, charge)?;
-        let credits = self.window.grant(hdr.credits);
-        let (mut session_id, mut tree_id) = (hdr.session_id, hdr.tree_id().unwrap_or(0));
+        let (mut session_id, mut tree_id, credits) = match mode {
+            Mode::Fresh { .. } => {
+                // The 2.0.2 header has no CreditCharge: every request costs one.
+                let charge =
+                    if self.st.neg.dialect == holdfast_smb_proto::dialect::SMB_2_0_2 { 1 } else { hdr.credit_charge };
+                self.window.consume(hdr.message_id, charge)?;
+                (hdr.session_id, hdr.tree_id().unwrap_or(0), self.window.grant(hdr.credits))
+            }
+            // The interim response granted the credits.
+            Mode::Resumed { session_id, tree_id, last_file_id: l, .. } => {
+                *last_file_id = l;
+                (session_id, tree_id, 0)
+            }
+        };
         let mut inherited: Option<NtStatus> = None;
-        if hdr.is_related() {
+        if matches!(mode, Mode::Resumed { .. }) {
+        } else if hdr.is_related() {
             match prev {
                 Some((s, t, st)) => {
                     session_id = *s;
@@ -253,6 +331,8 @@ impl Conn {
         let sign_session = self.check_signature(&hdr, pdu, session_id, encrypted);
         let mut new_session_id = None;
         let mut after = After::Nothing;
+        let file_id_before = *last_file_id;
+        let mut wait = None;
         let result = match (inherited, sign_session) {
             (Some(st), _) => Err(st),
             (None, Err(st)) => Err(st),
@@ -269,6 +349,7 @@ impl Conn {
                         last_file_id: *last_file_id,
                         new_session_id: None,
                         new_tree_id: None,
+                        wait: None,
                     };
                     let r = handlers::dispatch(&mut ctx, req).await;
                     new_session_id = ctx.new_session_id;
@@ -276,10 +357,34 @@ impl Conn {
                         tree_id = t;
                     }
                     *last_file_id = ctx.last_file_id;
+                    wait = ctx.wait.take().map(|m| m.into_inner().expect("wait lock"));
                     r
                 }
             },
         };
+        if let (Err(NtStatus::PENDING), Some(w)) = (&result, wait) {
+            match mode {
+                Mode::Fresh { last: false } => {
+                    // Not the last of a compound: wait here, then run it
+                    // again (the connection's other requests wait too).
+                    w.await;
+                    *last_file_id = file_id_before;
+                    return Box::pin(self.one(pdu, encrypted_for, prev, last_file_id, Mode::Fresh { last: false })).await;
+                }
+                Mode::Fresh { last: true } => {
+                    let async_id = self.next_async_id;
+                    self.next_async_id += 1;
+                    let out = self.go_async(&hdr, pdu, encrypted_for, session_id, tree_id, file_id_before, async_id, credits, w);
+                    *prev = Some((session_id, tree_id, NtStatus::SUCCESS));
+                    return Ok(Some(out));
+                }
+                Mode::Resumed { async_id, .. } => {
+                    // Still waiting (a new break came up): no second interim.
+                    self.park(&hdr, pdu, encrypted_for, session_id, tree_id, file_id_before, async_id, w);
+                    return Ok(None);
+                }
+            }
+        }
         if let Some(sid) = new_session_id {
             session_id = sid;
         }
@@ -289,8 +394,19 @@ impl Conn {
         };
         let mut rh = Header::response_to(&hdr, status, credits);
         rh.session_id = session_id;
-        if let holdfast_smb_proto::SyncOrAsync::Sync { process_id, .. } = hdr.id {
-            rh.id = holdfast_smb_proto::SyncOrAsync::Sync { process_id, tree_id };
+        match mode {
+            Mode::Resumed { async_id, .. } => rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id },
+            Mode::Fresh { .. } => {
+                if let holdfast_smb_proto::SyncOrAsync::Sync { process_id, .. } = hdr.id {
+                    rh.id = holdfast_smb_proto::SyncOrAsync::Sync { process_id, tree_id };
+                }
+            }
+        }
+        let sign = self.sign_for(&hdr, session_id, status, encrypted);
+        if sign.is_none() && hdr.is_signed() && status == crate::error::status::USER_SESSION_DELETED {
+            // The session and its key are gone; clients that sign want the
+            // flag on this one answer and skip the check (as Samba sends).
+            rh.flags |= holdfast_smb_proto::header::flags::SIGNED;
         }
         let mut out = BytesMut::new();
         rh.encode(&mut out);
@@ -313,17 +429,95 @@ impl Conn {
             _ => NtStatus::SUCCESS,
         };
         *prev = Some((session_id, tree_id, carried));
-        // Sign when the session has keys and either signs everything or
-        // the client signed this request; never a session-less error or a
-        // MORE_PROCESSING_REQUIRED round (no key yet).
-        let sign = self
-            .st
+        Ok(Some(Out { pdu: out, sign_session: sign, after }))
+    }
+
+    /// Sign when the session has keys and either signs everything or the
+    /// client signed this request; never a session-less error or a
+    /// MORE_PROCESSING_REQUIRED round (no key yet).
+    fn sign_for(&self, hdr: &Header, session_id: u64, status: NtStatus, encrypted: bool) -> Option<u64> {
+        self.st
             .sessions
             .get(&session_id)
             .filter(|s| s.signer.is_some() && (s.signing_required || hdr.is_signed()))
             .filter(|_| status != NtStatus::MORE_PROCESSING_REQUIRED && !encrypted)
-            .map(|_| session_id);
-        Ok(Some(Out { pdu: out, sign_session: sign, after }))
+            .map(|_| session_id)
+    }
+
+    /// The request waits: the interim response (STATUS_PENDING with an
+    /// AsyncId, granting the credits now) goes out, and the request is
+    /// parked until `wait` is over.
+    #[allow(clippy::too_many_arguments)]
+    fn go_async(
+        &mut self,
+        hdr: &Header,
+        pdu: &[u8],
+        encrypted_for: Option<u64>,
+        session_id: u64,
+        tree_id: u32,
+        last_file_id: Option<FileId>,
+        async_id: u64,
+        credits: u16,
+        wait: crate::ctx::AsyncWait,
+    ) -> Out {
+        self.park(hdr, pdu, encrypted_for, session_id, tree_id, last_file_id, async_id, wait);
+        let mut rh = Header::response_to(hdr, NtStatus::PENDING, credits);
+        rh.session_id = session_id;
+        rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id };
+        let mut out = BytesMut::new();
+        rh.encode(&mut out);
+        ErrorResponse::EMPTY.encode(&mut out);
+        let sign = self.sign_for(hdr, session_id, NtStatus::PENDING, encrypted_for.is_some());
+        Out { pdu: out, sign_session: sign, after: After::Nothing }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &mut self,
+        hdr: &Header,
+        pdu: &[u8],
+        encrypted_for: Option<u64>,
+        session_id: u64,
+        tree_id: u32,
+        last_file_id: Option<FileId>,
+        async_id: u64,
+        wait: crate::ctx::AsyncWait,
+    ) {
+        let tx = self.st.cmd_tx.clone();
+        let task = tokio::spawn(async move {
+            wait.await;
+            let _ = tx.send(ConnCmd::Resume { async_id });
+        });
+        let p = Pending {
+            pdu: pdu.to_vec(),
+            encrypted_for,
+            session_id,
+            tree_id,
+            last_file_id,
+            message_id: hdr.message_id,
+            task,
+        };
+        self.pending.insert(async_id, p);
+    }
+
+    /// CANCEL ([MS-SMB2] 3.3.5.16): the pending request it names (by
+    /// AsyncId, or by MessageId) ends with STATUS_CANCELLED.
+    fn cancel(&mut self, hdr: &Header) -> Option<Out> {
+        let async_id = match hdr.async_id() {
+            Some(a) => a,
+            None => *self.pending.iter().find(|(_, p)| p.message_id == hdr.message_id)?.0,
+        };
+        let p = self.pending.remove(&async_id)?;
+        p.task.abort();
+        let orig = Header::decode(&p.pdu).ok()?;
+        let mut rh = Header::response_to(&orig, crate::error::status::CANCELLED, 0);
+        rh.session_id = p.session_id;
+        rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id };
+        let mut out = BytesMut::new();
+        rh.encode(&mut out);
+        ErrorResponse::EMPTY.encode(&mut out);
+        let sign = self.sign_for(&orig, p.session_id, crate::error::status::CANCELLED, p.encrypted_for.is_some());
+        Some(Out { pdu: out, sign_session: sign, after: After::Nothing })
     }
 
     /// Verifies a signed request and refuses an unsigned one on a session

@@ -63,7 +63,14 @@ pub struct Ctx<'a> {
     pub new_session_id: Option<u64>,
     /// The tree to put in the response header (TREE_CONNECT).
     pub new_tree_id: Option<u32>,
+    /// Set with an `Err(STATUS_PENDING)` answer: the request waits for
+    /// this (breaks to be acknowledged), then runs again from the start.
+    pub wait: Option<std::sync::Mutex<AsyncWait>>,
 }
+
+/// What a request that goes async waits for (in a Mutex in `Ctx`, which
+/// handlers borrow across awaits and so must be Sync).
+pub type AsyncWait = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl Ctx<'_> {
     /// The authenticated session of this request.

@@ -32,4 +32,7 @@ pub mod status {
     pub const NOT_FOUND: NtStatus = NtStatus(0xC000_0225);
     pub const REQUEST_NOT_ACCEPTED: NtStatus = NtStatus(0xC000_00D0);
     pub const FS_DRIVER_REQUIRED: NtStatus = NtStatus(0xC000_019C);
+    pub const CANCELLED: NtStatus = NtStatus(0xC000_0120);
+    pub const INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
+    pub const UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
 }

@@ -10,12 +10,14 @@
 //! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
 //!   them.
 
+pub mod breaks;
 pub mod config;
 pub mod conn;
 pub mod credits;
 pub mod ctx;
 pub mod error;
 pub mod handlers;
+pub mod leases;
 pub mod server;
 pub mod state;
 

@@ -27,6 +27,13 @@ pub struct Server {
     /// The orphan sweep ran (once per process, at the first connection to
     /// the file server).
     swept: std::sync::atomic::AtomicBool,
+    /// Every open's oplock or lease, and the durable records (`leases.rs`).
+    pub leases: std::sync::Mutex<crate::leases::Table>,
+    /// Woken whenever a break completes (acknowledged, or its open gone).
+    pub break_done: tokio::sync::Notify,
+    /// Serialises handle-record updates, so that each writes the latest
+    /// state and an older snapshot never lands after a newer one.
+    pub record_writes: Mutex<()>,
 }
 
 /// What another connection may ask of a connection's task.
@@ -34,6 +41,13 @@ pub enum ConnCmd {
     /// Tear down this session as if its connection had dropped (durable
     /// opens become disconnected); `done` once it is.
     ExpireSession { id: u64, done: oneshot::Sender<()> },
+    /// Send an oplock or lease break notification.
+    Break { session_id: u64, notice: crate::leases::Notice },
+    /// Close an open of this connection (another client's CREATE with the
+    /// same AppInstanceId takes its place); `done` once it is closed.
+    CloseOpen { session_id: u64, volatile: u64, done: oneshot::Sender<()> },
+    /// The wait of a request that went async is over: run it again.
+    Resume { async_id: u64 },
 }
 
 pub struct SessionReg {
@@ -56,6 +70,9 @@ impl Server {
             sessions: Default::default(),
             next_conn_id: AtomicU64::new(1),
             swept: std::sync::atomic::AtomicBool::new(false),
+            leases: Default::default(),
+            break_done: tokio::sync::Notify::new(),
+            record_writes: Mutex::new(()),
         }
     }
 
@@ -84,7 +101,7 @@ impl Server {
             Ok(c) => {
                 let c = Arc::new(c);
                 if !self.swept.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    sweep_orphans(&c).await;
+                    sweep_orphans(self, &c).await;
                 }
                 *g = Some(c.clone());
                 Ok(c)
@@ -115,16 +132,21 @@ impl Server {
 /// marking it (a crash of smbd while its host lives on): it is marked
 /// disconnected now, so that its timeout runs and a client can reclaim it.
 /// Runs once, before this process makes any open (one smbd per host).
-async fn sweep_orphans(fs: &FsClient) {
+/// Every record then enters the lease table as a disconnected open, so
+/// that breaks and conflicts see it as the old instance did.
+async fn sweep_orphans(srv: &Server, fs: &FsClient) {
     let Ok(shares) = fs.shares().await else { return };
     for sh in shares {
         let Ok(recs) = fs.handle_list(&sh.name).await else { continue };
-        for mut rec in recs.into_iter().filter(|r| r.disconnect_time_unix_ms == 0) {
-            rec.disconnect_time_unix_ms = crate::time::now_unix_ms();
-            match fs.handle_update(&sh.name, &rec).await {
-                Ok(()) => tracing::info!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle marked disconnected"),
-                Err(e) => tracing::warn!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle: {e}"),
+        for mut rec in recs {
+            if rec.disconnect_time_unix_ms == 0 {
+                rec.disconnect_time_unix_ms = crate::time::now_unix_ms();
+                match fs.handle_update(&sh.name, &rec).await {
+                    Ok(()) => tracing::info!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle marked disconnected"),
+                    Err(e) => tracing::warn!(share = %sh.name, id = format!("{:#x}", rec.persistent_id), "orphaned durable handle: {e}"),
+                }
             }
+            srv.leases.lock().expect("lease table").load(rec);
         }
     }
 }

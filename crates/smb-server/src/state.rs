@@ -92,14 +92,20 @@ pub struct Open {
     /// FileId.Persistent: the handle-table id of a durable open, else the
     /// file server's fid.
     pub persistent_id: u64,
-    /// The handle-table record of a durable or persistent open: deleted at
-    /// CLOSE, marked disconnected when the connection goes.
-    pub durable: Option<Box<holdfast_objfs::handles::HandleRecord>>,
+    /// A durable or persistent open: its handle-table record (in the lease
+    /// table's entry) is deleted at CLOSE and marked disconnected when the
+    /// connection goes.
+    pub durable: bool,
+    /// Its entry in the lease table (`Server::leases`).
+    pub entry: u64,
     pub tree_id: u32,
     /// Path relative to the share root, as the client sent it.
     pub path: String,
     pub is_dir: bool,
     pub granted_access: u32,
+    /// FilePositionInformation: kept for the client, which sets and reads
+    /// it; the lease-table entry keeps it over a reconnect.
+    pub position: u64,
     pub dir: DirCursor,
 }
 

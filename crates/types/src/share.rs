@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::size::parse_size_bytes;
 
-/// Handle timeout a share gets when its config does not say (Windows' own
-/// default for continuously available shares).
-pub const HANDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
+/// A share's cap on durable and persistent handle timeouts when its config
+/// does not say: Samba's 300 s. A client that asks for timeout 0 gets
+/// 60 s (or the cap, when lower); one that asks for more gets the cap.
+pub const HANDLE_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Longest handle timeout a share may configure or a client may ask for.
 pub const HANDLE_TIMEOUT_MS_MAX: u64 = 300_000;
 /// Longest share or volume name, in bytes.

@@ -8,9 +8,9 @@ use crate::ctx::{Ctx, HResult, Reply};
 use crate::handlers::fileinfo;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
-    let (fid, durable) = {
+    let (fid, entry) = {
         let o = ctx.open(req.file_id)?;
-        (o.fs_fid, o.durable.clone())
+        (o.fs_fid, o.entry)
     };
     let fs = ctx.srv.fs().await?;
     let mut resp = CloseResponse::default();
@@ -32,7 +32,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     ctx.session()?.opens.remove(&volatile);
     // A durable open's record goes first: once it is gone no reconnect can
     // find the open, then the open itself is closed.
-    if let Some(rec) = durable {
+    let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
+    // A break this open owed is over.
+    ctx.srv.break_done.notify_waiters();
+    if let Some(rec) = gone.and_then(|e| e.record) {
         if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
             tracing::warn!("delete of handle {:#x} at close: {e}", rec.persistent_id);
         }

@@ -2,17 +2,23 @@
 //! (file-server fid, a per-connection counter) for a plain open, and
 //! (handle-table id, a per-connection counter) for a durable or persistent
 //! one, whose record is written through the file server before the
-//! response (`durable.rs`). MxAc and QFid are answered; lease contexts are
-//! ignored and no oplock is granted.
+//! response (`durable.rs`).
+//!
+//! Caching first: the breaks this open needs are sent before the file
+//! server sees it (an overwrite must not truncate under another client's
+//! write cache); when one needs an acknowledgment the request goes async
+//! and runs again once the breaks are done (`leases.rs`, `breaks.rs`).
 
 use holdfast_file_server::proto::OpenReq;
-use holdfast_smb_proto::msg::create::{oplock_level, CreateRequest};
+use holdfast_smb_proto::msg::create::{disposition, CreateRequest};
 use holdfast_smb_proto::msg::create_ctx::CreateContext;
 use holdfast_smb_proto::FileId;
 use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult};
 use crate::handlers::durable::{self, Durable};
+use crate::handlers::lease_ctx;
+use crate::leases::{self, Entry, Holder, NewOpen};
 use crate::state::{DirCursor, Open};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
@@ -35,6 +41,30 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         }
         _ => {}
     }
+    if let Durable::RequestV2 { create_guid, .. } = d {
+        close_app_instance(ctx, &tree.share, &req, create_guid).await;
+    }
+    let requested = lease_ctx::requested(&ctx.conn.neg, &req);
+    let access = holdfast_file_server::access::map_generic(req.desired_access);
+    let key = leases::path_key(&req.name);
+    let plan = ctx.srv.leases.lock().expect("lease table").plan_open(&NewOpen {
+        share: &tree.share,
+        path_key: &key,
+        access,
+        share_access: req.share_access,
+        overwrite: matches!(req.create_disposition, disposition::SUPERSEDE | disposition::OVERWRITE | disposition::OVERWRITE_IF),
+        lease: lease_ctx::lease_id(&requested),
+    });
+    let (wait, blocked) = (plan.wait, plan.blocked);
+    crate::breaks::carry_out(ctx.srv, plan).await;
+    if blocked {
+        return Err(NtStatus::FILE_NOT_AVAILABLE);
+    }
+    if wait {
+        let w = crate::breaks::wait_breaks(ctx.srv.clone(), tree.share.clone(), key);
+        ctx.wait = Some(std::sync::Mutex::new(Box::pin(w)));
+        return Err(NtStatus::PENDING);
+    }
     let allocation_size = req
         .contexts
         .iter()
@@ -55,20 +85,28 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
+    let granted = ctx.srv.leases.lock().expect("lease table").grant(&tree.share, info.ino, &req.name, info.is_dir, access, &requested);
+    let granted = match granted {
+        Ok(g) => g,
+        Err(st) => {
+            let _ = fs.close(fid).await;
+            return Err(st);
+        }
+    };
     let mut contexts = Vec::new();
     let mut persistent_id = fid;
     let mut record = None;
-    if let Some(g) = durable::grant(&ctx.conn.neg, &tree, &req, &d, info.is_dir) {
+    if let Some(g) = durable::grant(&ctx.conn.neg, &tree, &d, &granted, info.is_dir) {
         let user = ctx.session()?.user.clone();
         let owner = ctx.srv.owner_of(&user);
-        let rec = durable::new_record(ctx, &tree, &req, &g, &info, create_action, owner);
+        let rec = durable::new_record(ctx, &tree, &req, &g, &info, create_action, owner, &granted);
         // The grant is in the replicated handle table before the client
         // hears of it; if it cannot be written, the open is not durable.
         match fs.handle_put(&tree.share, fid, &rec).await {
             Ok(rec) => {
                 persistent_id = rec.persistent_id;
                 contexts.push(durable::response_context(&rec));
-                record = Some(Box::new(rec));
+                record = Some(rec);
             }
             Err(e) => {
                 tracing::warn!(path = %req.name, "durable handle not granted: {e}");
@@ -79,22 +117,72 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
             }
         }
     }
+    if let Some(l) = &granted.lease {
+        contexts.push(lease_ctx::response(l));
+    }
     durable::query_contexts(&req, &info, &mut contexts);
     let volatile = ctx.conn.next_volatile_id;
     ctx.conn.next_volatile_id += 1;
     let file_id = FileId { persistent: persistent_id, volatile };
+    let durable_open = record.is_some();
+    let entry = ctx.srv.leases.lock().expect("lease table").insert(Entry {
+        share: tree.share.clone(),
+        ino: info.ino,
+        path_key: leases::path_key(&req.name),
+        holder: Some(Holder { conn_id: ctx.conn.conn_id, session_id: ctx.session_id, file_id, tx: ctx.conn.cmd_tx.clone() }),
+        access,
+        share_access: req.share_access,
+        oplock: granted.oplock,
+        lease: granted.lease.as_ref().map(|l| (ctx.conn.neg.client_guid, l.key)),
+        breaking_to: None,
+        record,
+        position: 0,
+    });
     let tid = ctx.tree_id;
     let open = Open {
         fs_fid: fid,
         persistent_id,
-        durable: record,
+        durable: durable_open,
+        entry,
         tree_id: tid,
         path: req.name.clone(),
         is_dir: info.is_dir,
         granted_access: req.desired_access,
+        position: 0,
         dir: DirCursor::default(),
     };
     ctx.session()?.opens.insert(volatile, open);
     ctx.last_file_id = Some(file_id);
-    Ok(durable::response(file_id, create_action, &info, oplock_level::NONE, contexts))
+    Ok(durable::response(file_id, create_action, &info, granted.oplock, contexts))
+}
+
+/// [MS-SMB2] 3.3.5.9.13: a durable CREATE with an AppInstanceId closes the
+/// other opens of that file by the same application instance (a failed-
+/// over cluster application reopening its files), before any break.
+async fn close_app_instance(ctx: &mut Ctx<'_>, share: &str, req: &CreateRequest, create_guid: [u8; 16]) {
+    let Some(app) = req.contexts.iter().find_map(|c| if let CreateContext::AppInstanceId(g) = c { Some(*g) } else { None }) else {
+        return;
+    };
+    if app == [0; 16] {
+        return;
+    }
+    let key = leases::path_key(&req.name);
+    let victims = ctx.srv.leases.lock().expect("lease table").app_instance_opens(share, &key, app, create_guid);
+    for (entry, holder, persistent_id) in victims {
+        match holder {
+            Some(h) => {
+                let (done, wait) = tokio::sync::oneshot::channel();
+                let cmd = crate::server::ConnCmd::CloseOpen { session_id: h.session_id, volatile: h.file_id.volatile, done };
+                if h.tx.send(cmd).is_ok() {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait).await;
+                }
+            }
+            None => {
+                ctx.srv.leases.lock().expect("lease table").remove(entry);
+                if let Ok(fs) = ctx.srv.fs().await {
+                    let _ = fs.handle_delete(share, persistent_id).await;
+                }
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! handle table (`FsClient::handle_put`); its id is FileId.Persistent.
 
 use holdfast_file_server::proto::FileInfo;
-use holdfast_objfs::handles::{oplock, HandleRecord, Lease as RecLease};
+use holdfast_objfs::handles::{HandleRecord, Lease as RecLease};
 use holdfast_smb_proto::msg::create::{oplock_level, CreateRequest, CreateResponse};
 use holdfast_smb_proto::msg::create_ctx::{
     lease_state, CreateContext, CreateResponseContext, DHANDLE_FLAG_PERSISTENT,
@@ -17,12 +17,14 @@ use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
 use crate::handlers::fileinfo;
+use crate::leases::{Granted, Holder};
 use crate::state::{DirCursor, Negotiated, Open, Tree};
 
 /// What MAXIMUM_ALLOWED grants (shares have no per-file ACLs yet).
 pub const MAXIMAL_ACCESS: u32 = holdfast_smb_proto::access::FILE_ALL_ACCESS;
 
-/// A share timeout of 0 means this (Samba's and Windows' default).
+/// What a DH2Q with timeout 0 gets (Samba's and Windows' default), unless
+/// the share's cap is lower; a share timeout of 0 means this too.
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
 /// How long a reconnect waits for the connection that held the handle to
@@ -95,16 +97,15 @@ fn share_timeout_ms(tree: &Tree) -> u32 {
 
 /// [MS-SMB2] 3.3.5.9.10 / 3.3.5.9.6: persistent only on a CA share over
 /// 3.x with PERSISTENT_HANDLES; otherwise durable when a batch oplock or a
-/// handle-caching lease was asked; never on directories. The timeout is
+/// handle-caching lease was granted; never on directories. The timeout is
 /// the client's, capped at the share's `handle_timeout_ms`; 0 takes the
 /// share's.
-pub fn grant(neg: &Negotiated, tree: &Tree, req: &CreateRequest, d: &Durable, is_dir: bool) -> Option<Grant> {
+pub fn grant(neg: &Negotiated, tree: &Tree, d: &Durable, granted: &Granted, is_dir: bool) -> Option<Grant> {
     if is_dir {
         return None;
     }
-    let batch_or_handle = req.requested_oplock_level == oplock_level::BATCH
-        || (req.requested_oplock_level == oplock_level::LEASE
-            && req.contexts.iter().any(|c| matches!(c, CreateContext::Lease(l) if l.state & lease_state::HANDLE_CACHING != 0)));
+    let batch_or_handle = granted.oplock == oplock_level::BATCH
+        || granted.lease.as_ref().is_some_and(|l| l.state & lease_state::HANDLE_CACHING != 0);
     let share_t = share_timeout_ms(tree);
     match *d {
         Durable::RequestV1 if batch_or_handle => {
@@ -118,7 +119,7 @@ pub fn grant(neg: &Negotiated, tree: &Tree, req: &CreateRequest, d: &Durable, is
             if !persistent && !batch_or_handle {
                 return None;
             }
-            let timeout_ms = if timeout == 0 { share_t } else { timeout.min(share_t) };
+            let timeout_ms = if timeout == 0 { DEFAULT_TIMEOUT_MS.min(u64::from(share_t)) as u32 } else { timeout.min(share_t) };
             Some(Grant { persistent, timeout_ms, v2: true, create_guid })
         }
         _ => None,
@@ -136,6 +137,7 @@ pub fn new_record(
     info: &FileInfo,
     create_action: u32,
     owner: String,
+    granted: &Granted,
 ) -> HandleRecord {
     let app_instance_id = req
         .contexts
@@ -147,9 +149,14 @@ pub fn new_record(
         .iter()
         .find_map(|c| if let CreateContext::AppInstanceVersion { high, low } = c { Some((*high, *low)) } else { None })
         .unwrap_or((0, 0));
-    // No oplock or lease is granted yet (no break machinery), so the
-    // record says NONE and has no lease.
-    let lease: Option<RecLease> = None;
+    let lease = granted.lease.as_ref().map(|l| RecLease {
+        key: l.key,
+        parent_key: l.parent_key,
+        state: l.state,
+        epoch: l.epoch,
+        version: l.version,
+        flags: l.flags,
+    });
     HandleRecord {
         persistent_id: 0,
         ino: info.ino,
@@ -167,7 +174,7 @@ pub fn new_record(
         create_disposition: req.create_disposition,
         create_action,
         file_attributes: req.file_attributes,
-        oplock_level: oplock::NONE,
+        oplock_level: granted.oplock,
         lease,
         is_durable: true,
         is_persistent: g.persistent,
@@ -227,7 +234,7 @@ fn live_here(ctx: &Ctx<'_>, id: u64) -> Option<(u64, u64, Open)> {
     ctx.conn.sessions.iter().find_map(|(sid, s)| {
         s.opens
             .iter()
-            .find(|(_, o)| o.durable.is_some() && o.persistent_id == id)
+            .find(|(_, o)| o.durable && o.persistent_id == id)
             .map(|(v, o)| (*sid, *v, o.clone()))
     })
 }
@@ -307,13 +314,17 @@ pub async fn reconnect(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, d: D
     match v2 {
         Some((create_guid, flags)) => {
             let asks_persistent = flags & DHANDLE_FLAG_PERSISTENT != 0;
-            if rec.create_guid != create_guid || rec.is_persistent != asks_persistent || rec.client_guid != client_guid {
+            // The ClientGuid matters only for a lease (checked above): an
+            // oplock handle may come back from a client with a new one.
+            if rec.create_guid != create_guid || rec.is_persistent != asks_persistent {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
             }
         }
         None => {
             // A v1 reconnect names a v1 handle (no CreateGuid).
-            if rec.create_guid != [0; 16] || rec.is_persistent {
+            // (A v2 durable handle may come back through v1, as Samba
+            // allows; a persistent one may not.)
+            if rec.is_persistent {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
             }
         }
@@ -345,13 +356,28 @@ async fn reclaim(
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
     }
     if live_here(ctx, rec.persistent_id).is_some() {
-        return Err(NtStatus::FILE_NOT_AVAILABLE);
+        // Still open here: there is nothing to reconnect (as Samba).
+        return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+    }
+    // A handle with a lease is reclaimed naming that lease (whatever the
+    // oplock level field says), and one without by naming none; with a
+    // lease the name must be the handle's ([MS-SMB2] 3.3.5.9.7, .12).
+    let asked = req.contexts.iter().find_map(|c| if let CreateContext::Lease(l) = c { Some(l.key) } else { None });
+    match (&rec.lease, asked) {
+        (Some(l), Some(k)) if l.key == k => {
+            if !durable_ctx && crate::leases::path_key(&req.name) != crate::leases::path_key(&rec.path) {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+        }
+        (None, None) => {}
+        _ => return Err(NtStatus::OBJECT_NAME_NOT_FOUND),
     }
     let deadline = tokio::time::Instant::now() + RECONNECT_WAIT;
     while rec.disconnect_time_unix_ms == 0 {
         // Still connected elsewhere: its connection may be ending now.
         if tokio::time::Instant::now() >= deadline {
-            return Err(NtStatus::FILE_NOT_AVAILABLE);
+            // Open on a live connection elsewhere: not reconnectable.
+            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         rec = match fs.handle_get(&tree.share, rec.persistent_id).await {
@@ -365,42 +391,80 @@ async fn reclaim(
         Err(e) if e.status().is_some() => return Err(NtStatus::OBJECT_NAME_NOT_FOUND),
         Err(e) => return Err(fs_err(ctx, e).await),
     };
-    rec.disconnect_time_unix_ms = 0;
-    if ctx.conn.neg.is_smb3() {
-        rec.channel_sequence = (ctx.hdr.status.0 & 0xFFFF) as u16;
-    }
+    let volatile = ctx.conn.next_volatile_id;
+    ctx.conn.next_volatile_id += 1;
+    let file_id = FileId { persistent: rec.persistent_id, volatile };
+    let channel_sequence = ctx.conn.neg.is_smb3().then_some((ctx.hdr.status.0 & 0xFFFF) as u16);
+    // The lease table's entry (kept while disconnected, or loaded from the
+    // record by a new service) is connected again; its caching state is
+    // the newest, so the record written and answered is taken from it.
+    let holder = Holder { conn_id: ctx.conn.conn_id, session_id: ctx.session_id, file_id, tx: ctx.conn.cmd_tx.clone() };
+    let position;
+    let (entry, rec) = {
+        let mut t = ctx.srv.leases.lock().expect("lease table");
+        let id = match t.find_durable(&tree.share, rec.persistent_id) {
+            Some(id) => id,
+            None => t.load(rec.clone()),
+        };
+        let e = t.entry_mut(id).expect("just found");
+        e.holder = Some(holder);
+        position = e.position;
+        if let Some(r) = e.record.as_mut() {
+            r.disconnect_time_unix_ms = 0;
+            if let Some(cs) = channel_sequence {
+                r.channel_sequence = cs;
+            }
+        }
+        (id, t.current_record(id).expect("durable entry"))
+    };
     if let Err(e) = fs.handle_update(&tree.share, &rec).await {
         // Put it back as it was: disconnected, still reclaimable.
         tracing::warn!("reconnect of handle {:#x}: {e}", rec.persistent_id);
         let mut back = rec.clone();
         back.disconnect_time_unix_ms = crate::time::now_unix_ms();
+        {
+            let mut t = ctx.srv.leases.lock().expect("lease table");
+            if let Some(en) = t.entry_mut(entry) {
+                en.holder = None;
+                en.record = Some(back.clone());
+            }
+        }
         let _ = fs.handle_update(&tree.share, &back).await;
+        let _ = fs.close(fid).await;
         return Err(e.status().unwrap_or(NtStatus::UNEXPECTED_IO_ERROR));
     }
     tracing::info!(id = format!("{:#x}", rec.persistent_id), path = %rec.path, "durable open reclaimed");
-    let volatile = ctx.conn.next_volatile_id;
-    ctx.conn.next_volatile_id += 1;
-    let file_id = FileId { persistent: rec.persistent_id, volatile };
     let mut contexts = Vec::new();
     if durable_ctx {
         contexts.push(response_context(&rec));
     }
+    if let Some(l) = &rec.lease {
+        contexts.push(crate::handlers::lease_ctx::response(&crate::leases::GrantedLease {
+            key: l.key,
+            state: l.state,
+            flags: l.flags,
+            epoch: l.epoch,
+            version: l.version,
+            parent_key: l.parent_key,
+        }));
+    }
     query_contexts(req, &info, &mut contexts);
     let create_action = action.unwrap_or(rec.create_action);
-    let oplock = rec.oplock_level;
     let open = Open {
         fs_fid: fid,
         persistent_id: rec.persistent_id,
-        durable: Some(Box::new(rec.clone())),
+        durable: true,
+        entry,
         tree_id: ctx.tree_id,
         path: rec.path.clone(),
         is_dir: info.is_dir,
         granted_access: rec.granted_access,
+        position,
         dir: DirCursor::default(),
     };
     ctx.session()?.opens.insert(volatile, open);
     ctx.last_file_id = Some(file_id);
-    Ok(response(file_id, create_action, &info, oplock, contexts))
+    Ok(response(file_id, create_action, &info, rec.oplock_level, contexts))
 }
 
 #[cfg(test)]
@@ -441,7 +505,13 @@ mod tests {
 
     fn granted(n: &Negotiated, t: &Tree, r: &CreateRequest) -> Option<(bool, u32)> {
         let d = Durable::parse(r, n.is_smb3()).unwrap();
-        grant(n, t, r, &d, false).map(|g| (g.persistent, g.timeout_ms))
+        grant(n, t, &d, &granted_caching(n, r), false).map(|g| (g.persistent, g.timeout_ms))
+    }
+
+    /// What an empty lease table grants the request.
+    fn granted_caching(n: &Negotiated, r: &CreateRequest) -> Granted {
+        let req = crate::handlers::lease_ctx::requested(n, r);
+        crate::leases::Table::default().grant("share", 1, "f", false, 0x0012_019F, &req).unwrap()
     }
 
     #[test]
@@ -477,7 +547,7 @@ mod tests {
         // Never on a directory.
         let rp = req(oplock_level::NONE, vec![dh2q(0, DHANDLE_FLAG_PERSISTENT)]);
         let d = Durable::parse(&rp, true).unwrap();
-        assert!(grant(&n, &t, &rp, &d, true).is_none());
+        assert!(grant(&n, &t, &d, &granted_caching(&n, &rp), true).is_none());
     }
 
     #[test]

@@ -11,6 +11,10 @@ pub fn attributes(i: &FileInfo) -> u32 {
     if i.is_dir {
         a |= file_attr::DIRECTORY;
     }
+    // NORMAL is valid only alone (a client may send it with a create).
+    if a & !file_attr::NORMAL != 0 {
+        a &= !file_attr::NORMAL;
+    }
     if a == 0 {
         a = file_attr::NORMAL;
     }

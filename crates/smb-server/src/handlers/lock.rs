@@ -10,7 +10,11 @@ use holdfast_smb_proto::msg::lock::{lock_flags, LockRequest, LockResponse};
 use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: LockRequest) -> HResult {
-    let fid = ctx.open(req.file_id)?.fs_fid;
+    let (fid, entry) = {
+        let o = ctx.open(req.file_id)?;
+        (o.fs_fid, o.entry)
+    };
+    crate::breaks::contend(ctx.srv, entry).await;
     let owner = ctx.file_id(req.file_id).volatile;
     let fs = ctx.srv.fs().await?;
     let mut done: Vec<(u64, u64)> = Vec::new();

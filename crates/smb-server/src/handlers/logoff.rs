@@ -1,4 +1,5 @@
-//! LOGOFF: closes the session's opens on the file server, then forgets
+//! LOGOFF: closes the session's opens on the file server (durable ones
+//! stay, disconnected, for a reconnect as Samba keeps them), then forgets
 //! the session once its (signed) response is out.
 
 use holdfast_smb_proto::msg::logoff::LogoffResponse;
@@ -12,6 +13,6 @@ pub async fn handle(ctx: &mut Ctx<'_>) -> HResult {
     s.logged_off = true;
     s.trees.clear();
     let opens = std::mem::take(&mut s.opens);
-    crate::cleanup::close_opens(ctx.srv, opens.into_values()).await;
+    crate::cleanup::disconnect_opens(ctx.srv, opens.into_values()).await;
     Ok(Reply::ok(&LogoffResponse))
 }

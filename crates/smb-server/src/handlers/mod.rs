@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod change_notify;
 pub mod close;
 pub mod create;
+mod lease_ctx;
 pub mod durable;
 pub mod echo;
 pub mod flush;

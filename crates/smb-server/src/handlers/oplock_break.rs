@@ -1,21 +1,31 @@
-//! OPLOCK_BREAK acknowledgments. No oplock or lease is ever granted in
-//! this slice (grant level NONE), so an acknowledgment has nothing to
-//! acknowledge ([MS-SMB2] 3.3.5.22: STATUS_INVALID_OPLOCK_PROTOCOL for an
-//! oplock, STATUS_OBJECT_NAME_NOT_FOUND for an unknown lease).
+//! OPLOCK_BREAK acknowledgments ([MS-SMB2] 3.3.5.22): an oplock's, by
+//! FileId, or a lease's, by ClientGuid and LeaseKey. The new level or
+//! state is in the lease table, and in the handle records of durable opens
+//! before the response; waiters on the break are woken.
 
-use holdfast_smb_proto::msg::oplock_break::OplockBreakRequest;
-use holdfast_types::ntstatus::NtStatus;
+use holdfast_smb_proto::msg::oplock_break::{LeaseBreakAck, OplockBreak, OplockBreakRequest};
 
-use crate::ctx::{Ctx, HResult};
-
-const INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
+use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: OplockBreakRequest) -> HResult {
     match req {
         OplockBreakRequest::Oplock(b) => {
-            ctx.open(b.file_id)?;
-            Err(INVALID_OPLOCK_PROTOCOL)
+            let file_id = ctx.file_id(b.file_id);
+            let entry = ctx.open(b.file_id)?.entry;
+            let r = ctx.srv.leases.lock().expect("lease table").ack_oplock(entry, b.oplock_level);
+            ctx.srv.break_done.notify_waiters();
+            let (level, recs) = r?;
+            crate::breaks::write_records(ctx.srv, recs).await;
+            Ok(Reply::ok(&OplockBreak { oplock_level: level, file_id }))
         }
-        _ => Err(NtStatus::OBJECT_NAME_NOT_FOUND),
+        OplockBreakRequest::Lease(a) => {
+            ctx.session()?;
+            let id = (ctx.conn.neg.client_guid, a.lease_key);
+            let r = ctx.srv.leases.lock().expect("lease table").ack_lease(&id, a.lease_state);
+            ctx.srv.break_done.notify_waiters();
+            let (state, recs) = r?;
+            crate::breaks::write_records(ctx.srv, recs).await;
+            Ok(Reply::ok(&LeaseBreakAck { flags: 0, lease_key: a.lease_key, lease_state: state, lease_duration: 0 }))
+        }
     }
 }

@@ -154,7 +154,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             FileAccessInformation::BYTES
         }
         fc::POSITION => {
-            FilePositionInformation { current_byte_offset: 0 }.encode(out);
+            FilePositionInformation { current_byte_offset: o.position }.encode(out);
             FilePositionInformation::BYTES
         }
         fc::MODE => {
@@ -172,7 +172,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
                 internal: FileInternalInformation { index_number: i.ino },
                 ea: FileEaInformation { ea_size: 0 },
                 access: FileAccessInformation { access_flags: access },
-                position: FilePositionInformation { current_byte_offset: 0 },
+                position: FilePositionInformation { current_byte_offset: o.position },
                 mode: FileModeInformation { mode: 0 },
                 alignment: FileAlignmentInformation { alignment_requirement: 0 },
                 name: FileNameInformation { name: format!("\\{}", o.path) },

@@ -11,7 +11,10 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
-    let fid = ctx.open(req.file_id)?.fs_fid;
+    let (fid, entry) = {
+        let o = ctx.open(req.file_id)?;
+        (o.fs_fid, o.entry)
+    };
     if req.info_type != info_type::FILE {
         return Err(NtStatus::NOT_SUPPORTED);
     }
@@ -46,15 +49,26 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         SetFileInfo::Allocation(n) => {
             FsRequest::SetInfo(SetInfoReq { fid, allocation_size: Some(n), ..Default::default() })
         }
-        SetFileInfo::Position(_) | SetFileInfo::Mode(_) => return Ok(Reply::ok(&SetInfoResponse)),
+        SetFileInfo::Position(p) => {
+            if let Some(e) = ctx.srv.leases.lock().expect("lease table").entry_mut(entry) {
+                e.position = p;
+            }
+            ctx.open(req.file_id)?.position = p;
+            return Ok(Reply::ok(&SetInfoResponse));
+        }
+        SetFileInfo::Mode(_) => return Ok(Reply::ok(&SetInfoResponse)),
         SetFileInfo::Link(_) => return Err(NtStatus::NOT_SUPPORTED),
         SetFileInfo::Other { .. } => return Err(NtStatus::INVALID_INFO_CLASS),
     };
+    if matches!(call, FsRequest::SetInfo(SetInfoReq { end_of_file: Some(_), .. } | SetInfoReq { allocation_size: Some(_), .. })) {
+        crate::breaks::contend(ctx.srv, entry).await;
+    }
     let fs = ctx.srv.fs().await?;
     if let Err(e) = fs.call(&call).await {
         return Err(ctx.srv.fs_error(e).await);
     }
     if let FsRequest::Rename { new_path, .. } = call {
+        ctx.srv.leases.lock().expect("lease table").renamed(entry, &new_path);
         ctx.open(req.file_id)?.path = new_path;
     }
     Ok(Reply::ok(&SetInfoResponse))

@@ -12,7 +12,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
     if o.is_dir {
         return Err(NtStatus::INVALID_DEVICE_REQUEST);
     }
-    let fid = o.fs_fid;
+    let (fid, entry) = (o.fs_fid, o.entry);
+    crate::breaks::contend(ctx.srv, entry).await;
     let fs = ctx.srv.fs().await?;
     let count = match fs.write(fid, req.offset, Bytes::copy_from_slice(req.data)).await {
         Ok(c) => c,

@@ -1,0 +1,127 @@
+//! Carrying out what the lease table (`leases.rs`) decided: break
+//! notifications to the connections holding the opens, purges of
+//! disconnected durable opens, handle-record writes, and the bounded wait
+//! for acknowledgments.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use holdfast_objfs::handles::HandleRecord;
+use holdfast_smb_proto::header::flags;
+use holdfast_smb_proto::msg::oplock_break::{LeaseBreakNotification, OplockBreak};
+use holdfast_smb_proto::{Command, Header, SyncOrAsync};
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::leases::{Notice, Plan};
+use crate::server::{ConnCmd, Server};
+
+/// How long an open waits for a break acknowledgment before the break is
+/// taken as done (Windows' and Samba's 35 s).
+pub const BREAK_WAIT_MS: u64 = 35_000;
+
+/// Sends the notices, purges and writes of a plan.
+pub async fn carry_out(srv: &Arc<Server>, plan: Plan) {
+    for s in plan.sends {
+        let _ = s.holder.tx.send(ConnCmd::Break { session_id: s.holder.session_id, notice: s.notice });
+    }
+    if !plan.purges.is_empty() {
+        if let Ok(fs) = srv.fs().await {
+            for p in plan.purges {
+                // Deleting the record also closes its disconnected open.
+                match fs.handle_delete(&p.share, p.persistent_id).await {
+                    Ok(()) => tracing::info!(id = format!("{:#x}", p.persistent_id), "disconnected durable open purged by a break"),
+                    Err(e) => tracing::debug!(id = format!("{:#x}", p.persistent_id), "purge: {e}"),
+                }
+            }
+        }
+        srv.break_done.notify_waiters();
+    }
+    write_records(srv, plan.writes).await;
+}
+
+/// An open changes the file's data: the read caches of other opens are
+/// broken (no one waits for that).
+pub async fn contend(srv: &Arc<Server>, entry: u64) {
+    let plan = srv.leases.lock().expect("lease table").plan_contend(entry);
+    if !plan.sends.is_empty() || !plan.purges.is_empty() || !plan.writes.is_empty() {
+        carry_out(srv, plan).await;
+    }
+}
+
+/// Writes each record's current state (taken again under the write lock,
+/// so the newest state is what lands).
+pub async fn write_records(srv: &Arc<Server>, recs: Vec<HandleRecord>) {
+    if recs.is_empty() {
+        return;
+    }
+    let Ok(fs) = srv.fs().await else { return };
+    let _g = srv.record_writes.lock().await;
+    for r in recs {
+        let current = {
+            let t = srv.leases.lock().expect("lease table");
+            t.find_durable(&r.share, r.persistent_id).and_then(|id| t.current_record(id))
+        };
+        let Some(rec) = current else { continue };
+        if let Err(e) = fs.handle_update(&rec.share, &rec).await {
+            tracing::warn!(id = format!("{:#x}", rec.persistent_id), "handle record update: {e}");
+        }
+    }
+}
+
+/// Waits until no break on the path is in flight, at most
+/// [`BREAK_WAIT_MS`]; then the breaks still open complete as offered.
+pub async fn wait_breaks(srv: Arc<Server>, share: String, path_key: String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(BREAK_WAIT_MS);
+    loop {
+        // Created before the check: notify_waiters reaches it from here on.
+        let done = srv.break_done.notified();
+        if !srv.leases.lock().expect("lease table").breaking_on_path(&share, &path_key) {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, done).await.is_err() {
+            let recs = srv.leases.lock().expect("lease table").force_breaks(&share, &path_key);
+            tracing::info!(share = %share, path = %path_key, "break not acknowledged in time; taken as done");
+            write_records(&srv, recs).await;
+            return;
+        }
+    }
+}
+
+/// The PDU of a break notification ([MS-SMB2] 2.2.23): MessageId all
+/// ones, no credits, not signed (clients do not check it).
+pub fn notification_pdu(session_id: u64, notice: &Notice) -> BytesMut {
+    let hdr = Header {
+        credit_charge: 0,
+        status: NtStatus::SUCCESS,
+        command: Command::OplockBreak,
+        credits: 0,
+        flags: flags::SERVER_TO_REDIR,
+        next_command: 0,
+        message_id: u64::MAX,
+        id: SyncOrAsync::Sync { process_id: 0, tree_id: 0 },
+        session_id: match notice {
+            Notice::Oplock { .. } => session_id,
+            // A lease is not a session's: its break names none.
+            Notice::Lease { .. } => 0,
+        },
+        signature: [0; 16],
+    };
+    let mut out = BytesMut::new();
+    hdr.encode(&mut out);
+    match *notice {
+        Notice::Oplock { file_id, level } => OplockBreak { oplock_level: level, file_id }.encode(&mut out),
+        Notice::Lease { key, epoch, flags, current, new } => LeaseBreakNotification {
+            new_epoch: epoch,
+            flags,
+            lease_key: key,
+            current_lease_state: current,
+            new_lease_state: new,
+            break_reason: 0,
+            access_mask_hint: 0,
+            share_mask_hint: 0,
+        }
+        .encode(&mut out),
+    }
+    out
+}

@@ -1,0 +1,854 @@
+//! Oplocks and leases: which opens cache what, which breaks a new open
+//! needs, and what it is granted ([MS-SMB2] 3.3.5.9, 3.3.4.6, 3.3.4.7,
+//! 3.3.5.22; the break rules follow MS-FSA 2.1.5.17 as Samba applies
+//! them). This is the protocol core: it changes the table and says what
+//! to send, purge and write; `breaks.rs` does the I/O.
+//!
+//! One table per service process. A share volume is served by exactly one
+//! service (the service follows the volume's owner), so every open of a
+//! file, on every connection, is in this table. Durable and persistent
+//! opens stay in it while disconnected; their handle records are owned
+//! here (`Entry::record`) so that a state change and a disconnect never
+//! write two different copies.
+//!
+//! Oplock levels are handled as lease states: BATCH = RWH, EXCLUSIVE = RW,
+//! LEVEL_II = R.
+
+use std::collections::HashMap;
+
+use holdfast_objfs::handles::{oplock, HandleRecord, Lease as RecLease};
+use holdfast_smb_proto::FileId;
+use holdfast_types::ntstatus::NtStatus;
+
+use crate::error::status;
+use crate::server::ConnCmd;
+
+pub const R: u32 = 0x1;
+pub const H: u32 = 0x2;
+pub const W: u32 = 0x4;
+
+/// SMB2_NOTIFY_BREAK_LEASE_FLAG_ACK_REQUIRED.
+pub const BREAK_ACK_REQUIRED: u32 = 0x1;
+/// SMB2_LEASE_FLAG_BREAK_IN_PROGRESS (in a CREATE's lease context).
+pub const LEASE_FLAG_BREAK_IN_PROGRESS: u32 = 0x2;
+
+/// A lease is named by the client's GUID and its key ([MS-SMB2] 3.3.1.4:
+/// LeaseTable per ClientGuid).
+pub type LeaseId = ([u8; 16], [u8; 16]);
+
+/// Where a break notification goes: the connection holding the open.
+#[derive(Clone)]
+pub struct Holder {
+    pub conn_id: u64,
+    pub session_id: u64,
+    pub file_id: FileId,
+    pub tx: tokio::sync::mpsc::UnboundedSender<ConnCmd>,
+}
+
+/// One open of a file through this service.
+pub struct Entry {
+    pub share: String,
+    pub ino: u64,
+    /// The path, lower-cased with `\` separators and no leading one: opens
+    /// are matched by path before the file server has resolved it.
+    pub path_key: String,
+    /// `None` while a durable open is disconnected.
+    pub holder: Option<Holder>,
+    /// Access after generic mapping, and the share access.
+    pub access: u32,
+    pub share_access: u32,
+    /// NONE, LEVEL_II, EXCLUSIVE, BATCH, or LEASE.
+    pub oplock: u8,
+    pub lease: Option<LeaseId>,
+    /// An oplock break sent and not yet acknowledged: the level offered.
+    pub breaking_to: Option<u8>,
+    /// The handle-table record of a durable or persistent open.
+    pub record: Option<HandleRecord>,
+    /// FilePositionInformation, so that it survives a reconnect to this
+    /// service (not a failover: the record does not hold it).
+    pub position: u64,
+}
+
+impl Entry {
+    fn is_stat_open(&self) -> bool {
+        is_stat_access(self.access)
+    }
+}
+
+pub struct Lease {
+    pub share: String,
+    pub ino: u64,
+    pub path_key: String,
+    pub state: u32,
+    /// A break sent and not yet acknowledged: the state offered.
+    pub breaking_to: Option<u32>,
+    pub epoch: u16,
+    pub version: u8,
+    pub parent_key: [u8; 16],
+    pub flags: u32,
+    /// Entries that hold this lease.
+    pub opens: usize,
+}
+
+/// A break notification to send.
+pub enum Notice {
+    Oplock { file_id: FileId, level: u8 },
+    Lease { key: [u8; 16], epoch: u16, flags: u32, current: u32, new: u32 },
+}
+
+pub struct Send {
+    pub holder: Holder,
+    pub notice: Notice,
+}
+
+/// A disconnected durable open that a break cannot reach: it is closed
+/// ([MS-SMB2] 3.3.4.6/3.3.4.7: the open is closed when the break cannot be
+/// sent and the open is not persistent).
+pub struct Purge {
+    pub share: String,
+    pub persistent_id: u64,
+}
+
+/// What a planned change asks of the caller.
+#[derive(Default)]
+pub struct Plan {
+    pub sends: Vec<Send>,
+    pub purges: Vec<Purge>,
+    /// Records to write (their entries' states changed).
+    pub writes: Vec<HandleRecord>,
+    /// Breaks that need an acknowledgment are in flight: wait for them.
+    pub wait: bool,
+    /// A disconnected persistent handle would need a break it cannot get:
+    /// the new open gets STATUS_FILE_NOT_AVAILABLE.
+    pub blocked: bool,
+}
+
+/// A new open, as far as breaking goes.
+pub struct NewOpen<'a> {
+    pub share: &'a str,
+    pub path_key: &'a str,
+    pub access: u32,
+    pub share_access: u32,
+    /// SUPERSEDE, OVERWRITE or OVERWRITE_IF: other readers' caches go.
+    pub overwrite: bool,
+    pub lease: Option<LeaseId>,
+}
+
+/// What a CREATE asked for.
+pub enum Requested {
+    Oplock(u8),
+    Lease { id: LeaseId, state: u32, version: u8, epoch: u16, parent_key: [u8; 16], flags: u32 },
+}
+
+/// What it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub oplock: u8,
+    pub lease: Option<GrantedLease>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantedLease {
+    pub key: [u8; 16],
+    pub state: u32,
+    pub flags: u32,
+    pub epoch: u16,
+    pub version: u8,
+    pub parent_key: [u8; 16],
+}
+
+/// Attribute-only opens neither break nor count against exclusive
+/// caching (Samba's stat opens).
+pub fn is_stat_access(access: u32) -> bool {
+    const STAT: u32 = 0x0000_0080 | 0x0000_0100 | 0x0010_0000 | 0x0002_0000; // READ/WRITE_ATTRIBUTES, SYNCHRONIZE, READ_CONTROL
+    access & !STAT == 0
+}
+
+/// The table key of a path.
+pub fn path_key(path: &str) -> String {
+    path.trim_start_matches(['\\', '/']).replace('/', "\\").to_lowercase()
+}
+
+fn oplock_state(level: u8) -> u32 {
+    match level {
+        oplock::BATCH => R | H | W,
+        oplock::EXCLUSIVE => R | W,
+        oplock::LEVEL_II => R,
+        _ => 0,
+    }
+}
+
+fn oplock_of_state(state: u32) -> u8 {
+    if state & R != 0 {
+        oplock::LEVEL_II
+    } else {
+        oplock::NONE
+    }
+}
+
+/// A break from a state with write or handle caching waits for the
+/// client: it may have dirty data or handles to flush.
+fn needs_ack(current: u32) -> bool {
+    current & (W | H) != 0
+}
+
+#[derive(Default)]
+pub struct Table {
+    entries: HashMap<u64, Entry>,
+    leases: HashMap<LeaseId, Lease>,
+    next_id: u64,
+}
+
+impl Table {
+    pub fn entry(&self, id: u64) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    pub fn entry_mut(&mut self, id: u64) -> Option<&mut Entry> {
+        self.entries.get_mut(&id)
+    }
+
+    pub fn lease(&self, id: &LeaseId) -> Option<&Lease> {
+        self.leases.get(id)
+    }
+
+    /// Adds an open; its lease (if any) must exist (`grant` made it).
+    pub fn insert(&mut self, e: Entry) -> u64 {
+        if let Some(l) = e.lease.and_then(|id| self.leases.get_mut(&id)) {
+            l.opens += 1;
+        }
+        self.next_id += 1;
+        self.entries.insert(self.next_id, e);
+        self.next_id
+    }
+
+    /// Removes an open (closed, purged or expired); a lease no open holds
+    /// any more goes with it.
+    pub fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.entries.remove(&id)?;
+        if let Some(lid) = e.lease {
+            if let Some(l) = self.leases.get_mut(&lid) {
+                l.opens -= 1;
+                if l.opens == 0 {
+                    self.leases.remove(&lid);
+                }
+            }
+        }
+        Some(e)
+    }
+
+    /// Durable opens of the file at `path_key` started by the application
+    /// instance `app` ([MS-SMB2] 3.3.5.9.13), other than through
+    /// `create_guid`: (entry, holder, persistent id).
+    pub fn app_instance_opens(&self, share: &str, path_key: &str, app: [u8; 16], create_guid: [u8; 16]) -> Vec<(u64, Option<Holder>, u64)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.share == share && e.path_key == path_key)
+            .filter_map(|(id, e)| {
+                let r = e.record.as_ref()?;
+                (r.app_instance_id == app && r.create_guid != create_guid).then(|| (*id, e.holder.clone(), r.persistent_id))
+            })
+            .collect()
+    }
+
+    /// The connection of a durable open went away: it stays, disconnected
+    /// as of `now_unix_ms`, and its record (current state) is returned for
+    /// writing; a plain open is removed (None). A break it owed is
+    /// dropped: whoever waits re-plans and purges or is refused.
+    pub fn disconnect(&mut self, id: u64, now_unix_ms: u64) -> Option<HandleRecord> {
+        let e = self.entries.get_mut(&id)?;
+        if e.record.is_none() {
+            self.remove(id);
+            return None;
+        }
+        e.holder = None;
+        e.breaking_to = None;
+        if let Some(r) = e.record.as_mut() {
+            r.disconnect_time_unix_ms = now_unix_ms;
+        }
+        if let Some(lid) = e.lease {
+            let connected = self.entries.values().any(|x| x.lease == Some(lid) && x.holder.is_some());
+            if !connected {
+                if let Some(l) = self.leases.get_mut(&lid) {
+                    l.breaking_to = None;
+                }
+            }
+        }
+        self.current_record(id)
+    }
+
+    /// The persistent id of a durable entry; entries of a reloaded table
+    /// are found this way.
+    pub fn find_durable(&self, share: &str, persistent_id: u64) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|(_, e)| e.share == share && e.record.as_ref().is_some_and(|r| r.persistent_id == persistent_id))
+            .map(|(id, _)| *id)
+    }
+
+    /// A disconnected durable open from the handle table (service start,
+    /// takeover): it caches what its record says.
+    pub fn load(&mut self, rec: HandleRecord) -> u64 {
+        let lease = rec.lease.as_ref().map(|l| (rec.client_guid, l.key));
+        if let (Some(id), Some(l)) = (lease, rec.lease.as_ref()) {
+            self.leases.entry(id).or_insert_with(|| Lease {
+                share: rec.share.clone(),
+                ino: rec.ino,
+                path_key: path_key(&rec.path),
+                state: l.state,
+                breaking_to: None,
+                epoch: l.epoch,
+                version: l.version,
+                parent_key: l.parent_key,
+                flags: l.flags,
+                opens: 0,
+            });
+        }
+        let e = Entry {
+            share: rec.share.clone(),
+            ino: rec.ino,
+            path_key: path_key(&rec.path),
+            holder: None,
+            access: rec.granted_access,
+            share_access: rec.share_access,
+            oplock: rec.oplock_level,
+            lease,
+            breaking_to: None,
+            record: Some(rec),
+            position: 0,
+        };
+        self.insert(e)
+    }
+
+    /// The record of a durable entry with its current caching state.
+    pub fn current_record(&self, id: u64) -> Option<HandleRecord> {
+        let e = self.entries.get(&id)?;
+        let mut rec = e.record.clone()?;
+        rec.oplock_level = e.oplock;
+        rec.lease = e.lease.and_then(|lid| self.leases.get(&lid)).map(|l| RecLease {
+            key: e.lease.map(|x| x.1).unwrap_or_default(),
+            parent_key: l.parent_key,
+            state: l.state,
+            epoch: l.epoch,
+            version: l.version,
+            flags: l.flags,
+        });
+        Some(rec)
+    }
+
+    fn entry_ids_on_path(&self, share: &str, path_key: &str) -> Vec<u64> {
+        let mut v: Vec<u64> =
+            self.entries.iter().filter(|(_, e)| e.share == share && e.path_key == path_key).map(|(id, _)| *id).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn entry_ids_on_ino(&self, share: &str, ino: u64) -> Vec<u64> {
+        let mut v: Vec<u64> = self.entries.iter().filter(|(_, e)| e.share == share && e.ino == ino).map(|(id, _)| *id).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Any break on this path still waiting for its acknowledgment?
+    pub fn breaking_on_path(&self, share: &str, path_key: &str) -> bool {
+        self.entries.values().any(|e| e.share == share && e.path_key == path_key && e.breaking_to.is_some())
+            || self.leases.values().any(|l| l.share == share && l.path_key == path_key && l.breaking_to.is_some())
+    }
+
+    /// The break timeout passed: every break on the path completes as if
+    /// acknowledged with the level offered.
+    pub fn force_breaks(&mut self, share: &str, path_key: &str) -> Vec<HandleRecord> {
+        let mut changed = Vec::new();
+        for id in self.entry_ids_on_path(share, path_key) {
+            let e = self.entries.get_mut(&id).expect("listed");
+            if let Some(to) = e.breaking_to.take() {
+                e.oplock = to;
+                changed.push(id);
+            }
+        }
+        let lids: Vec<LeaseId> =
+            self.leases.iter().filter(|(_, l)| l.share == share && l.path_key == path_key).map(|(k, _)| *k).collect();
+        for lid in lids {
+            let l = self.leases.get_mut(&lid).expect("listed");
+            if let Some(to) = l.breaking_to.take() {
+                l.state = to;
+                changed.extend(self.entries.iter().filter(|(_, e)| e.lease == Some(lid)).map(|(id, _)| *id));
+            }
+        }
+        changed.iter().filter_map(|id| self.current_record(*id)).collect()
+    }
+
+    /// The breaks a new open needs before it may proceed, begun: the table
+    /// now says *breaking* for those that wait for an acknowledgment and
+    /// has the new state for those that do not.
+    pub fn plan_open(&mut self, n: &NewOpen<'_>) -> Plan {
+        let mut plan = Plan::default();
+        if is_stat_access(n.access) {
+            return plan;
+        }
+        let ids = self.entry_ids_on_path(n.share, n.path_key);
+        let violation = ids.iter().any(|id| {
+            let e = &self.entries[id];
+            holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access)
+        });
+        let mut leases_done: Vec<LeaseId> = Vec::new();
+        for id in ids {
+            let e = &self.entries[&id];
+            if e.lease.is_some() && e.lease == n.lease {
+                continue;
+            }
+            let conflicts = holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access);
+            let current = match e.lease {
+                Some(lid) => {
+                    if leases_done.contains(&lid) {
+                        continue;
+                    }
+                    leases_done.push(lid);
+                    let l = &self.leases[&lid];
+                    if l.breaking_to.is_some() {
+                        plan.wait = true;
+                        continue;
+                    }
+                    l.state
+                }
+                None => {
+                    if e.breaking_to.is_some() {
+                        plan.wait = true;
+                        continue;
+                    }
+                    oplock_state(e.oplock)
+                }
+            };
+            let mut to = current & !W;
+            if violation {
+                to &= !H;
+            }
+            if n.overwrite {
+                to = 0;
+            }
+            // A disconnected durable open in the way of this open is
+            // purged even when it caches nothing: nobody can ask it.
+            let disconnected_in_way = e.holder.is_none() && (to != current || conflicts);
+            if disconnected_in_way {
+                self.break_disconnected(id, current, to, &mut plan);
+                continue;
+            }
+            if to == current {
+                continue;
+            }
+            self.send_break(id, current, to, &mut plan);
+        }
+        plan
+    }
+
+    /// Another open changes the file's data (WRITE, end of file, a lock):
+    /// read caches of other opens go (MS-FSA 2.1.4.12, level II breaks),
+    /// with no waiting.
+    pub fn plan_contend(&mut self, entry: u64) -> Plan {
+        let mut plan = Plan::default();
+        let Some(me) = self.entries.get(&entry) else { return plan };
+        let (share, ino, my_lease) = (me.share.clone(), me.ino, me.lease);
+        let mut leases_done: Vec<LeaseId> = Vec::new();
+        for id in self.entry_ids_on_ino(&share, ino) {
+            let e = &self.entries[&id];
+            if id == entry || (e.lease.is_some() && e.lease == my_lease) {
+                continue;
+            }
+            let current = match e.lease {
+                Some(lid) => {
+                    if leases_done.contains(&lid) {
+                        continue;
+                    }
+                    leases_done.push(lid);
+                    let l = &self.leases[&lid];
+                    if l.breaking_to.is_some() {
+                        continue;
+                    }
+                    l.state
+                }
+                None if e.breaking_to.is_some() => continue,
+                None => oplock_state(e.oplock),
+            };
+            if current & R == 0 || current & W != 0 {
+                // Nothing to lose, or an exclusive cache that a write by
+                // another open cannot coexist with (it was broken at open).
+                continue;
+            }
+            if e.holder.is_none() {
+                self.break_disconnected(id, current, 0, &mut plan);
+            } else {
+                self.send_break(id, current, 0, &mut plan);
+            }
+        }
+        // Nobody waits for these.
+        plan.wait = false;
+        plan
+    }
+
+    fn break_disconnected(&mut self, id: u64, current: u32, to: u32, plan: &mut Plan) {
+        let e = &self.entries[&id];
+        let persistent = e.record.as_ref().is_some_and(|r| r.is_persistent);
+        if !persistent {
+            if let Some(r) = &e.record {
+                plan.purges.push(Purge { share: e.share.clone(), persistent_id: r.persistent_id });
+            }
+            self.remove(id);
+        } else if needs_ack(current) && to != current {
+            plan.blocked = true;
+        } else if to != current {
+            self.set_state(id, to);
+            plan.writes.extend(self.records_of(id));
+        }
+    }
+
+    fn send_break(&mut self, id: u64, current: u32, to: u32, plan: &mut Plan) {
+        let ack = needs_ack(current);
+        let e = &self.entries[&id];
+        let holder = e.holder.clone().expect("connected");
+        match e.lease {
+            Some(lid) => {
+                let l = self.leases.get_mut(&lid).expect("lease of an entry");
+                if l.version >= 2 {
+                    l.epoch = l.epoch.wrapping_add(1);
+                }
+                plan.sends.push(Send {
+                    holder,
+                    notice: Notice::Lease {
+                        key: lid.1,
+                        epoch: l.epoch,
+                        flags: if ack { BREAK_ACK_REQUIRED } else { 0 },
+                        current,
+                        new: to,
+                    },
+                });
+                if ack {
+                    l.breaking_to = Some(to);
+                    plan.wait = true;
+                } else {
+                    l.state = to;
+                    plan.writes.extend(self.records_of(id));
+                }
+            }
+            None => {
+                let level = oplock_of_state(to);
+                plan.sends.push(Send { holder: holder.clone(), notice: Notice::Oplock { file_id: holder.file_id, level } });
+                let e = self.entries.get_mut(&id).expect("listed");
+                if ack {
+                    e.breaking_to = Some(level);
+                    plan.wait = true;
+                } else {
+                    e.oplock = level;
+                    plan.writes.extend(self.records_of(id));
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, id: u64, to: u32) {
+        let e = self.entries.get_mut(&id).expect("listed");
+        match e.lease {
+            Some(lid) => {
+                if let Some(l) = self.leases.get_mut(&lid) {
+                    l.state = to;
+                }
+            }
+            None => e.oplock = oplock_of_state(to),
+        }
+    }
+
+    /// The current records of the durable entries that share `id`'s
+    /// caching state (the entry itself, or every open of its lease).
+    fn records_of(&self, id: u64) -> Vec<HandleRecord> {
+        let lease = self.entries.get(&id).and_then(|e| e.lease);
+        let ids: Vec<u64> = match lease {
+            Some(lid) => self.entries.iter().filter(|(_, e)| e.lease == Some(lid)).map(|(i, _)| *i).collect(),
+            None => vec![id],
+        };
+        ids.into_iter().filter_map(|i| self.current_record(i)).collect()
+    }
+
+    /// What a new open of (`share`, `ino`) gets, once its breaks are done
+    /// and the file server opened it. Creates or upgrades its lease; the
+    /// caller then `insert`s the entry with the granted oplock and lease.
+    pub fn grant(&mut self, share: &str, ino: u64, path: &str, is_dir: bool, access: u32, req: &Requested) -> Result<Granted, NtStatus> {
+        let none = Granted { oplock: oplock::NONE, lease: None };
+        let mine = match req {
+            Requested::Lease { id, .. } => Some(*id),
+            Requested::Oplock(_) => None,
+        };
+        // Other opens that count: not attribute-only, not of the same lease.
+        let others: Vec<&Entry> = self
+            .entries
+            .values()
+            .filter(|e| e.share == share && e.ino == ino && !e.is_stat_open() && (e.lease.is_none() || e.lease != mine))
+            .collect();
+        let others_write = others.iter().any(|e| match e.lease {
+            Some(lid) => self.leases.get(&lid).is_some_and(|l| (l.state | l.breaking_to.unwrap_or(0)) & W != 0),
+            None => oplock_state(e.oplock) & W != 0 || e.breaking_to.is_some(),
+        });
+        let others_oplock = others.iter().any(|e| e.lease.is_none() && e.oplock != oplock::NONE);
+        match *req {
+            Requested::Oplock(level) => {
+                if is_dir || level == oplock::NONE || is_stat_access(access) && level != oplock::LEVEL_II {
+                    return Ok(none);
+                }
+                let g = if others.is_empty() {
+                    level
+                } else if others_write {
+                    oplock::NONE
+                } else {
+                    oplock::LEVEL_II
+                };
+                Ok(Granted { oplock: g, lease: None })
+            }
+            Requested::Lease { id, state, version, epoch, parent_key, flags } => {
+                if is_dir {
+                    return Ok(none);
+                }
+                // H or W without R is not a lease state a server grants.
+                let mut allowed = if state & R == 0 { 0 } else { state & (R | H | W) };
+                if !others.is_empty() {
+                    allowed &= !W;
+                }
+                if others_oplock {
+                    // Oplock holders cannot be told about handle caching.
+                    allowed &= !H;
+                }
+                if let Some(l) = self.leases.get_mut(&id) {
+                    if l.share != share || l.ino != ino {
+                        // One lease key names one file ([MS-SMB2] 3.3.5.9.8).
+                        return Err(NtStatus::INVALID_PARAMETER);
+                    }
+                    let mut out_flags = 0;
+                    if l.breaking_to.is_some() {
+                        out_flags |= LEASE_FLAG_BREAK_IN_PROGRESS;
+                    } else if allowed & l.state == l.state && allowed != l.state {
+                        l.state = allowed;
+                        if l.version >= 2 {
+                            l.epoch = l.epoch.wrapping_add(1);
+                        }
+                    }
+                    return Ok(Granted {
+                        oplock: oplock::LEASE,
+                        lease: Some(GrantedLease {
+                            key: id.1,
+                            state: l.state,
+                            flags: out_flags | (l.flags & 0x4),
+                            epoch: l.epoch,
+                            version: l.version,
+                            parent_key: l.parent_key,
+                        }),
+                    });
+                }
+                let epoch = if version >= 2 { epoch.wrapping_add(1) } else { 0 };
+                let lease_flags = flags & 0x4; // PARENT_LEASE_KEY_SET
+                self.leases.insert(
+                    id,
+                    Lease {
+                        share: share.to_string(),
+                        ino,
+                        path_key: path_key(path),
+                        state: allowed,
+                        breaking_to: None,
+                        epoch,
+                        version,
+                        parent_key,
+                        flags: lease_flags,
+                        opens: 0,
+                    },
+                );
+                Ok(Granted {
+                    oplock: oplock::LEASE,
+                    lease: Some(GrantedLease { key: id.1, state: allowed, flags: lease_flags, epoch, version, parent_key }),
+                })
+            }
+        }
+    }
+
+    /// OPLOCK_BREAK acknowledgment of an oplock ([MS-SMB2] 3.3.5.22.1):
+    /// the level now held.
+    pub fn ack_oplock(&mut self, id: u64, level: u8) -> Result<(u8, Vec<HandleRecord>), NtStatus> {
+        let e = self.entries.get_mut(&id).ok_or(NtStatus::FILE_CLOSED)?;
+        let Some(to) = e.breaking_to else { return Err(status::INVALID_OPLOCK_PROTOCOL) };
+        if level == oplock::LEASE {
+            e.breaking_to = None;
+            e.oplock = oplock::NONE;
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        if level > to {
+            // More than was offered: the break ends at none.
+            e.breaking_to = None;
+            e.oplock = oplock::NONE;
+            return Err(status::INVALID_OPLOCK_PROTOCOL);
+        }
+        e.breaking_to = None;
+        e.oplock = level;
+        Ok((level, self.records_of(id)))
+    }
+
+    /// Lease break acknowledgment ([MS-SMB2] 3.3.5.22.2): the state now
+    /// held.
+    pub fn ack_lease(&mut self, lid: &LeaseId, state: u32) -> Result<(u32, Vec<HandleRecord>), NtStatus> {
+        let l = self.leases.get_mut(lid).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
+        let Some(to) = l.breaking_to else { return Err(status::UNSUCCESSFUL) };
+        if state & !to != 0 {
+            return Err(status::REQUEST_NOT_ACCEPTED);
+        }
+        l.breaking_to = None;
+        l.state = state;
+        let any = self.entries.iter().find(|(_, e)| e.lease == Some(*lid)).map(|(i, _)| *i);
+        Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default()))
+    }
+
+    /// A rename through `entry` moved the file: the file's entries and
+    /// leases follow the new path.
+    pub fn renamed(&mut self, entry: u64, new_path: &str) {
+        let Some(e) = self.entries.get(&entry) else { return };
+        let (share, ino) = (e.share.clone(), e.ino);
+        let share = share.as_str();
+        let key = path_key(new_path);
+        for e in self.entries.values_mut().filter(|e| e.share == share && e.ino == ino) {
+            e.path_key = key.clone();
+        }
+        for l in self.leases.values_mut().filter(|l| l.share == share && l.ino == ino) {
+            l.path_key = key.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW_ACCESS: u32 = 0x0012_019F;
+    const SHARE_ALL: u32 = 7;
+
+    fn holder(conn: u64) -> Holder {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        Holder { conn_id: conn, session_id: 1, file_id: FileId { persistent: conn, volatile: conn }, tx }
+    }
+
+    fn open(t: &mut Table, req: Requested, conn: Option<u64>, share_access: u32, persistent: Option<bool>) -> (u64, Granted) {
+        let g = t.grant("s", 5, "F", false, RW_ACCESS, &req).unwrap();
+        let lease = match req {
+            Requested::Lease { id, .. } => Some(id),
+            _ => None,
+        };
+        let record = persistent.map(|p| HandleRecord { persistent_id: 77, share: "s".into(), is_persistent: p, ..Default::default() });
+        let id = t.insert(Entry {
+            share: "s".into(),
+            ino: 5,
+            path_key: "f".into(),
+            holder: conn.map(holder),
+            access: RW_ACCESS,
+            share_access,
+            oplock: g.oplock,
+            lease,
+            breaking_to: None,
+            record,
+            position: 0,
+        });
+        (id, g)
+    }
+
+    fn new_open(lease: Option<LeaseId>, share_access: u32) -> NewOpen<'static> {
+        NewOpen { share: "s", path_key: "f", access: RW_ACCESS, share_access, overwrite: false, lease }
+    }
+
+    fn lease(key: u8, state: u32) -> Requested {
+        Requested::Lease { id: ([1; 16], [key; 16]), state, version: 2, epoch: 0, parent_key: [0; 16], flags: 0 }
+    }
+
+    #[test]
+    fn batch_alone_then_broken_to_level_ii_with_ack() {
+        let mut t = Table::default();
+        let (a, g) = open(&mut t, Requested::Oplock(oplock::BATCH), Some(1), SHARE_ALL, None);
+        assert_eq!(g.oplock, oplock::BATCH);
+        let p = t.plan_open(&new_open(None, SHARE_ALL));
+        assert!(p.wait && p.sends.len() == 1 && !p.blocked);
+        assert!(matches!(p.sends[0].notice, Notice::Oplock { level: oplock::LEVEL_II, .. }));
+        // Not acknowledged yet: a second planner waits too and sends nothing.
+        let p2 = t.plan_open(&new_open(None, SHARE_ALL));
+        assert!(p2.wait && p2.sends.is_empty());
+        assert_eq!(t.ack_oplock(a, oplock::LEVEL_II).unwrap().0, oplock::LEVEL_II);
+        assert!(!t.breaking_on_path("s", "f"));
+        let (_, g2) = open(&mut t, Requested::Oplock(oplock::BATCH), Some(2), SHARE_ALL, None);
+        assert_eq!(g2.oplock, oplock::LEVEL_II);
+        // A second ack is a protocol error.
+        assert_eq!(t.ack_oplock(a, oplock::NONE).unwrap_err(), status::INVALID_OPLOCK_PROTOCOL);
+    }
+
+    #[test]
+    fn sharing_violation_breaks_handle_caching_too() {
+        let mut t = Table::default();
+        open(&mut t, lease(1, R | H | W), Some(1), 0, None);
+        let p = t.plan_open(&new_open(None, SHARE_ALL));
+        match &p.sends[0].notice {
+            Notice::Lease { current, new, flags, epoch, .. } => {
+                assert_eq!((*current, *new, *flags), (R | H | W, R, BREAK_ACK_REQUIRED));
+                assert_eq!(*epoch, 2, "granted at request epoch + 1, the break adds one");
+            }
+            _ => panic!("lease break expected"),
+        }
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | H).unwrap_err(), status::REQUEST_NOT_ACCEPTED);
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).unwrap().0, R);
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).unwrap_err(), status::UNSUCCESSFUL);
+    }
+
+    #[test]
+    fn same_lease_never_breaks_itself_and_second_lease_loses_write() {
+        let mut t = Table::default();
+        open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
+        let p = t.plan_open(&new_open(Some(([1; 16], [1; 16])), SHARE_ALL));
+        assert!(p.sends.is_empty() && !p.wait);
+        let (_, g) = open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
+        assert_eq!(g.lease.unwrap().state, R | H | W);
+        let p = t.plan_open(&new_open(Some(([1; 16], [2; 16])), SHARE_ALL));
+        assert!(p.wait);
+        t.ack_lease(&([1; 16], [1; 16]), R | H).unwrap();
+        let (_, g2) = open(&mut t, lease(2, R | H | W), Some(2), SHARE_ALL, None);
+        assert_eq!(g2.lease.unwrap().state, R | H);
+    }
+
+    #[test]
+    fn disconnected_durable_is_purged_and_persistent_blocks() {
+        let mut t = Table::default();
+        open(&mut t, Requested::Oplock(oplock::BATCH), None, SHARE_ALL, Some(false));
+        let p = t.plan_open(&new_open(None, SHARE_ALL));
+        assert_eq!(p.purges.len(), 1);
+        assert!(!p.wait && !p.blocked && p.sends.is_empty());
+        let (_, g) = open(&mut t, Requested::Oplock(oplock::BATCH), Some(2), SHARE_ALL, None);
+        assert_eq!(g.oplock, oplock::BATCH, "the purged open no longer counts");
+
+        let mut t = Table::default();
+        open(&mut t, lease(1, R | H), None, SHARE_ALL, Some(true));
+        // An RH lease and a compatible open: nothing to break, kept.
+        let p = t.plan_open(&new_open(Some(([1; 16], [2; 16])), SHARE_ALL));
+        assert!(p.purges.is_empty() && !p.blocked);
+        // A conflicting open would need H broken: refused.
+        let p = t.plan_open(&new_open(None, 0));
+        assert!(p.blocked && p.purges.is_empty());
+    }
+
+    #[test]
+    fn writes_break_read_caches_without_waiting() {
+        let mut t = Table::default();
+        let (a, _) = open(&mut t, Requested::Oplock(oplock::LEVEL_II), Some(1), SHARE_ALL, None);
+        let (b, g) = open(&mut t, Requested::Oplock(oplock::LEVEL_II), Some(2), SHARE_ALL, None);
+        assert_eq!(g.oplock, oplock::LEVEL_II);
+        let p = t.plan_contend(b);
+        assert_eq!(p.sends.len(), 1);
+        assert!(!p.wait);
+        assert_eq!(t.entry(a).unwrap().oplock, oplock::NONE);
+    }
+
+    #[test]
+    fn lease_key_on_another_file_is_refused_and_stat_opens_break_nothing() {
+        let mut t = Table::default();
+        open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
+        let err = t.grant("s", 6, "G", false, RW_ACCESS, &lease(1, R)).unwrap_err();
+        assert_eq!(err, NtStatus::INVALID_PARAMETER);
+        let stat = NewOpen { share: "s", path_key: "f", access: 0x80, share_access: 0, overwrite: false, lease: None };
+        assert!(t.plan_open(&stat).sends.is_empty());
+    }
+}
