@@ -105,6 +105,17 @@ impl Ctx<'_> {
             return Err(NtStatus::FILE_CLOSED);
         }
         self.last_file_id = Some(id);
+        let o = self.session()?.opens.get(&id.volatile).ok_or(NtStatus::FILE_CLOSED)?;
+        if o.durable {
+            // Any other request on a durable (not persistent) open ends
+            // its CREATE's replay window ([MS-SMB2] 3.3.5.9.10).
+            let entry = o.entry;
+            if let Some(r) = self.srv.leases.lock().expect("lease table").entry_mut(entry).and_then(|e| e.record.as_mut()) {
+                if !r.is_persistent {
+                    r.is_replay_eligible = false;
+                }
+            }
+        }
         self.session()?.opens.get_mut(&id.volatile).ok_or(NtStatus::FILE_CLOSED)
     }
 }

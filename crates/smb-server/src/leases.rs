@@ -277,6 +277,17 @@ impl Table {
         self.current_record(id)
     }
 
+    /// The durable entry a client made with this CreateGuid.
+    pub fn find_by_create_guid(&self, share: &str, client_guid: [u8; 16], create_guid: [u8; 16]) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|(_, e)| {
+                e.share == share
+                    && e.record.as_ref().is_some_and(|r| r.client_guid == client_guid && r.create_guid == create_guid)
+            })
+            .map(|(id, _)| *id)
+    }
+
     /// The persistent id of a durable entry; entries of a reloaded table
     /// are found this way.
     pub fn find_durable(&self, share: &str, persistent_id: u64) -> Option<u64> {
@@ -419,13 +430,16 @@ impl Table {
                     oplock_state(e.oplock)
                 }
             };
-            let mut to = current & !W;
-            if violation {
-                to &= !H;
-            }
-            if n.overwrite {
-                to = 0;
-            }
+            // A sharing violation first costs handle caches only: once
+            // those are gone the open is tried again, and only if it then
+            // proceeds do write caches (and on overwrite, read caches) go.
+            let to = if violation {
+                current & !H
+            } else if n.overwrite {
+                0
+            } else {
+                current & !W
+            };
             // A disconnected durable open in the way of this open is
             // purged even when it caches nothing: nobody can ask it.
             let disconnected_in_way = e.holder.is_none() && (to != current || conflicts);
@@ -785,14 +799,16 @@ mod tests {
         let p = t.plan_open(&new_open(None, SHARE_ALL));
         match &p.sends[0].notice {
             Notice::Lease { current, new, flags, epoch, .. } => {
-                assert_eq!((*current, *new, *flags), (R | H | W, R, BREAK_ACK_REQUIRED));
+                assert_eq!((*current, *new, *flags), (R | H | W, R | W, BREAK_ACK_REQUIRED));
                 assert_eq!(*epoch, 2, "granted at request epoch + 1, the break adds one");
             }
             _ => panic!("lease break expected"),
         }
         assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | H).unwrap_err(), status::REQUEST_NOT_ACCEPTED);
-        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).unwrap().0, R);
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | W).unwrap().0, R | W);
         assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).unwrap_err(), status::UNSUCCESSFUL);
+        // Still a violation: no further break (the file server refuses).
+        assert!(t.plan_open(&new_open(None, SHARE_ALL)).sends.is_empty());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Server {
     /// Serialises handle-record updates, so that each writes the latest
     /// state and an older snapshot never lands after a newer one.
     pub record_writes: Mutex<()>,
+    /// (ClientGuid, CreateGuid) of DH2Q CREATEs waiting for breaks: a
+    /// replay of one gets STATUS_FILE_NOT_AVAILABLE ([MS-SMB2] 3.3.5.9.10).
+    pub pending_creates: std::sync::Mutex<std::collections::HashSet<(Guid, Guid)>>,
 }
 
 /// What another connection may ask of a connection's task.
@@ -73,6 +76,7 @@ impl Server {
             leases: Default::default(),
             break_done: tokio::sync::Notify::new(),
             record_writes: Mutex::new(()),
+            pending_creates: Default::default(),
         }
     }
 

@@ -57,6 +57,18 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     });
     let (wait, blocked) = (plan.wait, plan.blocked);
     crate::breaks::carry_out(ctx.srv, plan).await;
+    let create_key = match d {
+        Durable::RequestV2 { create_guid, .. } if create_guid != [0; 16] => Some((ctx.conn.neg.client_guid, create_guid)),
+        _ => None,
+    };
+    if let Some(k) = create_key {
+        let mut p = ctx.srv.pending_creates.lock().expect("pending creates");
+        if wait && !blocked {
+            p.insert(k);
+        } else {
+            p.remove(&k);
+        }
+    }
     if blocked {
         return Err(NtStatus::FILE_NOT_AVAILABLE);
     }
@@ -149,6 +161,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         is_dir: info.is_dir,
         granted_access: req.desired_access,
         position: 0,
+        channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };
     ctx.session()?.opens.insert(volatile, open);

@@ -253,11 +253,20 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
     if client_guid == [0; 16] || create_guid == [0; 16] {
         return Ok(None);
     }
-    let fs = ctx.srv.fs().await?;
-    let rec = match fs.handle_find(&tree.share, client_guid, create_guid).await {
-        Ok(r) => r,
-        Err(e) if e.status().is_some() => return Ok(None),
-        Err(e) => return Err(fs_err(ctx, e).await),
+    // The lease table holds every durable open of the service (loaded
+    // from the handle table at start), so no file-server call is needed.
+    let found = {
+        let t = ctx.srv.leases.lock().expect("lease table");
+        t.find_by_create_guid(&tree.share, client_guid, create_guid)
+            .and_then(|id| Some((t.current_record(id)?, t.entry(id)?.holder.is_some())))
+    };
+    let Some((rec, connected)) = found else {
+        let pending = ctx.srv.pending_creates.lock().expect("pending creates").contains(&(client_guid, create_guid));
+        if pending && ctx.hdr.is_replay() {
+            // The original still waits for breaks: nothing to answer yet.
+            return Err(NtStatus::FILE_NOT_AVAILABLE);
+        }
+        return Ok(None);
     };
     if !rec.is_replay_eligible {
         return Ok(None);
@@ -265,22 +274,55 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
     if !ctx.hdr.is_replay() {
         return Err(NtStatus::DUPLICATE_OBJECTID);
     }
-    if let Some((sid, volatile, open)) = live_here(ctx, rec.persistent_id) {
-        if sid != ctx.session_id || open.tree_id != ctx.tree_id {
-            return Err(NtStatus::ACCESS_DENIED);
-        }
-        let info = match fs.call(&holdfast_file_server::proto::Request::Stat { fid: open.fs_fid }).await {
-            Ok(holdfast_file_server::proto::Reply::Info(i)) => i,
-            Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
-            Err(e) => return Err(fs_err(ctx, e).await),
-        };
-        let file_id = FileId { persistent: rec.persistent_id, volatile };
-        ctx.last_file_id = Some(file_id);
-        let mut contexts = vec![response_context(&rec)];
-        query_contexts(req, &info, &mut contexts);
-        return Ok(Some(response(file_id, rec.create_action, &info, rec.oplock_level, contexts)));
+    if !connected {
+        return reclaim(ctx, tree, req, rec, None, true).await.map(Some);
     }
-    reclaim(ctx, tree, req, rec, None, true).await.map(Some)
+    let Some((sid, volatile, open)) = live_here(ctx, rec.persistent_id) else {
+        // Open on another connection.
+        return Err(NtStatus::ACCESS_DENIED);
+    };
+    if sid != ctx.session_id || open.tree_id != ctx.tree_id {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
+    // The replay must ask for what the open holds: the same lease, or an
+    // oplock (answered at most at the level held, as Samba does).
+    let asked = req
+        .contexts
+        .iter()
+        .find_map(|c| if let CreateContext::Lease(l) = c { Some(l.key) } else { None })
+        .filter(|_| req.requested_oplock_level == oplock_level::LEASE);
+    let mut contexts = Vec::new();
+    let (oplock, lease) = match (&rec.lease, asked) {
+        (Some(l), Some(k)) if l.key == k => (oplock_level::LEASE, Some(l.clone())),
+        (None, None) => (req.requested_oplock_level.min(rec.oplock_level), None),
+        _ => return Err(NtStatus::ACCESS_DENIED),
+    };
+    let durable_now = rec.is_persistent
+        || oplock == oplock_level::BATCH
+        || lease.as_ref().is_some_and(|l| l.state & lease_state::HANDLE_CACHING != 0);
+    if durable_now {
+        contexts.push(response_context(&rec));
+    }
+    if let Some(l) = &lease {
+        contexts.push(crate::handlers::lease_ctx::response(&crate::leases::GrantedLease {
+            key: l.key,
+            state: l.state,
+            flags: l.flags,
+            epoch: l.epoch,
+            version: l.version,
+            parent_key: l.parent_key,
+        }));
+    }
+    let fs = ctx.srv.fs().await?;
+    let info = match fs.call(&holdfast_file_server::proto::Request::Stat { fid: open.fs_fid }).await {
+        Ok(holdfast_file_server::proto::Reply::Info(i)) => i,
+        Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
+        Err(e) => return Err(fs_err(ctx, e).await),
+    };
+    let file_id = FileId { persistent: rec.persistent_id, volatile };
+    ctx.last_file_id = Some(file_id);
+    query_contexts(req, &info, &mut contexts);
+    Ok(Some(response(file_id, rec.create_action, &info, oplock, contexts)))
 }
 
 /// DHnC / DH2C ([MS-SMB2] 3.3.5.9.7, 3.3.5.9.12).
@@ -460,6 +502,7 @@ async fn reclaim(
         is_dir: info.is_dir,
         granted_access: rec.granted_access,
         position,
+        channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };
     ctx.session()?.opens.insert(volatile, open);
@@ -551,10 +594,11 @@ mod tests {
     }
 
     #[test]
-    fn timeout_is_capped_at_the_share_and_zero_takes_the_share() {
+    fn timeout_is_capped_at_the_share_and_zero_takes_60_s() {
         let n = neg(dialect::SMB_3_1_1);
         let r = |t| req(oplock_level::NONE, vec![dh2q(t, DHANDLE_FLAG_PERSISTENT)]);
-        assert_eq!(granted(&n, &tree(true, 120_000), &r(0)), Some((true, 120_000)));
+        assert_eq!(granted(&n, &tree(true, 120_000), &r(0)), Some((true, 60_000)));
+        assert_eq!(granted(&n, &tree(true, 30_000), &r(0)), Some((true, 30_000)));
         assert_eq!(granted(&n, &tree(true, 120_000), &r(5_000)), Some((true, 5_000)));
         assert_eq!(granted(&n, &tree(true, 120_000), &r(900_000)), Some((true, 120_000)));
         assert_eq!(granted(&n, &tree(true, 0), &r(0)), Some((true, 60_000)));

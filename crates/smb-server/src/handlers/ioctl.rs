@@ -35,12 +35,37 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
             encode_network_interfaces(&[nic], &mut out);
         }
         Fsctl::DfsGetReferrals => return Err(status::FS_DRIVER_REQUIRED),
+        Fsctl::Other(FSCTL_CREATE_OR_GET_OBJECT_ID) => {
+            crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
+            let ino = {
+                let o = ctx.open(req.file_id)?;
+                o.entry
+            };
+            object_id(ctx, ino, &mut out);
+        }
         Fsctl::Other(_) => return Err(NtStatus::NOT_SUPPORTED),
     }
     if out.len() > req.max_output_response as usize {
         return Err(NtStatus::BUFFER_TOO_SMALL);
     }
     Ok(Reply::ok(&IoctlResponse { ctl_code: req.ctl_code, file_id: req.file_id, input: &[], output: &out, flags: 0 }))
+}
+
+/// FSCTL_CREATE_OR_GET_OBJECT_ID ([MS-FSCC] 2.3.7).
+const FSCTL_CREATE_OR_GET_OBJECT_ID: u32 = 0x0009_00C0;
+
+/// FILE_OBJECTID_BUFFER ([MS-FSCC] 2.1.3): the ObjectId is the inode and
+/// the service GUID's first half (stable for the file while the service
+/// runs), birth ids the same, DomainId zero.
+fn object_id(ctx: &Ctx<'_>, entry: u64, out: &mut BytesMut) {
+    let ino = ctx.srv.leases.lock().expect("lease table").entry(entry).map(|e| e.ino).unwrap_or(0);
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&ino.to_le_bytes());
+    id[8..].copy_from_slice(&ctx.srv.guid[..8]);
+    out.extend_from_slice(&id);
+    out.extend_from_slice(&ctx.srv.guid);
+    out.extend_from_slice(&id);
+    out.extend_from_slice(&[0u8; 16]);
 }
 
 /// [MS-SMB2] 3.3.5.15.12: what the client says it sent must be what we

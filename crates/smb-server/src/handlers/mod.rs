@@ -6,6 +6,7 @@ use crate::ctx::{Ctx, HResult};
 
 pub mod cancel;
 pub mod change_notify;
+pub mod channel_sequence;
 pub mod close;
 pub mod create;
 mod lease_ctx;
@@ -50,7 +51,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, req: Request<'_>) -> HResult {
         Request::Cancel(_) => cancel::handle(ctx).await,
         Request::Echo(_) => echo::handle(ctx).await,
         Request::QueryDirectory(r) => query_directory::handle(ctx, r).await,
-        Request::ChangeNotify(_) => change_notify::handle(ctx).await,
+        Request::ChangeNotify(r) => change_notify::handle(ctx, r).await,
         Request::QueryInfo(r) => query_info::handle(ctx, r).await,
         Request::SetInfo(r) => set_info::handle(ctx, r).await,
         Request::OplockBreak(r) => oplock_break::handle(ctx, r).await,

@@ -11,6 +11,7 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
+    crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
     let (fid, entry) = {
         let o = ctx.open(req.file_id)?;
         (o.fs_fid, o.entry)

@@ -8,6 +8,7 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
+    crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
     let o = ctx.open(req.file_id)?;
     if o.is_dir {
         return Err(NtStatus::INVALID_DEVICE_REQUEST);
