@@ -26,6 +26,7 @@ pub async fn close_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Open>) {
             tracing::debug!("close of fid {} on teardown: {e}", o.fs_fid);
         }
     }
+    srv.break_done.notify_waiters();
 }
 
 /// The connection of these opens is gone: durable and persistent opens

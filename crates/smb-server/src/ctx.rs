@@ -105,13 +105,14 @@ impl Ctx<'_> {
             return Err(NtStatus::FILE_CLOSED);
         }
         self.last_file_id = Some(id);
-        let o = self.session()?.opens.get(&id.volatile).ok_or(NtStatus::FILE_CLOSED)?;
-        if o.durable {
-            // Any other request on a durable (not persistent) open ends
-            // its CREATE's replay window ([MS-SMB2] 3.3.5.9.10).
-            let entry = o.entry;
-            if let Some(r) = self.srv.leases.lock().expect("lease table").entry_mut(entry).and_then(|e| e.record.as_mut()) {
-                if !r.is_persistent {
+        let entry = self.session()?.opens.get(&id.volatile).ok_or(NtStatus::FILE_CLOSED)?.entry;
+        // Any other request on an open that is not persistent ends its
+        // CREATE's replay window ([MS-SMB2] 3.3.5.9.10).
+        if let Some(e) = self.srv.leases.lock().expect("lease table").entry_mut(entry) {
+            let persistent = e.record.as_ref().is_some_and(|r| r.is_persistent);
+            if e.replay_eligible && !persistent {
+                e.replay_eligible = false;
+                if let Some(r) = e.record.as_mut() {
                     r.is_replay_eligible = false;
                 }
             }

@@ -67,6 +67,12 @@ pub struct Entry {
     /// FilePositionInformation, so that it survives a reconnect to this
     /// service (not a failover: the record does not hold it).
     pub position: u64,
+    /// A DH2Q CREATE's (ClientGuid, CreateGuid), durable or not, for
+    /// replay detection ([MS-SMB2] 3.3.5.9.10), and whether a replay may
+    /// still be answered with this open.
+    pub create_key: Option<([u8; 16], [u8; 16])>,
+    pub replay_eligible: bool,
+    pub create_action: u32,
 }
 
 impl Entry {
@@ -277,15 +283,14 @@ impl Table {
         self.current_record(id)
     }
 
-    /// The durable entry a client made with this CreateGuid.
+    /// The newest entry a client made with this CreateGuid (an older one
+    /// whose replay window closed may share it with a newer open).
     pub fn find_by_create_guid(&self, share: &str, client_guid: [u8; 16], create_guid: [u8; 16]) -> Option<u64> {
         self.entries
             .iter()
-            .find(|(_, e)| {
-                e.share == share
-                    && e.record.as_ref().is_some_and(|r| r.client_guid == client_guid && r.create_guid == create_guid)
-            })
+            .filter(|(_, e)| e.share == share && e.create_key == Some((client_guid, create_guid)))
             .map(|(id, _)| *id)
+            .max()
     }
 
     /// The persistent id of a durable entry; entries of a reloaded table
@@ -325,6 +330,9 @@ impl Table {
             oplock: rec.oplock_level,
             lease,
             breaking_to: None,
+            create_key: (rec.create_guid != [0; 16]).then_some((rec.client_guid, rec.create_guid)),
+            replay_eligible: rec.is_replay_eligible,
+            create_action: rec.create_action,
             record: Some(rec),
             position: 0,
         };
@@ -761,6 +769,9 @@ mod tests {
             breaking_to: None,
             record,
             position: 0,
+            create_key: None,
+            replay_eligible: false,
+            create_action: 0,
         });
         (id, g)
     }

@@ -33,14 +33,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     // A durable open's record goes first: once it is gone no reconnect can
     // find the open, then the open itself is closed.
     let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
-    // A break this open owed is over.
-    ctx.srv.break_done.notify_waiters();
     if let Some(rec) = gone.and_then(|e| e.record) {
         if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
             tracing::warn!("delete of handle {:#x} at close: {e}", rec.persistent_id);
         }
     }
-    if let Err(e) = fs.close(fid).await {
+    let closed = fs.close(fid).await;
+    // A break this open owed is over; waiters retry once the file server
+    // no longer has the open.
+    ctx.srv.break_done.notify_waiters();
+    if let Err(e) = closed {
         return Err(ctx.srv.fs_error(e).await);
     }
     Ok(Reply::ok(&resp))

@@ -149,6 +149,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         breaking_to: None,
         record,
         position: 0,
+        create_key,
+        replay_eligible: create_key.is_some(),
+        create_action,
     });
     let tid = ctx.tree_id;
     let open = Open {

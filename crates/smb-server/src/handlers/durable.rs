@@ -253,14 +253,43 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
     if client_guid == [0; 16] || create_guid == [0; 16] {
         return Ok(None);
     }
-    // The lease table holds every durable open of the service (loaded
-    // from the handle table at start), so no file-server call is needed.
+    // The lease table holds every open made with a CreateGuid, durable or
+    // not, and every durable open of the service (loaded from the handle
+    // table at start), so no file-server call is needed.
+    struct Found {
+        rec: Option<HandleRecord>,
+        eligible: bool,
+        connected: bool,
+        oplock: u8,
+        lease: Option<RecLease>,
+        create_action: u32,
+        persistent_id: u64,
+    }
     let found = {
         let t = ctx.srv.leases.lock().expect("lease table");
-        t.find_by_create_guid(&tree.share, client_guid, create_guid)
-            .and_then(|id| Some((t.current_record(id)?, t.entry(id)?.holder.is_some())))
+        t.find_by_create_guid(&tree.share, client_guid, create_guid).and_then(|id| {
+            let e = t.entry(id)?;
+            let rec = t.current_record(id);
+            let lease = e.lease.and_then(|lid| t.lease(&lid).map(|l| (lid, l))).map(|(lid, l)| RecLease {
+                key: lid.1,
+                parent_key: l.parent_key,
+                state: l.state,
+                epoch: l.epoch,
+                version: l.version,
+                flags: l.flags,
+            });
+            Some(Found {
+                eligible: e.replay_eligible,
+                connected: e.holder.is_some(),
+                oplock: e.oplock,
+                lease,
+                create_action: e.create_action,
+                persistent_id: e.holder.as_ref().map(|h| h.file_id.persistent).or(rec.as_ref().map(|r| r.persistent_id))?,
+                rec,
+            })
+        })
     };
-    let Some((rec, connected)) = found else {
+    let Some(f) = found else {
         let pending = ctx.srv.pending_creates.lock().expect("pending creates").contains(&(client_guid, create_guid));
         if pending && ctx.hdr.is_replay() {
             // The original still waits for breaks: nothing to answer yet.
@@ -268,16 +297,20 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
         }
         return Ok(None);
     };
-    if !rec.is_replay_eligible {
+    if !f.eligible {
         return Ok(None);
     }
     if !ctx.hdr.is_replay() {
         return Err(NtStatus::DUPLICATE_OBJECTID);
     }
-    if !connected {
+    if !f.connected {
+        let Some(rec) = f.rec else { return Ok(None) };
         return reclaim(ctx, tree, req, rec, None, true).await.map(Some);
     }
-    let Some((sid, volatile, open)) = live_here(ctx, rec.persistent_id) else {
+    let here = ctx.conn.sessions.iter().find_map(|(sid, s)| {
+        s.opens.iter().find(|(_, o)| o.persistent_id == f.persistent_id).map(|(v, o)| (*sid, *v, o.clone()))
+    });
+    let Some((sid, volatile, open)) = here else {
         // Open on another connection.
         return Err(NtStatus::ACCESS_DENIED);
     };
@@ -292,16 +325,18 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
         .find_map(|c| if let CreateContext::Lease(l) = c { Some(l.key) } else { None })
         .filter(|_| req.requested_oplock_level == oplock_level::LEASE);
     let mut contexts = Vec::new();
-    let (oplock, lease) = match (&rec.lease, asked) {
+    let (oplock, lease) = match (&f.lease, asked) {
         (Some(l), Some(k)) if l.key == k => (oplock_level::LEASE, Some(l.clone())),
-        (None, None) => (req.requested_oplock_level.min(rec.oplock_level), None),
+        (None, None) => (req.requested_oplock_level.min(f.oplock), None),
         _ => return Err(NtStatus::ACCESS_DENIED),
     };
-    let durable_now = rec.is_persistent
-        || oplock == oplock_level::BATCH
-        || lease.as_ref().is_some_and(|l| l.state & lease_state::HANDLE_CACHING != 0);
-    if durable_now {
-        contexts.push(response_context(&rec));
+    if let Some(rec) = &f.rec {
+        let durable_now = rec.is_persistent
+            || oplock == oplock_level::BATCH
+            || lease.as_ref().is_some_and(|l| l.state & lease_state::HANDLE_CACHING != 0);
+        if durable_now {
+            contexts.push(response_context(rec));
+        }
     }
     if let Some(l) = &lease {
         contexts.push(crate::handlers::lease_ctx::response(&crate::leases::GrantedLease {
@@ -319,10 +354,10 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
         Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
         Err(e) => return Err(fs_err(ctx, e).await),
     };
-    let file_id = FileId { persistent: rec.persistent_id, volatile };
+    let file_id = FileId { persistent: f.persistent_id, volatile };
     ctx.last_file_id = Some(file_id);
     query_contexts(req, &info, &mut contexts);
-    Ok(Some(response(file_id, rec.create_action, &info, oplock, contexts)))
+    Ok(Some(response(file_id, f.create_action, &info, oplock, contexts)))
 }
 
 /// DHnC / DH2C ([MS-SMB2] 3.3.5.9.7, 3.3.5.9.12).
