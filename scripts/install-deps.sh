@@ -34,6 +34,8 @@ fi
 
 # Real SMB clients for the SMB service's tests (crates/holdfast/tests/smb_client.rs).
 command -v smbclient >/dev/null 2>&1 || apt_install smbclient
+# smbtorture (crates/holdfast/tests/smbtorture.rs).
+command -v smbtorture >/dev/null 2>&1 || apt_install samba-testsuite
 
 # Python smbprotocol for the persistent-handle test
 # (crates/holdfast/tests/smb_persistent.rs, tests/smb/test_persistent.py):

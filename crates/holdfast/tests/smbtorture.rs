@@ -1,0 +1,162 @@
+//! Samba's smbtorture against the SMB service: the durable, persistent,
+//! replay and lock-replay suites on the CA share, and the persistent-open
+//! tests on a non-CA share as well (where persistence must be refused).
+//! Results are compared with `tests/smbtorture/expected.txt`: anything
+//! not listed there must succeed, and everything listed must happen as
+//! listed. `scripts/install-deps.sh` installs smbtorture
+//! (samba-testsuite).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use common::{free_base_port, serving_node, start_smbd, TestCluster, BIN};
+
+const USER: &str = "torture";
+const PASSWORD: &str = "Torture-Pass-42";
+
+/// (share, suite) runs. Suites run whole; names in results are
+/// `suite.test`.
+const RUNS: &[(&str, &str)] = &[
+    ("share", "smb2.durable-open"),
+    ("share", "smb2.durable-v2-open"),
+    ("share", "smb2.durable-v2-delay"),
+    ("share", "smb2.durable-open-disconnect"),
+    ("share", "smb2.replay"),
+    ("share", "smb2.lock.replay_smb3_specification_durable"),
+    ("plain", "smb2.durable-v2-open.persistent-open-oplock"),
+    ("plain", "smb2.durable-v2-open.persistent-open-lease"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    Success,
+    Fail,
+    Skip,
+}
+
+fn have_smbtorture() -> bool {
+    Command::new("smbtorture").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// `success: NAME`, `failure: NAME [`, `error: NAME [`, `skip: NAME [`.
+fn parse(out: &str) -> Vec<(String, Outcome)> {
+    out.lines()
+        .filter_map(|l| {
+            let (kind, rest) = l.split_once(": ")?;
+            let outcome = match kind {
+                "success" => Outcome::Success,
+                "failure" | "error" => Outcome::Fail,
+                "skip" => Outcome::Skip,
+                _ => return None,
+            };
+            let name = rest.trim_end_matches('[').trim().to_string();
+            Some((name, outcome))
+        })
+        .collect()
+}
+
+/// The expected non-successes: (share, name) -> outcome.
+fn expected() -> BTreeMap<(String, String), Outcome> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smbtorture/expected.txt");
+    let text = std::fs::read_to_string(&path).expect("read expected.txt");
+    let mut m = BTreeMap::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = l.splitn(4, ' ').collect();
+        assert!(f.len() == 4 && !f[3].trim().is_empty(), "expected.txt line {}: want `share name fail|skip reason`", i + 1);
+        let o = match f[2] {
+            "fail" => Outcome::Fail,
+            "skip" => Outcome::Skip,
+            k => panic!("expected.txt line {}: unknown kind {k:?}", i + 1),
+        };
+        m.insert((f[0].to_string(), f[1].to_string()), o);
+    }
+    m
+}
+
+/// Appends the non-CA share `plain` (a directory of the same volume) to
+/// the cluster config before the nodes start.
+fn start_cluster() -> TestCluster {
+    let dir = common::temp_dir("smbtorture");
+    let base = free_base_port(3);
+    let out = Command::new(BIN)
+        .args(["--dir", dir.to_str().unwrap(), "init", "--nodes", "3", "--base-port", &base.to_string(), "--memory", "2GiB"])
+        .args(["--volume-size", "256MiB"])
+        .output()
+        .expect("run holdfast init");
+    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+    let cfg = dir.join("cluster.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[shares]]\nname = \"plain\"\nvolume = \"share\"\npath = \"plain\"\nca = false\n");
+    std::fs::write(&cfg, text).unwrap();
+    let info = holdfast_client::ClusterInfo::load(&dir).expect("load cluster");
+    let mut c = TestCluster { dir, info, children: Default::default() };
+    for id in 1..=3 {
+        c.start_node(id);
+    }
+    c
+}
+
+#[test]
+fn smbtorture_durable_persistent_and_replay_suites() {
+    assert!(have_smbtorture(), "smbtorture is not installed: run scripts/install-deps.sh (apt-get install -y samba-testsuite)");
+    let c = start_cluster();
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
+    let node = serving_node(&c, "share");
+    serving_node(&c, "plain");
+    let port = free_base_port(1) + 1;
+    let _smbd = start_smbd(&c, node, port, "smbd");
+
+    let expected = expected();
+    let mut seen: BTreeMap<(String, String), Outcome> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (share, suite) in RUNS {
+        let out = Command::new("timeout")
+            .args(["600", "smbtorture", &format!("//127.0.0.1/{share}"), "-p", &port.to_string()])
+            .arg(format!("-U{USER}%{PASSWORD}"))
+            .arg(suite)
+            .output()
+            .expect("run smbtorture");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        std::fs::write(c.dir.join(format!("torture-{share}-{suite}.log")), &text).unwrap();
+        let results = parse(&text);
+        if results.is_empty() {
+            problems.push(format!("{share} {suite}: no results (exit {:?})\n{text}", out.status.code()));
+        }
+        // A single test run names only the test; a suite run names tests
+        // relative to the suite.
+        let prefix = match suite.matches('.').count() {
+            n if n >= 2 => suite.rsplit_once('.').unwrap().0.to_string(),
+            _ => suite.to_string(),
+        };
+        for (name, o) in results {
+            let key = (share.to_string(), format!("{prefix}.{name}"));
+            if seen.insert(key.clone(), o).is_some() {
+                problems.push(format!("{} {}: reported twice", key.0, key.1));
+            }
+        }
+    }
+    for (key, got) in &seen {
+        let want = expected.get(key).copied().unwrap_or(Outcome::Success);
+        if *got != want {
+            problems.push(format!("{} {}: got {got:?}, expected {want:?} (see the log in {})", key.0, key.1, c.dir.display()));
+        }
+    }
+    let ran: BTreeSet<&(String, String)> = seen.keys().collect();
+    for key in expected.keys() {
+        if !ran.contains(key) {
+            problems.push(format!("{} {}: listed in expected.txt but did not run", key.0, key.1));
+        }
+    }
+    let passed = seen.values().filter(|o| **o == Outcome::Success).count();
+    eprintln!("smbtorture: {} results, {passed} successes, {} expected non-successes", seen.len(), expected.len());
+    assert!(problems.is_empty(), "smbtorture:\n{}", problems.join("\n"));
+}
