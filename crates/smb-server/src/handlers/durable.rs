@@ -453,8 +453,10 @@ async fn reclaim(
     while rec.disconnect_time_unix_ms == 0 {
         // Still connected elsewhere: its connection may be ending now.
         if tokio::time::Instant::now() >= deadline {
-            // Open on a live connection elsewhere: not reconnectable.
-            return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
+            // Held by a live connection elsewhere: the handle exists but
+            // is not available (an open on this very connection is
+            // OBJECT_NAME_NOT_FOUND above, as Samba answers).
+            return Err(NtStatus::FILE_NOT_AVAILABLE);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         rec = match fs.handle_get(&tree.share, rec.persistent_id).await {
