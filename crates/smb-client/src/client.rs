@@ -112,6 +112,7 @@ pub struct SmbClient {
     pub(crate) session_id: u64,
     pub(crate) signer: Option<Signer>,
     notifications: VecDeque<Response>,
+    interim_responses: u64,
 }
 
 impl SmbClient {
@@ -139,6 +140,7 @@ impl SmbClient {
             session_id: 0,
             signer: None,
             notifications: VecDeque::new(),
+            interim_responses: 0,
         };
         c.negotiate().await?;
         Ok(c)
@@ -225,6 +227,36 @@ impl SmbClient {
         self.notifications.drain(..).collect()
     }
 
+    /// Interim STATUS_PENDING responses seen on this connection.
+    pub fn interim_responses(&self) -> u64 {
+        self.interim_responses
+    }
+
+    /// The oldest queued break notification, or the next one to arrive
+    /// (up to the reply timeout). Call it only with no request in flight:
+    /// any other message meanwhile is a `Protocol` error.
+    pub async fn next_notification(&mut self) -> Result<Response> {
+        if let Some(n) = self.notifications.pop_front() {
+            return Ok(n);
+        }
+        let timeout = self.cfg.reply_timeout;
+        let fut = async {
+            let r = self.recv().await?;
+            if r.header.message_id == NOTIFICATION_MESSAGE_ID && r.header.command == Command::OplockBreak {
+                return Ok(r);
+            }
+            Err(ClientError::Protocol(format!(
+                "waiting for a break notification, got {} MessageId {}",
+                r.header.command.name(),
+                r.header.message_id
+            )))
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Timeout { what: "break notification", timeout }),
+        }
+    }
+
     fn credit_charge(&self, payload_bytes: usize) -> u16 {
         // 2.0.2 has no multi-credit requests: CreditCharge is ignored there.
         if self.negotiated.capabilities & caps::LARGE_MTU == 0 || payload_bytes == 0 {
@@ -309,6 +341,7 @@ impl SmbClient {
                 }
                 self.credits = self.credits.saturating_add(u32::from(r.header.credits));
                 if r.header.status == NtStatus::PENDING && r.header.flags & flags::ASYNC_COMMAND != 0 {
+                    self.interim_responses += 1;
                     continue;
                 }
                 if verify {

@@ -19,7 +19,7 @@ mod transport;
 pub use client::{ClientConfig, Negotiated, RequestOpts, Response, SmbClient, NOTIFICATION_MESSAGE_ID};
 pub use error::{ClientError, Result};
 pub use open::{Durable, OpenOptions};
-pub use ops::{unc, Open, Tree};
+pub use ops::{lease_break, unc, Open, Tree};
 pub use session::Credentials;
 
 /// The codec, re-exported so users need no second dependency.

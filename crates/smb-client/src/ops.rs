@@ -8,6 +8,7 @@ use holdfast_smb_proto::msg::create_ctx::CreateResponseContext;
 use holdfast_smb_proto::msg::echo::EchoRequest;
 use holdfast_smb_proto::msg::lock::{LockElement, LockRequest};
 use holdfast_smb_proto::msg::logoff::LogoffRequest;
+use holdfast_smb_proto::msg::oplock_break::{LeaseBreakAck, LeaseBreakNotification, OplockBreakRequest};
 use holdfast_smb_proto::msg::read::{ReadRequest, ReadResponse, READ_DATA_OFFSET};
 use holdfast_smb_proto::msg::tree_connect::{TreeConnectRequest, TreeConnectResponse};
 use holdfast_smb_proto::msg::tree_disconnect::TreeDisconnectRequest;
@@ -49,6 +50,11 @@ impl Open {
     pub fn durable_v1(&self) -> bool {
         self.response.contexts.iter().any(|c| matches!(c, CreateResponseContext::DurableResponse))
     }
+}
+
+/// Decodes a lease break notification (None for an oplock break).
+pub fn lease_break(n: &crate::client::Response) -> Option<LeaseBreakNotification> {
+    LeaseBreakNotification::decode(n.body(), &n.pdu).ok()
 }
 
 /// `\\host\share` for TREE_CONNECT.
@@ -114,6 +120,15 @@ impl SmbClient {
         let req = LockRequest { lock_sequence_number: 0, lock_sequence_index: 0, file_id, locks };
         self.request_ok(Command::Lock, tree.id, &req, RequestOpts::default()).await?;
         Ok(())
+    }
+
+    /// Acknowledges a lease break, keeping `lease_state`; returns the
+    /// server's lease break response. Sent on a tree because Samba
+    /// requires one (STATUS_NETWORK_NAME_DELETED without it).
+    pub async fn ack_lease_break(&mut self, tree: &Tree, lease_key: [u8; 16], lease_state: u32) -> Result<LeaseBreakAck> {
+        let req = OplockBreakRequest::Lease(LeaseBreakAck { flags: 0, lease_key, lease_state, lease_duration: 0 });
+        let r = self.request_ok(Command::OplockBreak, tree.id, &req, RequestOpts::default()).await?;
+        Ok(LeaseBreakAck::decode(r.body(), &r.pdu)?)
     }
 
     pub async fn echo(&mut self) -> Result<()> {
