@@ -55,6 +55,16 @@ struct Target {
 struct Step {
     ops_per_s: f64,
     open_p50_us: f64,
+    /// Shown in the table only, to say where an op's time goes.
+    write_p50_us: f64,
+    close_p50_us: f64,
+}
+
+/// Latencies of the three requests of one op.
+struct OpTimes {
+    create: Duration,
+    write: Duration,
+    close: Duration,
 }
 
 /// `username = …` / `password = …` / `domain = …` (smbclient -A format).
@@ -98,8 +108,8 @@ impl Worker {
     }
 
     /// CREATE (durable v2, RWH lease), WRITE 4 KiB, CLOSE; returns the
-    /// CREATE latency and the granted DH2Q flags (None: not durable).
-    async fn op(&mut self, data: &[u8]) -> anyhow::Result<(Duration, Option<u32>)> {
+    /// latencies and the granted DH2Q flags (None: not durable).
+    async fn op(&mut self, data: &[u8]) -> anyhow::Result<(OpTimes, Option<u32>)> {
         // The lease is what makes Samba grant durability (it needs a
         // handle-caching lease or a batch oplock); Holdfast ignores it.
         let lease = Lease {
@@ -115,10 +125,14 @@ impl Worker {
         let t = Instant::now();
         let open = self.c.create(&self.tree, &o).await?;
         let create = t.elapsed();
+        let t = Instant::now();
         let n = self.c.write(&self.tree, open.file_id, 0, data).await?;
+        let write = t.elapsed();
         anyhow::ensure!(n as usize == data.len(), "short write: {n} of {}", data.len());
+        let t = Instant::now();
         self.c.close(&self.tree, open.file_id).await?;
-        Ok((create, open.durable_v2().map(|(flags, _)| flags)))
+        let close = t.elapsed();
+        Ok((OpTimes { create, write, close }, open.durable_v2().map(|(flags, _)| flags)))
     }
 }
 
@@ -146,17 +160,19 @@ async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64) -> anyhow::
     for mut w in workers {
         let data = data.clone();
         tasks.push(tokio::spawn(async move {
-            let mut s = Samples::with_capacity(1024);
+            let mut s = [Samples::with_capacity(1024), Samples::with_capacity(1024), Samples::with_capacity(1024)];
             let mut ops = 0u64;
             loop {
                 let started = Instant::now();
                 if started >= end {
                     break;
                 }
-                let (create, _) = w.op(&data).await?;
+                let (t, _) = w.op(&data).await?;
                 if started >= warm_end && Instant::now() <= end {
                     ops += 1;
-                    s.push_ns(create.as_nanos());
+                    s[0].push_ns(t.create.as_nanos());
+                    s[1].push_ns(t.write.as_nanos());
+                    s[2].push_ns(t.close.as_nanos());
                 }
             }
             let _ = w.c.logoff().await;
@@ -164,14 +180,17 @@ async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64) -> anyhow::
         }));
     }
     let mut ops = 0u64;
-    let mut samples = Samples::with_capacity(4096);
+    let mut all = [Samples::with_capacity(4096), Samples::with_capacity(4096), Samples::with_capacity(4096)];
     for task in tasks {
         let (n, s) = task.await.context("bench client task")?.with_context(|| format!("{} with {clients} clients", t.name))?;
         ops += n;
-        samples.extend(s);
+        for (a, s) in all.iter_mut().zip(s) {
+            a.extend(s);
+        }
     }
-    anyhow::ensure!(samples.len() > 0, "{}: no op finished in {seconds} s", t.name);
-    Ok(Step { ops_per_s: ops as f64 / seconds, open_p50_us: samples.percentile(50.0) })
+    anyhow::ensure!(all[0].len() > 0, "{}: no op finished in {seconds} s", t.name);
+    let [mut c, mut w, mut cl] = all;
+    Ok(Step { ops_per_s: ops as f64 / seconds, open_p50_us: c.percentile(50.0), write_p50_us: w.percentile(50.0), close_p50_us: cl.percentile(50.0) })
 }
 
 /// Holdfast's smbd for the cluster: the running one (DIR/smbd.toml) with
@@ -266,6 +285,8 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
                 let (o1, o16, p50) = (n(&format!("{who}_ops_per_s_1")), n(&format!("{who}_ops_per_s_16")), n(&format!("{who}_open_p50_us")));
                 println!("  {who:<10} {o1:>14} {o16:>14} {p50:>16}");
             }
+            println!("  p50 us with 1 client: holdfast CREATE {:.1} WRITE {:.1} CLOSE {:.1}; samba CREATE {:.1} WRITE {:.1} CLOSE {:.1}",
+                hf1.open_p50_us, hf1.write_p50_us, hf1.close_p50_us, sb1.open_p50_us, sb1.write_p50_us, sb1.close_p50_us);
             println!("  ratio holdfast/samba: 1 client {}, 16 clients {}", out["ratio_1"], out["ratio_16"]);
             println!("targets: ratio_16 >= 1.0, ratio_1 >= 0.8 (holdfast persistent vs Samba durable v2)");
         }
