@@ -96,7 +96,7 @@ impl OpenOptions {
             }),
         }
         if let Some(l) = &self.lease {
-            contexts.push(CreateContext::Lease(l.clone()));
+            contexts.push(CreateContext::Lease(*l));
         }
         if let Some(id) = self.app_instance_id {
             contexts.push(CreateContext::AppInstanceId(id));
@@ -115,5 +115,39 @@ impl OpenOptions {
             name: self.name.clone(),
             contexts,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use holdfast_smb_proto::msg::create_ctx::LeaseV2;
+    use holdfast_smb_proto::{encode_pdu, parse_request, Command, Header, Request};
+
+    /// What the client sends is what the server's parser reads.
+    #[test]
+    fn durable_lease_and_replay_options_reach_the_wire() {
+        let lease = Lease { key: [3; 16], state: 7, flags: 0, duration: 0, v2: Some(LeaseV2 { parent_key: [0; 16], epoch: 1 }) };
+        let o = OpenOptions::new("dir\\f.dat")
+            .durable(Durable::V2 { create_guid: [9; 16], timeout_ms: 5000, persistent: true })
+            .lease(lease);
+        let mut out = BytesMut::new();
+        encode_pdu(&Header::request(Command::Create, 5, 1, 1), &o.to_request(), &mut out);
+        let Request::Create(c) = parse_request(&out).unwrap() else { panic!("not a CREATE") };
+        assert_eq!(c.name, "dir\\f.dat");
+        assert_eq!(c.requested_oplock_level, oplock_level::LEASE);
+        assert_eq!(
+            c.contexts,
+            vec![
+                CreateContext::DurableRequestV2 { timeout: 5000, flags: DHANDLE_FLAG_PERSISTENT, create_guid: [9; 16] },
+                CreateContext::Lease(lease),
+            ]
+        );
+        let r = OpenOptions::new("x").durable(Durable::ReconnectV2 { file_id: FileId { persistent: 1, volatile: 2 }, create_guid: [4; 16], persistent: false });
+        assert_eq!(
+            r.to_request().contexts,
+            vec![CreateContext::DurableReconnectV2 { file_id: FileId { persistent: 1, volatile: 2 }, create_guid: [4; 16], flags: 0 }]
+        );
     }
 }
