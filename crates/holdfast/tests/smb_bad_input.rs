@@ -89,6 +89,160 @@ fn le32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
+/// What the server does with one message sent on a fresh TCP connection,
+/// before any NEGOTIATE.
+async fn first_message_outcome(addr: &str, message: &[u8]) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut framed = vec![0u8, (message.len() >> 16) as u8, (message.len() >> 8) as u8, message.len() as u8];
+    framed.extend_from_slice(message);
+    if s.write_all(&framed).await.is_err() {
+        return Outcome::Disconnected;
+    }
+    let mut h = [0u8; 4];
+    match tokio::time::timeout(std::time::Duration::from_secs(30), s.read_exact(&mut h)).await {
+        Err(_) => panic!("no answer and no disconnect after 30 s"),
+        Ok(Err(_)) => return Outcome::Disconnected,
+        Ok(Ok(_)) => {}
+    }
+    let len = (usize::from(h[1]) << 16) | (usize::from(h[2]) << 8) | usize::from(h[3]);
+    let mut m = vec![0u8; len];
+    if s.read_exact(&mut m).await.is_err() || len < 12 {
+        return Outcome::Disconnected;
+    }
+    Outcome::Status(NtStatus(u32::from_le_bytes([m[8], m[9], m[10], m[11]])))
+}
+
+fn negotiate_pdu(patch: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    use holdfast_smb_client::proto::msg::negotiate::NegotiateRequest;
+    use holdfast_smb_client::proto::msg::negotiate_ctx::NegotiateContext;
+    let req = NegotiateRequest {
+        security_mode: 1,
+        capabilities: 0,
+        client_guid: [7; 16],
+        dialects: vec![0x0302, 0x0311],
+        negotiate_contexts: vec![NegotiateContext::PreauthIntegrity { hash_algorithms: vec![1], salt: vec![1; 32] }],
+    };
+    let mut out = BytesMut::new();
+    holdfast_smb_client::proto::encode_pdu(&holdfast_smb_client::proto::Header::request(Command::Negotiate, 0, 0, 0), &req, &mut out);
+    let mut pdu = out.to_vec();
+    patch(&mut pdu);
+    pdu
+}
+
+async fn negotiate_cases(addr: &str) {
+    // Body offsets below are after the 64-byte header.
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("NEGOTIATE DialectCount 0", negotiate_pdu(|p| le16(p, 64 + 2, 0))),
+        ("NEGOTIATE DialectCount 0xFFFF", negotiate_pdu(|p| le16(p, 64 + 2, 0xFFFF))),
+        ("NEGOTIATE NegotiateContextOffset past the end", negotiate_pdu(|p| le32(p, 64 + 28, 0x10000))),
+        ("NEGOTIATE NegotiateContextCount 0xFFFF", negotiate_pdu(|p| le16(p, 64 + 32, 0xFFFF))),
+        ("NEGOTIATE truncated body", negotiate_pdu(|p| p.truncate(64 + 20))),
+    ];
+    for (case, pdu) in cases {
+        assert_refused(case, &first_message_outcome(addr, &pdu).await);
+        still_serves(addr, case).await;
+    }
+    // An SMB1 NEGOTIATE cut short, and random bytes.
+    let smb1 = [0xFF, b'S', b'M', b'B', 0x72, 0, 0, 0, 0, 0x18, 0x53, 0xC8];
+    assert_refused("truncated SMB1 NEGOTIATE", &first_message_outcome(addr, &smb1).await);
+    still_serves(addr, "truncated SMB1 NEGOTIATE").await;
+    let noise: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    assert_refused("random bytes", &first_message_outcome(addr, &noise).await);
+    still_serves(addr, "random bytes").await;
+}
+
+async fn session_cases(addr: &str) {
+    use holdfast_smb_client::proto::msg::session_setup::SessionSetupRequest;
+    let setup = |token: Vec<u8>| {
+        let mut b = BytesMut::new();
+        SessionSetupRequest { flags: 0, security_mode: 1, capabilities: 0, channel: 0, previous_session_id: 0, security_buffer: token }.encode(&mut b);
+        b.to_vec()
+    };
+    // SecurityBufferOffset/Length past the end of the PDU.
+    let mut c = SmbClient::connect(addr, ClientConfig::default()).await.unwrap();
+    let mut body = setup(vec![0x60, 0x03, 0x06, 0x01, 0x00]);
+    le16(&mut body, 14, 0x4000);
+    let (pdu, id) = c.build_pdu(Command::SessionSetup, 0, &body, false).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("SESSION_SETUP SecurityBufferLength past the end", &outcome(&mut c, id).await);
+    still_serves(addr, "SESSION_SETUP buffer").await;
+
+    // A security blob that is not SPNEGO or NTLMSSP.
+    let mut c = SmbClient::connect(addr, ClientConfig::default()).await.unwrap();
+    let (pdu, id) = c.build_pdu(Command::SessionSetup, 0, &setup(b"this is no token at all".to_vec()), false).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("SESSION_SETUP garbage token", &outcome(&mut c, id).await);
+    still_serves(addr, "SESSION_SETUP garbage").await;
+
+    // An NTLMSSP AUTHENTICATE out of the blue (no CHALLENGE before it).
+    let mut c = SmbClient::connect(addr, ClientConfig::default()).await.unwrap();
+    let mut auth = b"NTLMSSP\0\x03\0\0\0".to_vec();
+    auth.resize(88, 0xEE);
+    let (pdu, id) = c.build_pdu(Command::SessionSetup, 0, &setup(auth), false).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("SESSION_SETUP AUTHENTICATE first", &outcome(&mut c, id).await);
+    still_serves(addr, "SESSION_SETUP AUTHENTICATE first").await;
+
+    // TREE_CONNECT with an odd-length (not UTF-16) path, then a path
+    // offset outside the PDU.
+    for (case, patch) in [("TREE_CONNECT odd PathLength", (6usize, 7u16)), ("TREE_CONNECT PathOffset outside", (4, 0x7000))] {
+        let (mut c, _) = logged_on(addr).await;
+        let mut b = BytesMut::new();
+        holdfast_smb_client::proto::msg::tree_connect::TreeConnectRequest { flags: 0, path: "\\\\127.0.0.1\\share".into() }.encode(&mut b);
+        let mut body = b.to_vec();
+        le16(&mut body, patch.0, patch.1);
+        let (pdu, id) = c.build_pdu(Command::TreeConnect, 0, &body, true).unwrap();
+        c.send_message(&pdu).await.unwrap();
+        assert_refused(case, &outcome(&mut c, id).await);
+        still_serves(addr, case).await;
+    }
+
+    // A MessageId used twice ends the connection (or is refused).
+    let (mut c, tree) = logged_on(addr).await;
+    let (pdu, id) = c.build_pdu(Command::Echo, tree.id, &echo_body(), true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_eq!(outcome(&mut c, id).await, Outcome::Status(NtStatus::SUCCESS));
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("MessageId reused", &any_outcome(&mut c).await);
+    still_serves(addr, "MessageId reused").await;
+
+    // LOCK with LockCount 0, and READ longer than READ_BYTES_MAX.
+    let (mut c, tree) = logged_on(addr).await;
+    let open = c.create(&tree, &OpenOptions::new("counts.dat")).await.unwrap();
+    let mut lock = BytesMut::new();
+    holdfast_smb_client::proto::msg::lock::LockRequest {
+        lock_sequence_number: 0,
+        lock_sequence_index: 0,
+        file_id: open.file_id,
+        locks: vec![holdfast_smb_client::proto::msg::lock::LockElement { offset: 0, length: 1, flags: 2 }],
+    }
+    .encode(&mut lock);
+    let mut lock = lock.to_vec();
+    le16(&mut lock, 2, 0);
+    let (pdu, id) = c.build_pdu(Command::Lock, tree.id, &lock, true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("LOCK LockCount 0", &outcome(&mut c, id).await);
+    let mut read = BytesMut::new();
+    holdfast_smb_client::proto::msg::read::ReadRequest {
+        padding: 0x50,
+        flags: 0,
+        length: 1,
+        offset: 0,
+        file_id: open.file_id,
+        minimum_count: 0,
+        channel: 0,
+        remaining_bytes: 0,
+    }
+    .encode(&mut read);
+    let mut read = read.to_vec();
+    le32(&mut read, 4, 0x4000_0000);
+    let (pdu, id) = c.build_pdu(Command::Read, tree.id, &read, true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    assert_refused("READ Length 1 GiB", &outcome(&mut c, id).await);
+    still_serves(addr, "LOCK and READ counts").await;
+}
+
 fn echo_body() -> Vec<u8> {
     let mut b = BytesMut::new();
     EchoRequest.encode(&mut b);
@@ -134,6 +288,14 @@ async fn header_cases(addr: &str) {
     let _ = c.send_raw(&[0u8; 4096]).await;
     assert_refused("NetBIOS length 9 MiB", &any_outcome(&mut c).await);
     still_serves(addr, "NetBIOS length over the cap").await;
+
+    // A frame that never finishes, and a connection that never speaks,
+    // held open while another client is served.
+    let (mut stalled, _) = logged_on(addr).await;
+    stalled.send_raw(&[0x00, 0x00, 0x04, 0x00, 0xFE, b'S', b'M', b'B']).await.unwrap();
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    still_serves(addr, "a half-sent frame and a silent connection").await;
+    drop((stalled, silent));
 
     // A NetBIOS message type other than a session message.
     let (mut c, _) = logged_on(addr).await;
@@ -330,6 +492,8 @@ fn bad_input_gets_errors_and_the_service_lives_on() {
     let log = || std::fs::read_to_string(c.dir.join("smbd.log")).unwrap_or_default();
     rt.block_on(async {
         still_serves(&addr, "start").await;
+        negotiate_cases(&addr).await;
+        session_cases(&addr).await;
         header_cases(&addr).await;
         offset_cases(&addr).await;
         compound_cases(&addr).await;
