@@ -45,6 +45,23 @@ async fn every_dialect(addr: &str) {
     }
 }
 
+/// Multi-credit requests: a WRITE and a READ of MaxWriteSize / MaxReadSize
+/// (4 MiB: CreditCharge 64), and one beyond it refused by the client.
+async fn large_io(addr: &str) {
+    let (mut c, tree) = logged_on(addr, ClientConfig::default(), 0).await;
+    let n = c.negotiated().max_write_bytes.min(c.negotiated().max_read_bytes) as usize;
+    let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+    let o = c.create(&tree, &OpenOptions::new("large.dat")).await.unwrap();
+    for round in 0..3u64 {
+        assert_eq!(c.write(&tree, o.file_id, round * n as u64, &data).await.unwrap() as usize, n);
+        assert_eq!(c.read(&tree, o.file_id, round * n as u64, n as u32).await.unwrap(), data);
+    }
+    let too_big = vec![0u8; n + 1];
+    let e = c.write(&tree, o.file_id, 0, &too_big).await.unwrap_err();
+    assert!(matches!(e, holdfast_smb_client::ClientError::BadRequest(_)), "{e}");
+    c.close(&tree, o.file_id).await.unwrap();
+}
+
 async fn persistent_reclaim(addr: &str) {
     let cfg = ClientConfig::default();
     let (mut c1, tree) = logged_on(addr, cfg.clone(), 0).await;
@@ -112,6 +129,7 @@ fn rust_client_against_holdfast_smbd() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         every_dialect(&addr).await;
+        large_io(&addr).await;
         persistent_reclaim(&addr).await;
         locks_and_lease(&addr).await;
     });
