@@ -81,10 +81,15 @@ impl SmbClient {
 
     /// Writes `data` at `offset`; returns the byte count the server wrote.
     pub async fn write(&mut self, tree: &Tree, file_id: FileId, offset: u64, data: &[u8]) -> Result<u32> {
+        self.write_with_flags(tree, file_id, offset, data, 0).await
+    }
+
+    /// [`SmbClient::write`] with WRITE Flags (e.g. `write_flags::WRITE_THROUGH`).
+    pub async fn write_with_flags(&mut self, tree: &Tree, file_id: FileId, offset: u64, data: &[u8], flags: u32) -> Result<u32> {
         if data.len() > self.negotiated.max_write_bytes as usize {
             return Err(ClientError::BadRequest(format!("{} bytes exceed the server's MaxWriteSize {}", data.len(), self.negotiated.max_write_bytes)));
         }
-        let req = WriteRequest { offset, file_id, channel: 0, remaining_bytes: 0, flags: 0, data };
+        let req = WriteRequest { offset, file_id, channel: 0, remaining_bytes: 0, flags, data };
         let r = self.request_ok(Command::Write, tree.id, &req, RequestOpts { flags: 0, payload_bytes: data.len() }).await?;
         Ok(WriteResponse::decode(r.body(), &r.pdu)?.count)
     }

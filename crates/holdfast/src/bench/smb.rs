@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use holdfast_client::Client;
 use holdfast_smb_client::proto::msg::create_ctx::{lease_state, Lease, LeaseV2, DHANDLE_FLAG_PERSISTENT};
+use holdfast_smb_client::proto::msg::write::write_flags;
 use holdfast_smb_client::{unc, ClientConfig, Credentials, Durable, OpenOptions, SmbClient, Tree};
 use serde_json::json;
 
@@ -37,6 +38,11 @@ pub struct SmbArgs {
     /// Holdfast share (continuously available) to open files on.
     #[arg(long, default_value = "share")]
     share: String,
+    /// Send every WRITE with WRITE_THROUGH, so Samba (strict sync, its
+    /// default) also makes it durable before answering, as Holdfast
+    /// always does (fdatasync of every copy of the share's volume).
+    #[arg(long)]
+    write_through: bool,
     /// Samba's smbd binary.
     #[arg(long, default_value = "/usr/sbin/smbd")]
     samba_smbd: PathBuf,
@@ -96,15 +102,16 @@ struct Worker {
     file: String,
     lease_key: [u8; 16],
     persistent: bool,
+    write_flags: u32,
 }
 
 impl Worker {
-    async fn connect(t: &Target, i: usize) -> anyhow::Result<Worker> {
+    async fn connect(t: &Target, i: usize, write_flags: u32) -> anyhow::Result<Worker> {
         let mut c = SmbClient::connect(&t.addr, ClientConfig::default()).await.with_context(|| format!("{}: connect {}", t.name, t.addr))?;
         c.session_setup(&t.creds, 0).await.with_context(|| format!("{}: log on as {}", t.name, t.creds.user))?;
         let tree = c.tree_connect(&unc("127.0.0.1", &t.share)).await.with_context(|| format!("{}: tree connect {}", t.name, t.share))?;
         let file = format!("bench-smb-{}-{i}.dat", std::process::id());
-        Ok(Worker { c, tree, file, lease_key: rand::random(), persistent: t.persistent })
+        Ok(Worker { c, tree, file, lease_key: rand::random(), persistent: t.persistent, write_flags })
     }
 
     /// CREATE (durable v2, RWH lease), WRITE 4 KiB, CLOSE; returns the
@@ -126,7 +133,7 @@ impl Worker {
         let open = self.c.create(&self.tree, &o).await?;
         let create = t.elapsed();
         let t = Instant::now();
-        let n = self.c.write(&self.tree, open.file_id, 0, data).await?;
+        let n = self.c.write_with_flags(&self.tree, open.file_id, 0, data, self.write_flags).await?;
         let write = t.elapsed();
         anyhow::ensure!(n as usize == data.len(), "short write: {n} of {}", data.len());
         let t = Instant::now();
@@ -138,10 +145,10 @@ impl Worker {
 
 /// Runs `clients` workers for warm-up then `seconds`; ops/s over the timed
 /// part and the CREATE p50 of the timed ops.
-async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64) -> anyhow::Result<Step> {
+async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64, write_flags: u32) -> anyhow::Result<Step> {
     let mut workers = Vec::new();
     for i in 0..clients {
-        workers.push(Worker::connect(t, i).await?);
+        workers.push(Worker::connect(t, i, write_flags).await?);
     }
     // Check once that the server grants what the benchmark claims to measure.
     let data = vec![0x5au8; WRITE_BYTES];
@@ -260,7 +267,8 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
         for clients in [1, CLIENTS_MANY] {
             for t in [&hf, &sb] {
                 eprintln!("{} with {clients} client(s): {} s warm-up, {} s timed", t.name, a.warmup_seconds, a.seconds);
-                results.push(step(t, clients, a.warmup_seconds, a.seconds).await?);
+                let flags = if a.write_through { write_flags::WRITE_THROUGH } else { 0 };
+                results.push(step(t, clients, a.warmup_seconds, a.seconds, flags).await?);
             }
         }
         drop(samba);
@@ -278,7 +286,8 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
         if a.json {
             println!("{}", serde_json::to_string(&out)?);
         } else {
-            println!("bench smb on {}: CREATE (DH2Q) + WRITE 4 KiB + CLOSE per op", cluster.label());
+            let wt = if a.write_through { " (write-through)" } else { "" };
+            println!("bench smb on {}: CREATE (DH2Q) + WRITE 4 KiB{wt} + CLOSE per op", cluster.label());
             let n = |k: &str| out[k].as_f64().unwrap_or(f64::NAN);
             println!("  {:<10} {:>14} {:>14} {:>16}", "server", "ops/s 1 client", "ops/s 16", "open p50 us (1)");
             for who in ["holdfast", "samba"] {
