@@ -32,10 +32,16 @@ if ! command -v cargo >/dev/null 2>&1; then
     fi
 fi
 
-# Real SMB clients for the SMB service's tests (crates/holdfast/tests/smb_client.rs).
+# Real SMB clients for the SMB service's tests (crates/holdfast/tests/smb_client.rs),
+# smbtorture (samba-testsuite), and Samba's smbd as the baseline of
+# `holdfast bench smb` (crates/holdfast/tests/bench_smb.rs).
 command -v smbclient >/dev/null 2>&1 || apt_install smbclient
-# smbtorture (crates/holdfast/tests/smbtorture.rs).
+[ -x /usr/sbin/smbd ] || apt_install samba
 command -v smbtorture >/dev/null 2>&1 || apt_install samba-testsuite
+
+# cargo-fuzz for the fuzz slice in scripts/test.sh (scripts/fuzz-slice.sh
+# runs it on the stable toolchain).
+command -v cargo-fuzz >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo-fuzz" ] || cargo install --locked cargo-fuzz
 
 # Python smbprotocol for the persistent-handle test
 # (crates/holdfast/tests/smb_persistent.rs, tests/smb/test_persistent.py):

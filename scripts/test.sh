@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, the directory's Raft tests, the
 # cluster, failure and chaos tests that start real node processes on
-# loopback, and a fixed slice of the deterministic simulation. Installs what
+# loopback, a fixed slice of the deterministic simulation and a short slice
+# of the smb_pdu fuzz target. Installs what
 # the tests need first (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,6 @@ cargo test --locked --workspace -- --test-threads=2
 # Deterministic simulation, a fixed slice (the long run is scripts/sim.sh).
 cargo run --locked -q -p holdfast-sim -- --seeds 200 --nodes 3
 cargo run --locked -q -p holdfast-sim -- --seeds 50 --nodes 5
+
+# A 20 s slice of the SMB PDU fuzz target, on stable (see the script).
+bash scripts/fuzz-slice.sh 20

@@ -7,6 +7,8 @@ mod handles;
 mod redis;
 mod replicate;
 mod resync;
+mod samba;
+mod smb;
 pub mod stats;
 
 use std::path::Path;
@@ -31,6 +33,10 @@ pub enum BenchCmd {
     /// Persistent-handle put latency through the file-server socket against
     /// a replicated 512 B write, and put throughput with 32 callers.
     Handles(handles::HandlesArgs),
+    /// SMB opens per second (CREATE with a durable v2 / persistent handle,
+    /// WRITE 4 KiB, CLOSE) on Holdfast's CA share against Samba's smbd
+    /// started on loopback, with 1 and 16 clients.
+    Smb(smb::SmbArgs),
 }
 
 pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
@@ -40,5 +46,6 @@ pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Resync(a) => resync::run(dir, a),
         BenchCmd::FailoverStore(a) => failover_store::run(dir, a),
         BenchCmd::Handles(a) => handles::run(dir, a),
+        BenchCmd::Smb(a) => smb::run(dir, a),
     }
 }
