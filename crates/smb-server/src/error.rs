@@ -24,15 +24,16 @@ pub enum ConnError {
     Fatal(&'static str),
 }
 
-/// NTSTATUS values the service answers with that `holdfast_types` lacks.
+/// Short names for the statuses the handlers use most (all are in
+/// `holdfast_types::ntstatus`, which names them in logs).
 pub mod status {
     use super::NtStatus;
-    pub const USER_SESSION_DELETED: NtStatus = NtStatus(0xC000_0203);
-    pub const NETWORK_NAME_DELETED: NtStatus = NtStatus(0xC000_00C9);
-    pub const NOT_FOUND: NtStatus = NtStatus(0xC000_0225);
-    pub const REQUEST_NOT_ACCEPTED: NtStatus = NtStatus(0xC000_00D0);
-    pub const FS_DRIVER_REQUIRED: NtStatus = NtStatus(0xC000_019C);
-    pub const CANCELLED: NtStatus = NtStatus(0xC000_0120);
-    pub const INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus(0xC000_00E3);
-    pub const UNSUCCESSFUL: NtStatus = NtStatus(0xC000_0001);
+    pub const USER_SESSION_DELETED: NtStatus = NtStatus::USER_SESSION_DELETED;
+    pub const NETWORK_NAME_DELETED: NtStatus = NtStatus::NETWORK_NAME_DELETED;
+    pub const NOT_FOUND: NtStatus = NtStatus::NOT_FOUND;
+    pub const REQUEST_NOT_ACCEPTED: NtStatus = NtStatus::REQUEST_NOT_ACCEPTED;
+    pub const FS_DRIVER_REQUIRED: NtStatus = NtStatus::FS_DRIVER_REQUIRED;
+    pub const CANCELLED: NtStatus = NtStatus::CANCELLED;
+    pub const INVALID_OPLOCK_PROTOCOL: NtStatus = NtStatus::INVALID_OPLOCK_PROTOCOL;
+    pub const UNSUCCESSFUL: NtStatus = NtStatus::UNSUCCESSFUL;
 }
