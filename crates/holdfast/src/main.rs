@@ -6,6 +6,7 @@ mod bench;
 mod cluster_dir;
 mod cmd_debug;
 mod cmd_object;
+mod cmd_service;
 mod cmd_smb;
 mod cmd_status;
 mod cmd_up;
@@ -35,15 +36,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Write a new cluster's configuration and secret into --dir.
-    Init(InitArgs),
+    Init {
+        #[command(flatten)]
+        init: InitArgs,
+        #[command(flatten)]
+        smb: SmbArgs,
+    },
     /// Start a local cluster in the foreground; Ctrl-C or SIGTERM stops it.
     Up(UpArgs),
-    /// Run one node daemon (started by `up`).
+    /// SMB services: where each runs, and planned moves.
+    #[command(subcommand)]
+    Service(cmd_service::ServiceCmd),
+    /// Run one node daemon (started by `up`; it starts the SMB services
+    /// placed on its host).
     Node {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the SMB service daemon (started by `up`).
+    /// Run one SMB service daemon (started by the node daemon that the
+    /// directory places the service on).
     Smbd {
         #[arg(long)]
         config: PathBuf,
@@ -121,13 +132,30 @@ pub struct InitArgs {
     handle_size: String,
 }
 
+/// The default SMB service that `init` (and `up` on a new --dir) writes.
+#[derive(Args, Clone)]
+pub struct SmbArgs {
+    /// Port of the default share's SMB service (the service `share` on
+    /// 127.0.0.1:PORT).
+    #[arg(long, default_value_t = 4445, value_parser = clap::value_parser!(u16).range(1..))]
+    smb_port: u16,
+    /// Define no SMB service (smbd is then started by hand).
+    #[arg(long, conflicts_with = "smb_port")]
+    no_smb_service: bool,
+}
+
+impl SmbArgs {
+    fn port(&self) -> Option<u16> {
+        (!self.no_smb_service).then_some(self.smb_port)
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct UpArgs {
     #[command(flatten)]
     init: InitArgs,
-    /// Port for the SMB service of the default share (127.0.0.1:PORT).
-    #[arg(long, default_value_t = 4445)]
-    smb_port: u16,
+    #[command(flatten)]
+    smb: SmbArgs,
 }
 
 fn main() -> ExitCode {
@@ -137,7 +165,8 @@ fn main() -> ExitCode {
         Cmd::Node { config } => run_node(&config),
         Cmd::Smbd { config } => cmd_smb::smbd(&config),
         Cmd::User(c) => cmd_smb::user(&dir, c),
-        Cmd::Init(a) => cluster_dir::init(&dir, &a).map(|_| ()),
+        Cmd::Init { init, smb } => cluster_dir::init_with_service(&dir, &init, smb.port()).map(|_| ()),
+        Cmd::Service(c) => local::block_on(cmd_service::run(&dir, c)),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
