@@ -9,17 +9,38 @@
                                and exits without CLOSE or LOGOFF.
     failover.py reclaim STATE  connects to SMB_PORT (the survivor's smbd)
                                with the same ClientGuid, DH2C, reads back.
+                               The connection and tree connect are retried
+                               for up to RECONNECT_S seconds, as a client
+                               does while a service moves (the address may
+                               not answer yet, or still be the old
+                               instance, whose share is gone).
 
 Environment as for test_persistent.py.
 """
 
 import json
 import sys
+import time
 import uuid
 
 from smbprotocol.open import CreateDisposition
 
 from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2
+
+
+RECONNECT_S = 30
+
+
+def connect_retrying(client_guid):
+    deadline = time.monotonic() + RECONNECT_S
+    while True:
+        try:
+            return connect(client_guid)
+        except Exception as e:  # refused, reset, or the share not served yet
+            if time.monotonic() >= deadline:
+                raise
+            print(f"reconnect: {type(e).__name__}: {e}; retrying", flush=True)
+            time.sleep(0.2)
 
 
 def main():
@@ -41,7 +62,7 @@ def main():
     elif phase == "reclaim":
         with open(state) as inp:
             st = json.load(inp)
-        conn, _, tree = connect(uuid.UUID(st["client_guid"]))
+        conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
         f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
         check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C on the survivor reclaimed the same FileId.Persistent")
         check(f.read(0, len(DATA)) == DATA, "the bytes written before the failover are read back")

@@ -24,7 +24,7 @@ use holdfast_node::config::{NodeConfig, PeerConfig};
 use holdfast_types::share::{ServiceDef, ServiceHostDef, ShareDef, VolumeDef};
 use holdfast_wire::auth::ClusterSecret;
 
-use crate::InitArgs;
+use crate::{InitArgs, SmbArgs};
 
 pub fn node_dir(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("node-{id}"))
@@ -36,13 +36,14 @@ pub fn node_config_path(dir: &Path, id: u64) -> PathBuf {
 
 /// Writes a new cluster into `dir` without an SMB service (benchmarks).
 pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
-    init_with_service(dir, a, None)
+    init_with_service(dir, a, &SmbArgs { smb_port: 4445, no_smb_service: true, address_hook: None })
 }
 
 /// Writes a new cluster into `dir`; with `smb_port`, the default share gets
 /// the SMB service `share` on 127.0.0.1:PORT. Refuses to overwrite an
 /// existing cluster.
-pub fn init_with_service(dir: &Path, a: &InitArgs, smb_port: Option<u16>) -> anyhow::Result<ClusterFile> {
+pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Result<ClusterFile> {
+    let smb_port = smb.port();
     if !(1..=holdfast_types::limits::NODES_MAX as u32).contains(&a.nodes) {
         bail!("--nodes must be 1 to {}", holdfast_types::limits::NODES_MAX);
     }
@@ -110,7 +111,11 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb_port: Option<u16>) -> any
         .map(|port| ServiceDef { name: "share".into(), listen: format!("127.0.0.1:{port}"), shares: vec!["share".into()] })
         .into_iter()
         .collect();
-    let service_host = ServiceHostDef::default();
+    let address_hook = match &smb.address_hook {
+        Some(h) => Some(std::path::absolute(h).with_context(|| format!("--address-hook {h}"))?.display().to_string()),
+        None => None,
+    };
+    let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0 };
     holdfast_types::share::validate_services(&shares, &services, &service_host).map_err(|e| anyhow::anyhow!(e))?;
     let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares, services, service_host };
     // Written last: its presence means the directory is complete.

@@ -17,7 +17,7 @@ const SMBD_LISTEN_TIMEOUT_S: u64 = 30;
 
 pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
     if !dir.join(CLUSTER_FILE).exists() {
-        crate::cluster_dir::init_with_service(dir, &a.init, a.smb.port())?;
+        crate::cluster_dir::init_with_service(dir, &a.init, &a.smb)?;
     }
     let info = ClusterInfo::load(dir).map_err(|e| anyhow::anyhow!(e))?;
     if info.nodes.len() != a.init.nodes as usize {

@@ -138,14 +138,18 @@ pub struct SmbArgs {
     /// Port of the default share's SMB service (the service `share` on
     /// 127.0.0.1:PORT).
     #[arg(long, default_value_t = 4445, value_parser = clap::value_parser!(u16).range(1..))]
-    smb_port: u16,
+    pub smb_port: u16,
     /// Define no SMB service (smbd is then started by hand).
-    #[arg(long, conflicts_with = "smb_port")]
-    no_smb_service: bool,
+    #[arg(long, conflicts_with_all = ["smb_port", "address_hook"])]
+    pub no_smb_service: bool,
+    /// Address takeover hook, run as `HOOK add|remove IP SERVICE` where a
+    /// service starts or stops (docs/services.md). Default: none (loopback).
+    #[arg(long)]
+    pub address_hook: Option<String>,
 }
 
 impl SmbArgs {
-    fn port(&self) -> Option<u16> {
+    pub fn port(&self) -> Option<u16> {
         (!self.no_smb_service).then_some(self.smb_port)
     }
 }
@@ -165,7 +169,7 @@ fn main() -> ExitCode {
         Cmd::Node { config } => run_node(&config),
         Cmd::Smbd { config } => cmd_smb::smbd(&config),
         Cmd::User(c) => cmd_smb::user(&dir, c),
-        Cmd::Init { init, smb } => cluster_dir::init_with_service(&dir, &init, smb.port()).map(|_| ()),
+        Cmd::Init { init, smb } => cluster_dir::init_with_service(&dir, &init, &smb).map(|_| ()),
         Cmd::Service(c) => local::block_on(cmd_service::run(&dir, c)),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),

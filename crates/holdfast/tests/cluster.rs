@@ -11,8 +11,9 @@ use holdfast_types::ErrorCode;
 use holdfast_wire::msg::ComponentWrite;
 use holdfast_wire::FrameKind;
 
-/// `holdfast up` forms a 3-node cluster, reports it, starts the SMB service
-/// with a default user, and stops every process on SIGTERM.
+/// `holdfast up` forms a 3-node cluster, reports it, has the node owning
+/// the share run its SMB service with a default user, and stops every
+/// process (smbd included) on SIGTERM.
 #[test]
 fn up_starts_cluster_and_stops_it_on_sigterm() {
     let dir = common::temp_dir("up");
@@ -60,6 +61,14 @@ fn up_starts_cluster_and_stops_it_on_sigterm() {
     assert_eq!(status.nodes.len(), 3);
     assert!(status.nodes.iter().all(|n| n.state == "up" && n.registered), "{status:?}");
     assert!(status.leader.is_some());
+    // The service is in the directory, placed on the volume's owner, whose
+    // node daemon runs its smbd (log in that node's directory).
+    let svc = status.services.iter().find(|s| s.name == "share").unwrap_or_else(|| panic!("no service: {status:?}"));
+    assert_eq!(svc.addr, format!("127.0.0.1:{smb_port}"));
+    let owner = status.objects.iter().find(|o| o.name == "vol-share").unwrap().owner;
+    assert_eq!(svc.node, owner, "the service runs where the volume is owned");
+    let smbd_line = format!("smbd: 127.0.0.1:{smb_port} (log ");
+    assert!(printed.iter().any(|l| l.contains(&smbd_line) && l.contains(&format!("node-{owner}/smbd-share.log"))), "{printed:#?}");
     unsafe {
         libc::kill(up.id() as i32, libc::SIGTERM);
     }
