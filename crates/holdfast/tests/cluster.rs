@@ -293,3 +293,17 @@ fn bench_handles_prints_its_keys() {
         assert!(v[k].is_number(), "missing {k}: {v}");
     }
 }
+
+/// `bench failover` prints every key of its contract (one trial; no timing
+/// checks): a Python smbprotocol client reclaims its persistent handle
+/// from the survivor after the service's host is killed.
+#[test]
+fn bench_failover_prints_its_keys() {
+    let py = common::smbpy::venv_python();
+    let v = bench_json(&["bench", "failover", "--json", "--trials", "1", "--python", py.to_str().unwrap()]);
+    for k in ["failover_p50_ms", "failover_max_ms", "baseline_reclaim_p50_ms", "failover_over_baseline_p50"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
+    }
+    assert_eq!(v["trials"], 1);
+    assert_ne!(v["killed"][0], v["new_node"][0], "{v}");
+}
