@@ -5,6 +5,7 @@
 mod bench;
 mod cluster_dir;
 mod cmd_debug;
+mod cmd_demo;
 mod cmd_object;
 mod cmd_service;
 mod cmd_smb;
@@ -12,6 +13,7 @@ mod cmd_status;
 mod cmd_up;
 mod local;
 mod procs;
+mod smbpy;
 mod volumes;
 mod progress;
 
@@ -93,6 +95,9 @@ enum Cmd {
         #[arg(long)]
         handles: bool,
     },
+    /// Narrated demonstrations on a temporary cluster.
+    #[command(subcommand)]
+    Demo(cmd_demo::DemoCmd),
     /// Benchmarks; each measures its own baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
         Cmd::Debug(c) => local::block_on(cmd_debug::run(&dir, c)),
         // Benchmarks start a temporary cluster unless told which to use.
         Cmd::Bench(b) => bench::run(cli.dir.as_deref(), b),
+        Cmd::Demo(c) => cmd_demo::run(cli.dir.as_deref(), c),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

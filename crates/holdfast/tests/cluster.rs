@@ -307,3 +307,20 @@ fn bench_failover_prints_its_keys() {
     assert_eq!(v["trials"], 1);
     assert_ne!(v["killed"][0], v["new_node"][0], "{v}");
 }
+
+/// `demo failover` tells the whole story and ends with the handle
+/// reclaimed from the survivor and every copy ACTIVE again.
+#[test]
+fn demo_failover_reclaims_the_handle_on_a_survivor() {
+    let py = common::smbpy::venv_python();
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "failover", "--python", py.to_str().unwrap()])
+        .env_remove("HOLDFAST_DIR")
+        .output()
+        .expect("run demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for want in ["kill -9 node", "moved to node", "reclaimed the same handle with DH2C and read its bytes back", "every copy ACTIVE again"] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+}

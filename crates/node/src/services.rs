@@ -219,10 +219,16 @@ impl Supervisor {
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(&self.exe);
         cmd.arg("smbd").arg("--config").arg(&cfg_path).stdin(Stdio::null()).stdout(log2).stderr(log);
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        let node_pid = std::process::id() as libc::pid_t;
+        // SAFETY: prctl and getppid are async-signal-safe and touch no
+        // memory of ours. If the node died between fork and prctl, the
+        // signal will never come: do not start an unsupervised smbd.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                if libc::getppid() != node_pid {
+                    return Err(std::io::Error::other("the node exited while starting smbd"));
+                }
                 Ok(())
             });
         }

@@ -16,13 +16,11 @@
 //! drops its own connection while the service stays where it is, so the
 //! ratio isolates what the failover adds. Needs its own temporary cluster.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
 use holdfast_client::Client;
 use holdfast_types::NodeId;
@@ -30,15 +28,12 @@ use serde_json::json;
 
 use super::cluster::{require_own_cluster, wait_all_active, BenchCluster};
 use super::stats::round1;
+use crate::smbpy::{find_python, unix_ms_now, write_scripts, Holder};
 
 const TRIALS_MAX: usize = 100;
 const BASELINE_RUNS: usize = 3;
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
-const USER: &str = "bench";
-/// The client scripts, so the benchmark runs from the binary alone.
-const FAILOVER_PY: &str = include_str!("../../../../tests/smb/failover.py");
-const TEST_PERSISTENT_PY: &str = include_str!("../../../../tests/smb/test_persistent.py");
 
 #[derive(Args)]
 pub struct FailoverArgs {
@@ -59,98 +54,8 @@ pub struct FailoverArgs {
     keep_dir: bool,
 }
 
-fn find_python(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let mut tried = Vec::new();
-    let candidates: Vec<PathBuf> = match given {
-        Some(p) => vec![p],
-        None => {
-            let mut v = Vec::new();
-            if let Some(venv) = std::env::var_os("HOLDFAST_SMB_VENV") {
-                v.push(PathBuf::from(venv).join("bin/python3"));
-            }
-            v.push(PathBuf::from("target/smb-venv/bin/python3"));
-            v.push(PathBuf::from("python3"));
-            v
-        }
-    };
-    for py in candidates {
-        let ok = Command::new(&py).args(["-c", "import smbprotocol"]).output().is_ok_and(|o| o.status.success());
-        if ok {
-            return Ok(py);
-        }
-        tried.push(py.display().to_string());
-    }
-    bail!("no Python with smbprotocol (tried {}); run scripts/install-deps.sh or pass --python", tried.join(", "))
-}
-
-fn unix_ms_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
-}
-
-/// One `failover.py bench` client holding a persistent handle.
-struct Holder {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    seen: String,
-}
-
-impl Holder {
-    fn start(py: &Path, script: &Path, addr: &str, password: &str, state: &Path) -> anyhow::Result<Holder> {
-        let (host, port) = addr.rsplit_once(':').context("service address is not IP:PORT")?;
-        let mut child = Command::new(py)
-            .arg(script)
-            .args(["bench", &state.display().to_string()])
-            .env("SMB_HOST", host)
-            .env("SMB_PORT", port)
-            .env("SMB_USER", USER)
-            .env("SMB_PASSWORD", password)
-            .env("SMB_SHARE", "share")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("start {}", py.display()))?;
-        let out = BufReader::new(child.stdout.take().context("client stdout")?);
-        let mut h = Holder { child, out, seen: String::new() };
-        h.wait_line("READY")?;
-        Ok(h)
-    }
-
-    /// Reads lines until one starts with `prefix`; returns it.
-    fn wait_line(&mut self, prefix: &str) -> anyhow::Result<String> {
-        loop {
-            let mut line = String::new();
-            if self.out.read_line(&mut line)? == 0 {
-                let st = self.child.wait()?;
-                bail!("the smbprotocol client exited ({st}) before {prefix}:\n{}", self.seen);
-            }
-            self.seen.push_str(&line);
-            if line.starts_with(prefix) {
-                return Ok(line);
-            }
-        }
-    }
-
-    /// Sends `cmd`, waits for `RECLAIMED T0 T1`; returns (t0, t1) in Unix ms.
-    fn reclaim(mut self, cmd: &str) -> anyhow::Result<(f64, f64)> {
-        writeln!(self.child.stdin.as_mut().context("client stdin")?, "{cmd}")?;
-        let line = self.wait_line("RECLAIMED")?;
-        let mut it = line.split_whitespace().skip(1).map(|x| x.parse::<f64>());
-        let (Some(Ok(t0)), Some(Ok(t1))) = (it.next(), it.next()) else { bail!("bad client line {line:?}") };
-        let st = self.child.wait()?;
-        anyhow::ensure!(st.success(), "the smbprotocol client failed ({st}):\n{}", self.seen);
-        Ok((t0, t1))
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The node the service is placed on, once its smbd answers there.
-async fn service_ready(client: &Client, dir: &Path, name: &str, addr: &str) -> anyhow::Result<NodeId> {
+pub async fn service_ready(client: &Client, dir: &Path, name: &str, addr: &str) -> anyhow::Result<NodeId> {
     let s = client.status().await?;
     let node = s.services.iter().find(|x| x.name == name).map(|x| x.node).with_context(|| format!("service {name} not in the directory"))?;
     let pid_file = dir.join(format!("node-{node}/smbd-{name}.pid"));
@@ -177,18 +82,8 @@ pub fn run(dir: Option<&Path>, a: FailoverArgs) -> anyhow::Result<()> {
 
 async fn measure(cluster: &mut BenchCluster, a: &FailoverArgs, py: &Path) -> anyhow::Result<()> {
     let dir = cluster.info.dir.clone();
-    let scripts = dir.join("bench-smb");
-    std::fs::create_dir_all(&scripts)?;
-    std::fs::write(scripts.join("failover.py"), FAILOVER_PY)?;
-    std::fs::write(scripts.join("test_persistent.py"), TEST_PERSISTENT_PY)?;
-    let script = scripts.join("failover.py");
-    let password: String = {
-        use rand::Rng;
-        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(20).map(char::from).collect()
-    };
-    let mut users = holdfast_smb_security::Users::load(&dir)?;
-    users.add(USER, &password)?;
-    users.save(&dir)?;
+    let (script, password) = write_scripts(&dir)?;
+    let scripts = script.parent().context("script directory")?.to_path_buf();
 
     let client = Arc::new(Client::from_cluster(&cluster.info));
     crate::volumes::ensure_volumes(&client, &cluster.info).await?;
@@ -200,7 +95,7 @@ async fn measure(cluster: &mut BenchCluster, a: &FailoverArgs, py: &Path) -> any
     service_ready(&client, &dir, &svc.name, &svc.listen).await?;
     let mut baseline = Vec::with_capacity(BASELINE_RUNS);
     for _ in 0..BASELINE_RUNS {
-        let (t0, t1) = Holder::start(py, &script, &svc.listen, &password, &state)?.reclaim("drop")?;
+        let (t0, t1) = Holder::start(py, &script, &svc.listen, &password, &state, "bench")?.reclaim("drop")?;
         baseline.push(round1(t1 - t0));
     }
 
@@ -213,7 +108,7 @@ async fn measure(cluster: &mut BenchCluster, a: &FailoverArgs, py: &Path) -> any
             wait_all_active(&client, &object, 3, READY_TIMEOUT).await.with_context(|| trial.clone())?;
         }
         let node = service_ready(&client, &dir, &svc.name, &svc.listen).await.with_context(|| trial.clone())?;
-        let holder = Holder::start(py, &script, &svc.listen, &password, &state).with_context(|| trial.clone())?;
+        let holder = Holder::start(py, &script, &svc.listen, &password, &state, "bench").with_context(|| trial.clone())?;
         let t0 = unix_ms_now();
         cluster.kill_node(node)?;
         let (_, t1) = holder.reclaim("go").with_context(|| trial.clone())?;

@@ -1,8 +1,8 @@
 //! `holdfast bench …`. Every benchmark measures its own baseline in the same
 //! run and reports ratios, because the machine is shared and noisy.
 
-mod cluster;
-mod failover;
+pub(crate) mod cluster;
+pub(crate) mod failover;
 mod failover_store;
 mod handles;
 mod redis;
