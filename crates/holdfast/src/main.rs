@@ -109,7 +109,8 @@ enum Cmd {
 #[derive(Subcommand)]
 enum VolumeCmd {
     /// Create and format every volume of the cluster config that does not
-    /// exist yet (`up` does this at start).
+    /// exist yet, and define its SMB services in the directory (`up` does
+    /// this at start).
     Ensure,
 }
 
