@@ -17,45 +17,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::smbpy::{finish_opener, reclaim, start_opener, venv_python, PASSWORD, USER};
-use common::{free_base_port, service_addr, service_log, temp_dir, wait_service, TestCluster};
-
-/// A hook that records `NODE ACTION IP NAME LISTEN` per call in `hook.log`
-/// beside it.
-fn recording_hook(tag: &str) -> (PathBuf, PathBuf) {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = temp_dir(tag);
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("hook.sh");
-    let log = dir.join("hook.log");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$HOLDFAST_NODE $1 $2 $3 $HOLDFAST_SERVICE_LISTEN\" >> '{}'\n", log.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (script, log)
-}
-
-fn hook_calls(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
-}
-
-/// The hook's calls once there are at least `n` (the old host runs
-/// `remove` after reaping its smbd, which may be after the new one binds).
-fn hook_calls_at_least(log: &Path, n: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let calls = hook_calls(log);
-        if calls.len() >= n || std::time::Instant::now() >= deadline {
-            return calls;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
+use common::{free_base_port, hook_calls, hook_calls_at_least, recording_hook, service_addr, service_log, temp_dir, wait_service, TestCluster};
 
 /// A 3-node cluster with the service `share` on a free port, the hook
 /// configured, a user, and the volume; returns it with the hook's log.

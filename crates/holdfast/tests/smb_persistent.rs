@@ -92,7 +92,12 @@ fn smbprotocol_persistent_handle_survives_a_crash_of_smbd() {
 fn smbprotocol_persistent_handle_survives_the_failover_of_its_host() {
     let py = venv_python();
     let smb_port = free_base_port(1) + 1;
-    let mut c = TestCluster::start_with("smb-failover", 3, &["--volume-size", "64MiB", "--smb-port", &smb_port.to_string()]);
+    let (hook, hook_log) = common::recording_hook("smb-failover-hook");
+    let mut c = TestCluster::start_with(
+        "smb-failover",
+        3,
+        &["--volume-size", "64MiB", "--smb-port", &smb_port.to_string(), "--address-hook", hook.to_str().unwrap()],
+    );
     c.wait_healthy(3);
     c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
     // Creates the volume and defines the service; its owner's node runs it.
@@ -120,5 +125,14 @@ fn smbprotocol_persistent_handle_survives_the_failover_of_its_host() {
     let (ok, text) = reclaim(&py, &addr, &state);
     println!("{seen}{text}");
     assert!(ok, "failover.py reclaim failed:\n{text}\n{}\n{}", logs(&c, survivor.node), c.logs());
+    // The survivor took the address over; the dead host removed nothing.
+    let ip = addr.rsplit_once(':').unwrap().0;
+    let calls = common::hook_calls_at_least(&hook_log, 2);
+    assert_eq!(
+        calls,
+        vec![format!("{} add {ip} share {addr}", first.node), format!("{} add {ip} share {addr}", survivor.node)],
+        "address hook calls"
+    );
     c.kill_all();
+    let _ = std::fs::remove_dir_all(hook.parent().unwrap());
 }
