@@ -151,14 +151,17 @@ impl Supervisor {
 
     fn tick(&mut self) {
         let wanted = self.wanted();
-        let stale: Vec<String> = self
+        let stale: Vec<(String, &'static str)> = self
             .slots
             .iter()
-            .filter(|(name, slot)| wanted.get(*name).map(|(addr, _)| addr) != Some(&slot.addr))
-            .map(|(name, _)| name.clone())
+            .filter_map(|(name, slot)| match wanted.get(name) {
+                None => Some((name.clone(), "placed on another node, or its volume is not mounted here")),
+                Some((addr, _)) if *addr != slot.addr => Some((name.clone(), "its address changed")),
+                Some(_) => None,
+            })
             .collect();
-        for name in stale {
-            self.retire(&name, "placed elsewhere, volume not mounted here, or address changed");
+        for (name, why) in stale {
+            self.retire(&name, why);
         }
         for (name, (addr, def)) in wanted {
             let slot = self.slots.entry(name.clone()).or_insert_with(|| Slot {
