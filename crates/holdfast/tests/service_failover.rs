@@ -11,7 +11,8 @@
 //!
 //! Each time the client reclaims the handle with DH2C on the same address
 //! and reads its bytes back. Both tests also check the address hook's
-//! calls (a script that appends its arguments to a file). The failover of
+//! calls (a script that appends its arguments to a file), as does a third
+//! that changes the service's address in cluster.toml. The failover of
 //! the whole host is `smb_persistent.rs`'s
 //! `smbprotocol_persistent_handle_survives_the_failover_of_its_host`.
 
@@ -125,4 +126,35 @@ fn init_refuses_a_bad_service_config_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("names share \"nope\", which is not defined"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An edited address in cluster.toml, applied with `volume ensure`, moves
+/// the running service to it: the old address is given back (hook
+/// `remove`), the new one taken (hook `add`), smbd restarted there.
+#[test]
+fn a_changed_address_restarts_the_service_on_it() {
+    let (c, hook_log, hook_dir) = cluster_with_service("svc-readdr");
+    let old = service_addr(&c, "share");
+    let first = wait_service(&c, "share", None, None);
+    let (old_ip, port) = old.rsplit_once(':').unwrap();
+    let new = format!("127.0.0.2:{port}");
+    let path = c.dir.join("cluster.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(&format!("listen = \"{old}\""), &format!("listen = \"{new}\""))).unwrap();
+    c.cli_ok(&["volume", "ensure"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&new).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no smbd on {new}\n{}", c.logs());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let s = c.status();
+    let svc = s.services.iter().find(|x| x.name == "share").unwrap();
+    assert_eq!((svc.addr.as_str(), svc.node), (new.as_str(), first.node), "{s:?}");
+    let calls = hook_calls_at_least(&hook_log, 3);
+    let n = first.node;
+    assert_eq!(
+        calls,
+        vec![format!("{n} add {old_ip} share {old}"), format!("{n} remove {old_ip} share {old}"), format!("{n} add 127.0.0.2 share {new}")],
+    );
+    let _ = std::fs::remove_dir_all(hook_dir);
 }
