@@ -32,6 +32,13 @@ pub struct ClusterFile {
     /// SMB shares, each a directory of a volume.
     #[serde(default)]
     pub shares: Vec<holdfast_types::share::ShareDef>,
+    /// SMB services: each one `holdfast smbd` on its own address, placed by
+    /// the directory on the owner of its volume (docs/services.md).
+    #[serde(default)]
+    pub services: Vec<holdfast_types::share::ServiceDef>,
+    /// The address takeover hook and its timeout.
+    #[serde(default)]
+    pub service_host: holdfast_types::share::ServiceHostDef,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +60,8 @@ impl ClusterInfo {
             return Err(format!("{} lists no nodes", path.display()));
         }
         holdfast_types::share::validate(&file.volumes, &file.shares).map_err(|e| format!("{}: {e}", path.display()))?;
+        holdfast_types::share::validate_services(&file.shares, &file.services, &file.service_host)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let secret = ClusterSecret::load(&dir.join(&file.secret_file))?;
         let nodes = file.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
         Ok(ClusterInfo { dir: dir.to_path_buf(), secret, nodes, file })

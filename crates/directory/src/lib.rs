@@ -8,6 +8,7 @@
 //! through [`RaftTransport`].
 
 pub mod state;
+pub mod services;
 
 mod fsutil;
 mod log_store;

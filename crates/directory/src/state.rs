@@ -96,6 +96,10 @@ pub enum Command {
     /// delay. Drop it and place a new, STALE component on `new`, which the
     /// owner then rebuilds.
     ReplaceComponent { object: ObjectId, old: NodeId, new: NodeId, expected_epoch: Epoch },
+    /// Defines (or redefines) an SMB service: its client address and the
+    /// object whose owner runs it (a volume's persistent object). Placement
+    /// is then kept by `apply` itself (see `services.rs`).
+    DefineService { name: String, addr: String, object: ObjectId },
 }
 
 /// What applying a command produced.
@@ -123,6 +127,10 @@ pub struct ClusterState {
     pub next_object_id: ObjectId,
     /// Index of the last command applied.
     pub applied_index: LogIndex,
+    /// SMB services by name, each placed on the owner of its object.
+    /// Default: snapshots written before services existed have none.
+    #[serde(default)]
+    pub services: BTreeMap<String, crate::services::ServiceInfo>,
 }
 
 /// Checks an object name: 1..=128 bytes of `[A-Za-z0-9._-]`, not starting with `.`.
@@ -175,7 +183,11 @@ impl ClusterState {
             Command::ReplaceComponent { object, old, new, expected_epoch } => {
                 self.apply_replace(index, *object, *old, *new, *expected_epoch)
             }
+            Command::DefineService { name, addr, object } => self.apply_define_service(index, name, addr, *object),
         };
+        // In the same entry as any owner change, so placement and ownership
+        // never disagree at any log index.
+        self.place_services(index);
         self.check_invariants();
         result
     }
@@ -454,6 +466,7 @@ impl ClusterState {
             nodes.dedup();
             assert_eq!(nodes.len(), obj.components.len(), "object {} has two components on one node", obj.id);
         }
+        self.check_service_invariants();
     }
 }
 

@@ -9,6 +9,9 @@
 //! DIR/node-N/raft/        its directory log, vote and snapshot
 //! DIR/node-N/objects/     its persistent components
 //! DIR/node-N/fs.sock      its file server's socket (mode 0600)
+//! DIR/node-N/smbd-S.toml  config of service S's smbd while it runs there,
+//! DIR/node-N/smbd-S.log   its log, and smbd-S.pid its process id
+//! DIR/smb-users           SMB users; DIR/smb-credentials the default one's
 //! ```
 
 use std::io::Write;
@@ -18,10 +21,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use holdfast_client::cluster::{ClusterFile, ClusterNode, CLUSTER_FILE, SECRET_FILE};
 use holdfast_node::config::{NodeConfig, PeerConfig};
-use holdfast_types::share::{ShareDef, VolumeDef};
+use holdfast_types::share::{ServiceDef, ServiceHostDef, ShareDef, VolumeDef};
 use holdfast_wire::auth::ClusterSecret;
 
-use crate::InitArgs;
+use crate::{InitArgs, SmbArgs};
 
 pub fn node_dir(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("node-{id}"))
@@ -31,8 +34,16 @@ pub fn node_config_path(dir: &Path, id: u64) -> PathBuf {
     node_dir(dir, id).join("node.toml")
 }
 
-/// Writes a new cluster into `dir`. Refuses to overwrite an existing one.
+/// Writes a new cluster into `dir` without an SMB service (benchmarks).
 pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
+    init_with_service(dir, a, &SmbArgs { smb_port: 4445, no_smb_service: true, address_hook: None })
+}
+
+/// Writes a new cluster into `dir`; with `smb_port`, the default share gets
+/// the SMB service `share` on 127.0.0.1:PORT. Refuses to overwrite an
+/// existing cluster.
+pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Result<ClusterFile> {
+    let smb_port = smb.port();
     if !(1..=holdfast_types::limits::NODES_MAX as u32).contains(&a.nodes) {
         bail!("--nodes must be 1 to {}", holdfast_types::limits::NODES_MAX);
     }
@@ -95,7 +106,18 @@ pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
         handle_timeout_ms: holdfast_types::share::HANDLE_TIMEOUT_MS_DEFAULT,
     }];
     holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
-    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares };
+    // Its address moves with the volume's owner (docs/services.md).
+    let services: Vec<ServiceDef> = smb_port
+        .map(|port| ServiceDef { name: "share".into(), listen: format!("127.0.0.1:{port}"), shares: vec!["share".into()] })
+        .into_iter()
+        .collect();
+    let address_hook = match &smb.address_hook {
+        Some(h) => Some(std::path::absolute(h).with_context(|| format!("--address-hook {h}"))?.display().to_string()),
+        None => None,
+    };
+    let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0 };
+    holdfast_types::share::validate_services(&shares, &services, &service_host).map_err(|e| anyhow::anyhow!(e))?;
+    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares, services, service_host };
     // Written last: its presence means the directory is complete.
     std::fs::write(dir.join(CLUSTER_FILE), toml::to_string(&file)?)?;
     Ok(file)

@@ -1,6 +1,5 @@
 //! `holdfast smbd` (the SMB service daemon), `holdfast user` (the SMB
-//! user file) and what `up` does to start the service: a default user,
-//! its credentials file, `smbd.toml`, and the child process.
+//! user file), and the default user and credentials file `up` creates.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -10,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 use clap::Subcommand;
-use holdfast_client::{Client, ClusterInfo};
 use holdfast_smb_security::Users;
 use holdfast_smb_server::SmbdConfig;
 
@@ -111,16 +109,12 @@ pub fn ensure_default_user(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node that owns the share's data object (whose file server serves it).
-pub async fn serving_node(client: &Client, info: &ClusterInfo, share: &str) -> anyhow::Result<u64> {
-    let sh = info.file.shares.iter().find(|s| s.name == share).with_context(|| format!("no share {share:?}"))?;
-    let vol = info.file.volumes.iter().find(|v| v.name == sh.volume).with_context(|| format!("no volume {:?}", sh.volume))?;
-    let object = vol.data_object();
-    let s = client.status().await.map_err(|e| anyhow::anyhow!("status: {e}"))?;
-    let o = s.objects.iter().find(|o| o.name == object).with_context(|| format!("no object {object:?}"))?;
-    Ok(o.owner)
-}
+// `up` no longer starts smbd (the node daemons run the services the
+// directory places on them, docs/services.md). What follows runs one smbd
+// by hand against one node's file server, for tools that need an instance
+// outside the supervision (benchmarks).
 
+#[allow(dead_code)]
 pub fn write_config(dir: &Path, node: u64, port: u16) -> anyhow::Result<PathBuf> {
     let dir = dir.canonicalize()?;
     let cfg = SmbdConfig {
@@ -138,6 +132,7 @@ pub fn write_config(dir: &Path, node: u64, port: u16) -> anyhow::Result<PathBuf>
 
 /// Starts `holdfast smbd`, logging to DIR/smbd.log; it gets SIGTERM if
 /// this process dies.
+#[allow(dead_code)]
 pub fn spawn_smbd(dir: &Path, config: &Path) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locate the holdfast binary")?;
     let log_path = dir.join(LOG_FILE);
@@ -155,6 +150,7 @@ pub fn spawn_smbd(dir: &Path, config: &Path) -> anyhow::Result<Child> {
 }
 
 /// SIGTERM, then SIGKILL after `grace`.
+#[allow(dead_code)]
 pub fn stop_child(c: &mut Child, grace: std::time::Duration) {
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe {

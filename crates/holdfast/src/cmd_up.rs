@@ -1,4 +1,5 @@
-//! `holdfast up`: a local cluster in the foreground.
+//! `holdfast up`: a local cluster in the foreground. The SMB services are
+//! started by the node daemons (docs/services.md); `up` waits for them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,10 +12,12 @@ use crate::procs::{wait_healthy, NodeProcs};
 use crate::UpArgs;
 
 const HEALTHY_TIMEOUT_S: u64 = 60;
+/// How long `up` waits for each service's smbd to listen.
+const SMBD_LISTEN_TIMEOUT_S: u64 = 30;
 
 pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
     if !dir.join(CLUSTER_FILE).exists() {
-        crate::cluster_dir::init(dir, &a.init)?;
+        crate::cluster_dir::init_with_service(dir, &a.init, &a.smb)?;
     }
     let info = ClusterInfo::load(dir).map_err(|e| anyhow::anyhow!(e))?;
     if info.nodes.len() != a.init.nodes as usize {
@@ -25,8 +28,9 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
             info.nodes.len()
         );
     }
+    // Before any smbd can start: the users file it reads at every logon.
+    crate::cmd_smb::ensure_default_user(&info.dir)?;
     let mut procs = NodeProcs::start(&info)?;
-    let mut smbd: Option<std::process::Child> = None;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let r = rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
@@ -41,15 +45,17 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
             _ = int.recv() => return Ok(()),
         };
         let client = std::sync::Arc::new(client);
+        // Also defines the services; the node each is placed on starts it.
         tokio::select! {
             r = crate::volumes::ensure_volumes(&client, &info) => r?,
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
         }
         let d = info.dir.canonicalize()?.display().to_string();
-        let smb_line = match start_smb(&client, &info, a.smb_port, &mut smbd).await {
-            Ok(share) => format!("  smbclient //127.0.0.1/{share} -p {} -A {d}/{} -m SMB3", a.smb_port, crate::cmd_smb::CREDENTIALS_FILE),
-            Err(e) => format!("  (SMB service not started: {e:#})"),
+        let smb_lines = tokio::select! {
+            l = services_listening(&client, &info, &d) => l,
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
         };
         println!("Holdfast cluster is up: {} nodes, directory leader node {}.", s.nodes.len(), s.leader.unwrap_or(0));
         println!("  dir:   {d}");
@@ -59,45 +65,64 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         for sh in &info.file.shares {
             println!("  share {:?} on volume {:?} (continuously available: {})", sh.name, sh.volume, sh.ca);
         }
-        println!("  smbd: 127.0.0.1:{} (log {d}/{})", a.smb_port, crate::cmd_smb::LOG_FILE);
+        for (smbd, _) in &smb_lines {
+            println!("{smbd}");
+        }
         println!("Use it from another terminal:");
-        println!("{smb_line}");
+        for (_, connect) in &smb_lines {
+            println!("{connect}");
+        }
         println!("  holdfast --dir {d} status");
+        println!("  holdfast --dir {d} service move share --to 2");
         println!("  holdfast --dir {d} object create h --size 64MiB --memory --replicas 3");
         println!("  holdfast --dir {d} object write h --offset 0 --data-file FILE");
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
         println!("  holdfast --dir {d} fsck share");
         println!("Press Ctrl-C to stop the cluster.");
-        wait_for_stop(&mut procs, &mut smbd, &mut term, &mut int).await
+        wait_for_stop(&mut procs, &mut term, &mut int).await
     });
-    if let Some(c) = smbd.as_mut() {
-        crate::cmd_smb::stop_child(c, Duration::from_secs(5));
-    }
+    // Each node stops the smbd processes it runs as it shuts down.
     eprintln!("stopping {} node processes", procs.children.len());
     procs.stop();
     r
 }
 
-/// The default user and credentials, `smbd.toml` for the node serving the
-/// first share, and the smbd child. Returns the share's name.
-async fn start_smb(
-    client: &Client,
-    info: &ClusterInfo,
-    port: u16,
-    smbd: &mut Option<std::process::Child>,
-) -> anyhow::Result<String> {
-    use crate::cmd_smb;
-    let share = info.file.shares.first().map(|s| s.name.clone()).ok_or_else(|| anyhow::anyhow!("no share configured"))?;
-    cmd_smb::ensure_default_user(&info.dir)?;
-    let node = cmd_smb::serving_node(client, info, &share).await?;
-    let config = cmd_smb::write_config(&info.dir, node, port)?;
-    *smbd = Some(cmd_smb::spawn_smbd(&info.dir, &config)?);
-    Ok(share)
+/// Waits until each service's smbd listens (started by the node it is
+/// placed on) and returns, per service, the `smbd:` line and how to
+/// connect.
+async fn services_listening(client: &Client, info: &ClusterInfo, d: &str) -> Vec<(String, String)> {
+    use crate::cmd_smb::CREDENTIALS_FILE;
+    let mut out = Vec::new();
+    if info.file.services.is_empty() {
+        out.push(("  smbd: none (no [[services]] in cluster.toml)".to_string(), "  (SMB service not started: no service defined)".to_string()));
+    }
+    for svc in &info.file.services {
+        let share = svc.shares.first().cloned().unwrap_or_default();
+        let (ip, port) = match svc.listen.parse::<std::net::SocketAddr>() {
+            Ok(a) => (a.ip().to_string(), a.port()),
+            Err(_) => (svc.listen.clone(), 445),
+        };
+        let placed = match client.status().await {
+            Ok(s) => s.services.iter().find(|x| x.name == svc.name).map(|x| x.node),
+            Err(_) => None,
+        };
+        let Some(node) = placed else {
+            out.push((format!("  smbd: {} (service {:?} not placed)", svc.listen, svc.name), format!("  (SMB service {} not started)", svc.name)));
+            continue;
+        };
+        let pid_file = info.dir.join(format!("node-{node}/smbd-{}.pid", svc.name));
+        let log = format!("{d}/node-{node}/smbd-{}.log", svc.name);
+        let smbd = format!("  smbd: {} (log {log})", svc.listen);
+        match crate::cmd_service::wait_listening(&pid_file, &svc.listen, Duration::from_secs(SMBD_LISTEN_TIMEOUT_S)).await {
+            Ok(()) => out.push((smbd, format!("  smbclient //{ip}/{share} -p {port} -A {d}/{CREDENTIALS_FILE} -m SMB3"))),
+            Err(e) => out.push((smbd, format!("  (SMB service not started: {e:#})"))),
+        }
+    }
+    out
 }
 
 async fn wait_for_stop(
     procs: &mut NodeProcs,
-    smbd: &mut Option<std::process::Child>,
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
@@ -107,10 +132,6 @@ async fn wait_for_stop(
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = tick.tick() => {
-                if let Some(Ok(Some(how))) = smbd.as_mut().map(|c| c.try_wait()) {
-                    eprintln!("smbd exited ({how}); see smbd.log");
-                    *smbd = None;
-                }
                 for (id, how) in procs.exited() {
                     eprintln!("node {id} exited ({how}); see its node.log");
                     procs.children.retain(|(i, _)| *i != id);

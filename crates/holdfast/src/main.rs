@@ -5,12 +5,15 @@
 mod bench;
 mod cluster_dir;
 mod cmd_debug;
+mod cmd_demo;
 mod cmd_object;
+mod cmd_service;
 mod cmd_smb;
 mod cmd_status;
 mod cmd_up;
 mod local;
 mod procs;
+mod smbpy;
 mod volumes;
 mod progress;
 
@@ -35,15 +38,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Write a new cluster's configuration and secret into --dir.
-    Init(InitArgs),
+    Init {
+        #[command(flatten)]
+        init: InitArgs,
+        #[command(flatten)]
+        smb: SmbArgs,
+    },
     /// Start a local cluster in the foreground; Ctrl-C or SIGTERM stops it.
     Up(UpArgs),
-    /// Run one node daemon (started by `up`).
+    /// SMB services: where each runs, and planned moves.
+    #[command(subcommand)]
+    Service(cmd_service::ServiceCmd),
+    /// Run one node daemon (started by `up`; it starts the SMB services
+    /// placed on its host).
     Node {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the SMB service daemon (started by `up`).
+    /// Run one SMB service daemon (started by the node daemon that the
+    /// directory places the service on).
     Smbd {
         #[arg(long)]
         config: PathBuf,
@@ -82,6 +95,9 @@ enum Cmd {
         #[arg(long)]
         handles: bool,
     },
+    /// Narrated demonstrations on a temporary cluster.
+    #[command(subcommand)]
+    Demo(cmd_demo::DemoCmd),
     /// Benchmarks; each measures its own baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -93,7 +109,8 @@ enum Cmd {
 #[derive(Subcommand)]
 enum VolumeCmd {
     /// Create and format every volume of the cluster config that does not
-    /// exist yet (`up` does this at start).
+    /// exist yet, and define its SMB services in the directory (`up` does
+    /// this at start).
     Ensure,
 }
 
@@ -121,13 +138,34 @@ pub struct InitArgs {
     handle_size: String,
 }
 
+/// The default SMB service that `init` (and `up` on a new --dir) writes.
+#[derive(Args, Clone)]
+pub struct SmbArgs {
+    /// Port of the default share's SMB service (the service `share` on
+    /// 127.0.0.1:PORT).
+    #[arg(long, default_value_t = 4445, value_parser = clap::value_parser!(u16).range(1..))]
+    pub smb_port: u16,
+    /// Define no SMB service (smbd is then started by hand).
+    #[arg(long, conflicts_with_all = ["smb_port", "address_hook"])]
+    pub no_smb_service: bool,
+    /// Address takeover hook, run as `HOOK add|remove IP SERVICE` where a
+    /// service starts or stops (docs/services.md). Default: none (loopback).
+    #[arg(long)]
+    pub address_hook: Option<String>,
+}
+
+impl SmbArgs {
+    pub fn port(&self) -> Option<u16> {
+        (!self.no_smb_service).then_some(self.smb_port)
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct UpArgs {
     #[command(flatten)]
     init: InitArgs,
-    /// Port for the SMB service of the default share (127.0.0.1:PORT).
-    #[arg(long, default_value_t = 4445)]
-    smb_port: u16,
+    #[command(flatten)]
+    smb: SmbArgs,
 }
 
 fn main() -> ExitCode {
@@ -137,7 +175,8 @@ fn main() -> ExitCode {
         Cmd::Node { config } => run_node(&config),
         Cmd::Smbd { config } => cmd_smb::smbd(&config),
         Cmd::User(c) => cmd_smb::user(&dir, c),
-        Cmd::Init(a) => cluster_dir::init(&dir, &a).map(|_| ()),
+        Cmd::Init { init, smb } => cluster_dir::init_with_service(&dir, &init, &smb).map(|_| ()),
+        Cmd::Service(c) => local::block_on(cmd_service::run(&dir, c)),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
@@ -150,6 +189,7 @@ fn main() -> ExitCode {
         Cmd::Debug(c) => local::block_on(cmd_debug::run(&dir, c)),
         // Benchmarks start a temporary cluster unless told which to use.
         Cmd::Bench(b) => bench::run(cli.dir.as_deref(), b),
+        Cmd::Demo(c) => cmd_demo::run(cli.dir.as_deref(), c),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

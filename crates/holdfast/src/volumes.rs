@@ -64,9 +64,19 @@ fn now_filetime() -> u64 {
 /// Creates and formats every volume of the cluster config that is not there
 /// yet. A formatted volume is left alone; one whose handle table is LOST is
 /// reported, never silently re-created empty.
+///
+/// Then defines every `[[services]]` entry in the directory (idempotent),
+/// which places it on its volume's owner; that host's node starts it.
 pub async fn ensure_volumes(client: &Arc<Client>, info: &ClusterInfo) -> anyhow::Result<()> {
     for v in &info.file.volumes {
         ensure_volume(client, info, v).await.with_context(|| format!("volume {:?}", v.name))?;
+    }
+    for svc in &info.file.services {
+        let volume = holdfast_types::share::service_volume(svc, &info.file.shares)
+            .with_context(|| format!("service {:?}: its shares are not defined", svc.name))?;
+        let def = info.file.volumes.iter().find(|v| v.name == volume).with_context(|| format!("no volume {volume:?}"))?;
+        let req = ControlRequest::DefineService { name: svc.name.clone(), addr: svc.listen.clone(), object: def.data_object() };
+        client.control(&req).await.with_context(|| format!("define service {:?}", svc.name))?;
     }
     Ok(())
 }

@@ -11,8 +11,9 @@ use holdfast_types::ErrorCode;
 use holdfast_wire::msg::ComponentWrite;
 use holdfast_wire::FrameKind;
 
-/// `holdfast up` forms a 3-node cluster, reports it, starts the SMB service
-/// with a default user, and stops every process on SIGTERM.
+/// `holdfast up` forms a 3-node cluster, reports it, has the node owning
+/// the share run its SMB service with a default user, and stops every
+/// process (smbd included) on SIGTERM.
 #[test]
 fn up_starts_cluster_and_stops_it_on_sigterm() {
     let dir = common::temp_dir("up");
@@ -60,6 +61,14 @@ fn up_starts_cluster_and_stops_it_on_sigterm() {
     assert_eq!(status.nodes.len(), 3);
     assert!(status.nodes.iter().all(|n| n.state == "up" && n.registered), "{status:?}");
     assert!(status.leader.is_some());
+    // The service is in the directory, placed on the volume's owner, whose
+    // node daemon runs its smbd (log in that node's directory).
+    let svc = status.services.iter().find(|s| s.name == "share").unwrap_or_else(|| panic!("no service: {status:?}"));
+    assert_eq!(svc.addr, format!("127.0.0.1:{smb_port}"));
+    let owner = status.objects.iter().find(|o| o.name == "vol-share").unwrap().owner;
+    assert_eq!(svc.node, owner, "the service runs where the volume is owned");
+    let smbd_line = format!("smbd: 127.0.0.1:{smb_port} (log ");
+    assert!(printed.iter().any(|l| l.contains(&smbd_line) && l.contains(&format!("node-{owner}/smbd-share.log"))), "{printed:#?}");
     unsafe {
         libc::kill(up.id() as i32, libc::SIGTERM);
     }
@@ -282,5 +291,36 @@ fn bench_handles_prints_its_keys() {
     let v = bench_json(&["bench", "handles", "--json", "--samples", "200", "--seconds", "0.3"]);
     for k in ["write_p50_us", "put_p50_us", "put_p99_us", "put_overhead_p50_us", "puts_per_s_32"] {
         assert!(v[k].is_number(), "missing {k}: {v}");
+    }
+}
+
+/// `bench failover` prints every key of its contract (one trial; no timing
+/// checks): a Python smbprotocol client reclaims its persistent handle
+/// from the survivor after the service's host is killed.
+#[test]
+fn bench_failover_prints_its_keys() {
+    let py = common::smbpy::venv_python();
+    let v = bench_json(&["bench", "failover", "--json", "--trials", "1", "--python", py.to_str().unwrap()]);
+    for k in ["failover_p50_ms", "failover_max_ms", "baseline_reclaim_p50_ms", "failover_over_baseline_p50"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
+    }
+    assert_eq!(v["trials"], 1);
+    assert_ne!(v["killed"][0], v["new_node"][0], "{v}");
+}
+
+/// `demo failover` tells the whole story and ends with the handle
+/// reclaimed from the survivor and every copy ACTIVE again.
+#[test]
+fn demo_failover_reclaims_the_handle_on_a_survivor() {
+    let py = common::smbpy::venv_python();
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "failover", "--python", py.to_str().unwrap()])
+        .env_remove("HOLDFAST_DIR")
+        .output()
+        .expect("run demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for want in ["kill -9 node", "moved to node", "reclaimed the same handle with DH2C and read its bytes back", "every copy ACTIVE again"] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
     }
 }

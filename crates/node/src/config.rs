@@ -77,6 +77,11 @@ pub struct SharesSection {
     pub volumes: Vec<holdfast_types::share::VolumeDef>,
     #[serde(default)]
     pub shares: Vec<holdfast_types::share::ShareDef>,
+    /// SMB services this node runs when the directory places them here.
+    #[serde(default)]
+    pub services: Vec<holdfast_types::share::ServiceDef>,
+    #[serde(default)]
+    pub service_host: holdfast_types::share::ServiceHostDef,
 }
 
 impl SharesSection {
@@ -84,7 +89,9 @@ impl SharesSection {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
         let s: SharesSection = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
-        holdfast_types::share::validate(&s.volumes, &s.shares).map_err(|message| ConfigError::Invalid { path: p, message })?;
+        holdfast_types::share::validate(&s.volumes, &s.shares).map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
+        holdfast_types::share::validate_services(&s.shares, &s.services, &s.service_host)
+            .map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(s)
     }
 }

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use bytes::Bytes;
 use holdfast_directory::{ClusterState, Command, CommandResult, DirectoryError, ObjectInfo};
 use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId};
-use holdfast_wire::control::{ComponentView, ControlReply, ControlRequest, NodeView, ObjectView, ResyncView, StatusView};
+use holdfast_wire::control::{ComponentView, ControlReply, ControlRequest, NodeView, ObjectView, ResyncView, ServiceView, StatusView};
 use holdfast_wire::FrameKind;
 
 use crate::node::NodeInner;
@@ -84,6 +84,17 @@ impl NodeInner {
                         self.wait_serving(owner, object, epoch).await?;
                         self.lookup_id(object)
                     }
+                    CommandResult::Refused { code, message } => Err(refused(code, message)),
+                    other => Err(HoldfastError::new(ErrorCode::Internal, format!("unexpected directory result {other:?}"))),
+                }
+            }
+            ControlRequest::DefineService { name, addr, object } => {
+                let state = self.dir()?.state();
+                let o = state
+                    .object_by_name(&object)
+                    .ok_or_else(|| HoldfastError::new(ErrorCode::NoSuchObject, format!("no object named {object:?}")))?;
+                match self.propose(Command::DefineService { name, addr, object: o.id }).await?.1 {
+                    CommandResult::Ok => Ok(ControlReply::Done),
                     CommandResult::Refused { code, message } => Err(refused(code, message)),
                     other => Err(HoldfastError::new(ErrorCode::Internal, format!("unexpected directory result {other:?}"))),
                 }
@@ -229,7 +240,11 @@ impl NodeInner {
             applied_index: state.applied_index,
             nodes,
             objects: state.objects.values().map(|o| object_view(&state, o)).collect(),
-            services: Vec::new(),
+            services: state
+                .services
+                .values()
+                .map(|s| ServiceView { name: s.name.clone(), addr: s.addr.clone(), node: s.node })
+                .collect(),
         })
     }
 

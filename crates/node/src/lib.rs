@@ -9,6 +9,7 @@
 //! - [`control`]: control-plane operations (status, create, move).
 //! - [`fileserve`]: the host's file server (share volumes, handle tables).
 //! - [`reconcile`]: activates objects this node owns, demotes the rest.
+//! - [`services`]: runs the SMB services the directory places here.
 
 pub mod config;
 pub mod control;
@@ -18,6 +19,7 @@ pub mod hook;
 pub mod node;
 pub mod peers;
 pub mod reconcile;
+pub mod services;
 pub mod transport;
 
 pub use config::NodeConfig;

@@ -159,9 +159,16 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         }
     });
     tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
+    let services_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut services = None;
     if let Some(file) = &cfg.cluster_file {
         let section = crate::config::SharesSection::load(file)?;
-        let fs = holdfast_file_server::FileServer::new(section.volumes, section.shares, cfg.peer_down_ms);
+        let fs = holdfast_file_server::FileServer::new(section.volumes.clone(), section.shares.clone(), cfg.peer_down_ms);
+        if !section.services.is_empty() {
+            let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, services_stop.clone())
+                .map_err(NodeError::Runtime)?;
+            services = Some(sup);
+        }
         let socket = cfg.fs_socket_path();
         let server = fs.clone();
         tokio::spawn(async move {
@@ -174,6 +181,11 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
 
     shutdown.await;
     tracing::info!(node = me, "shutting down");
+    if let Some(sup) = services {
+        // Stops every smbd child (bounded by the supervisor's stop grace).
+        services_stop.store(true, Ordering::Release);
+        let _ = tokio::task::spawn_blocking(move || sup.join()).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(3), dir.shutdown()).await;
     Ok(())
 }

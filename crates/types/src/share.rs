@@ -74,6 +74,122 @@ impl VolumeDef {
     }
 }
 
+/// An SMB service as `[[services]]` in the cluster config defines it: one
+/// `holdfast smbd` on one address, serving shares of one volume, placed on
+/// the host that owns that volume (docs/services.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    pub name: String,
+    /// The address clients connect to, "IP:PORT"; it moves with the service.
+    pub listen: String,
+    /// Shares it serves; all on one volume, each in at most one service.
+    pub shares: Vec<String>,
+}
+
+/// Host-wide settings of the services (`[service_host]` in the cluster config).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceHostDef {
+    /// Address takeover hook, run as `HOOK add|remove IP NAME` before a
+    /// service starts on a host and after it stopped there (docs/services.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_hook: Option<String>,
+    /// How long one hook run may take before it is killed and counted as
+    /// failed; 0 = the default.
+    #[serde(default)]
+    pub address_hook_timeout_ms: u64,
+}
+
+/// Hook timeout when the config gives none.
+pub const ADDRESS_HOOK_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Longest hook timeout a config may ask for.
+pub const ADDRESS_HOOK_TIMEOUT_MS_MAX: u64 = 120_000;
+pub const SERVICES_MAX: usize = 64;
+
+impl ServiceHostDef {
+    pub fn address_hook_timeout_ms(&self) -> u64 {
+        if self.address_hook_timeout_ms == 0 {
+            ADDRESS_HOOK_TIMEOUT_MS_DEFAULT
+        } else {
+            self.address_hook_timeout_ms
+        }
+    }
+}
+
+/// Checks a service name (the same rule as share names).
+pub fn validate_service_name(name: &str) -> Result<(), String> {
+    check_name("service", name)
+}
+
+/// Checks a service address: a concrete IP (clients connect to it, and
+/// the takeover hook moves it) and a non-zero port.
+pub fn parse_service_addr(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let a: std::net::SocketAddr =
+        addr.parse().map_err(|_| format!("service address {addr:?} is not IP:PORT (e.g. \"127.0.0.2:4445\")"))?;
+    if a.ip().is_unspecified() || a.port() == 0 {
+        return Err(format!("service address {addr:?} needs a concrete IP and a non-zero port"));
+    }
+    Ok(a)
+}
+
+/// The volume a service's shares live on (after [`validate_services`]).
+pub fn service_volume<'a>(svc: &ServiceDef, shares: &'a [ShareDef]) -> Option<&'a str> {
+    let first = svc.shares.first()?;
+    shares.iter().find(|s| s.name.eq_ignore_ascii_case(first)).map(|s| s.volume.as_str())
+}
+
+/// Checks `[[services]]` against the shares: names, addresses, no duplicate
+/// name or address, every share known, a share in at most one service, and
+/// all shares of a service on one volume (the service moves with that
+/// volume's owner).
+pub fn validate_services(shares: &[ShareDef], services: &[ServiceDef], host: &ServiceHostDef) -> Result<(), String> {
+    if services.len() > SERVICES_MAX {
+        return Err(format!("at most {SERVICES_MAX} services"));
+    }
+    if host.address_hook_timeout_ms > ADDRESS_HOOK_TIMEOUT_MS_MAX {
+        return Err(format!("address_hook_timeout_ms must be at most {ADDRESS_HOOK_TIMEOUT_MS_MAX}"));
+    }
+    if host.address_hook.as_deref().is_some_and(|h| h.is_empty()) {
+        return Err("address_hook is empty; leave it out for no hook".into());
+    }
+    for (i, svc) in services.iter().enumerate() {
+        validate_service_name(&svc.name)?;
+        let addr = parse_service_addr(&svc.listen).map_err(|e| format!("service {:?}: {e}", svc.name))?;
+        if let Some(o) = services[..i].iter().find(|o| o.name.eq_ignore_ascii_case(&svc.name)) {
+            return Err(format!("service {:?} is defined twice", o.name));
+        }
+        if let Some(o) = services[..i].iter().find(|o| o.listen.parse::<std::net::SocketAddr>().ok() == Some(addr)) {
+            return Err(format!("services {:?} and {:?} both listen on {addr}", o.name, svc.name));
+        }
+        if svc.shares.is_empty() {
+            return Err(format!("service {:?} serves no share", svc.name));
+        }
+        let mut volume: Option<&str> = None;
+        for (j, sh) in svc.shares.iter().enumerate() {
+            let Some(def) = shares.iter().find(|s| s.name.eq_ignore_ascii_case(sh)) else {
+                return Err(format!("service {:?} names share {sh:?}, which is not defined", svc.name));
+            };
+            if svc.shares[..j].iter().any(|o| o.eq_ignore_ascii_case(sh)) {
+                return Err(format!("service {:?} lists share {sh:?} twice", svc.name));
+            }
+            if let Some(o) = services[..i].iter().find(|o| o.shares.iter().any(|x| x.eq_ignore_ascii_case(sh))) {
+                return Err(format!("share {sh:?} is in services {:?} and {:?}; a share has one address", o.name, svc.name));
+            }
+            match volume {
+                Some(v) if v != def.volume => {
+                    return Err(format!(
+                        "service {:?} serves shares on volumes {v:?} and {:?}; one service moves with one volume",
+                        svc.name, def.volume
+                    ))
+                }
+                _ => volume = Some(&def.volume),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > SHARE_NAME_BYTES_MAX {
         return Err(format!("{what} name must be 1 to {SHARE_NAME_BYTES_MAX} bytes, got {:?}", name));
@@ -143,5 +259,29 @@ mod tests {
         let mut small = vol();
         small.size = "1MiB".into();
         assert!(validate(&[small], &[]).unwrap_err().contains("minimum"));
+    }
+
+    #[test]
+    fn service_checks_name_the_problem() {
+        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000 };
+        let shares = vec![share("a", "v1"), share("b", "v1"), share("c", "v2")];
+        let svc = |n: &str, l: &str, sh: &[&str]| ServiceDef { name: n.into(), listen: l.into(), shares: sh.iter().map(|s| s.to_string()).collect() };
+        let host = ServiceHostDef::default();
+        assert!(validate_services(&shares, &[svc("s", "127.0.0.1:4445", &["a", "b"]), svc("t", "127.0.0.2:4445", &["c"])], &host).is_ok());
+        let cases: [(Vec<ServiceDef>, &str); 8] = [
+            (vec![svc("s", "127.0.0.1:4445", &["a"]), svc("S", "127.0.0.2:4445", &["c"])], "defined twice"),
+            (vec![svc("s", "127.0.0.1:4445", &["a"]), svc("t", "127.0.0.1:4445", &["c"])], "both listen"),
+            (vec![svc("s", "127.0.0.1:4445", &["x"])], "not defined"),
+            (vec![svc("s", "127.0.0.1:4445", &["a", "c"])], "one volume"),
+            (vec![svc("s", "localhost:4445", &["a"])], "not IP:PORT"),
+            (vec![svc("s", "0.0.0.0:4445", &["a"])], "concrete IP"),
+            (vec![svc("s", "127.0.0.1:4445", &["a"]), svc("t", "127.0.0.2:4445", &["a"])], "a share has one address"),
+            (vec![svc("s", "127.0.0.1:4445", &[])], "no share"),
+        ];
+        for (bad, want) in cases {
+            let e = validate_services(&shares, &bad, &host).unwrap_err();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
+        assert_eq!(service_volume(&svc("s", "127.0.0.1:1", &["B"]), &shares), Some("v1"));
     }
 }

@@ -35,6 +35,9 @@ pub enum ControlRequest {
     /// directory shows the change, so a `Status` asked of that same node
     /// afterwards no longer shows the component ACTIVE until it is rebuilt.
     Rebuild { name: String, node: NodeId },
+    /// Defines (or redefines) SMB service `name` on `addr`, placed on the
+    /// owner of object `object` (a volume's persistent object). Idempotent.
+    DefineService { name: String, addr: String, object: String },
     /// A directory command forwarded to the leader (node to node only). The
     /// command is the directory's own JSON.
     Propose { command: serde_json::Value },

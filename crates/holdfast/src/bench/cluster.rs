@@ -80,11 +80,18 @@ impl BenchCluster {
             let info = ClusterInfo::load(d).map_err(|e| anyhow::anyhow!(e))?;
             return Ok(BenchCluster { info, procs: None, temp_dir: None });
         }
+        BenchCluster::start_temp(false).await
+    }
+
+    /// A temporary 3-node cluster; with `service`, the default SMB service
+    /// `share` on 127.0.0.1 and a free port, run by the nodes.
+    pub async fn start_temp(service: bool) -> anyhow::Result<BenchCluster> {
         let tmp = std::env::temp_dir().join(format!("holdfast-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let args = InitArgs {
             nodes: 3,
-            base_port: free_base_port(3)?,
+            // Nodes on base+1..=base+3; a service on base+4.
+            base_port: free_base_port(if service { 4 } else { 3 })?,
             memory: "8GiB".into(),
             fault_injection: false,
             repair_delay_ms: 3_600_000,
@@ -92,7 +99,12 @@ impl BenchCluster {
             // Room for the handle benchmark's bursts of puts.
             handle_size: "64MiB".into(),
         };
-        crate::cluster_dir::init(&tmp, &args)?;
+        if service {
+            let smb_port = args.base_port + 4;
+            crate::cluster_dir::init_with_service(&tmp, &args, &crate::SmbArgs { smb_port, no_smb_service: false, address_hook: None })?;
+        } else {
+            crate::cluster_dir::init(&tmp, &args)?;
+        }
         let info = ClusterInfo::load(&tmp).map_err(|e| anyhow::anyhow!(e))?;
         let procs = NodeProcs::start(&info)?;
         let client = Client::from_cluster(&info);

@@ -1,7 +1,8 @@
 //! `holdfast bench …`. Every benchmark measures its own baseline in the same
 //! run and reports ratios, because the machine is shared and noisy.
 
-mod cluster;
+pub(crate) mod cluster;
+pub(crate) mod failover;
 mod failover_store;
 mod handles;
 mod redis;
@@ -30,6 +31,12 @@ pub enum BenchCmd {
     /// acknowledged by the new owner, over several trials. Starts its own
     /// temporary cluster (kills and restarts nodes).
     FailoverStore(failover_store::FailoverStoreArgs),
+    /// Time from SIGKILL of the host running the SMB service to the moment
+    /// a Python smbprotocol client has reclaimed its persistent handle
+    /// (DH2C) from the survivor on the same address and read its bytes
+    /// back; baseline: the same reclaim after a plain dropped connection.
+    /// Starts its own temporary cluster (kills and restarts nodes).
+    Failover(failover::FailoverArgs),
     /// Persistent-handle put latency through the file-server socket against
     /// a replicated 512 B write, and put throughput with 32 callers.
     Handles(handles::HandlesArgs),
@@ -45,6 +52,7 @@ pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::RedisWait(a) => redis::run(a),
         BenchCmd::Resync(a) => resync::run(dir, a),
         BenchCmd::FailoverStore(a) => failover_store::run(dir, a),
+        BenchCmd::Failover(a) => failover::run(dir, a),
         BenchCmd::Handles(a) => handles::run(dir, a),
         BenchCmd::Smb(a) => smb::run(dir, a),
     }

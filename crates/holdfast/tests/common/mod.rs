@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod smbpy;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -48,11 +50,14 @@ pub struct TestCluster {
 
 impl TestCluster {
     /// `holdfast init` + one `holdfast node` process per node.
+    /// No SMB service is defined (tests start smbd by hand, see
+    /// [`start_smbd`]; [`TestCluster::start_with`] with `--smb-port`
+    /// defines one, which the nodes run).
     pub fn start(tag: &str, nodes: u32) -> TestCluster {
         let dir = temp_dir(tag);
         let base = free_base_port(nodes as u16);
         let out = Command::new(BIN)
-            .args(["--dir", dir.to_str().expect("utf8"), "init", "--nodes", &nodes.to_string(), "--base-port", &base.to_string(), "--memory", "1GiB"])
+            .args(["--dir", dir.to_str().expect("utf8"), "init", "--nodes", &nodes.to_string(), "--base-port", &base.to_string(), "--memory", "1GiB", "--no-smb-service"])
             .output()
             .expect("run holdfast init");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -303,6 +308,11 @@ impl TestCluster {
         let base = free_base_port(nodes as u16);
         let mut args = vec!["--dir".to_string(), dir.to_str().expect("utf8").to_string(), "init".into(), "--nodes".into(), nodes.to_string(), "--base-port".into(), base.to_string(), "--memory".into(), "2GiB".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
+        // Parallel test clusters must not all run a service on the default
+        // port: a service only when the test asks for one.
+        if !extra.contains(&"--smb-port") {
+            args.push("--no-smb-service".into());
+        }
         let out = Command::new(BIN).args(&args).output().expect("run holdfast init");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let info = ClusterInfo::load(&dir).expect("load cluster");
@@ -376,3 +386,87 @@ pub fn start_smbd(c: &TestCluster, node: u64, port: u16, tag: &str) -> Smbd {
     }
     Smbd(child)
 }
+
+/// Where a supervised service runs: its node and its smbd's pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceAt {
+    pub node: u64,
+    pub pid: u32,
+}
+
+/// The service's address from the cluster config.
+pub fn service_addr(c: &TestCluster, name: &str) -> String {
+    c.info.file.services.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no service {name:?} in cluster.toml")).listen.clone()
+}
+
+/// Waits until the directory places service `name` on a node other than
+/// `not_node`, that node's supervisor runs an smbd for it whose pid is not
+/// `not_pid` (its pid file `DIR/node-N/smbd-NAME.pid`), and the service's
+/// address accepts connections.
+pub fn wait_service(c: &TestCluster, name: &str, not_node: Option<u64>, not_pid: Option<u32>) -> ServiceAt {
+    let addr = service_addr(c, name);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    loop {
+        let out = c.cli(&["status", "--json"]);
+        if out.status.success() {
+            let s: StatusView = serde_json::from_slice(&out.stdout).expect("status JSON");
+            match s.services.iter().find(|x| x.name == name) {
+                Some(sv) if Some(sv.node) != not_node => {
+                    let pid_file = c.dir.join(format!("node-{}/smbd-{name}.pid", sv.node));
+                    let pid = std::fs::read_to_string(&pid_file).ok().and_then(|t| t.trim().parse::<u32>().ok());
+                    match pid {
+                        Some(pid) if Some(pid) != not_pid && std::net::TcpStream::connect(&addr).is_ok() => {
+                            return ServiceAt { node: sv.node, pid };
+                        }
+                        _ => last = format!("placed on node {}, pid {pid:?}", sv.node),
+                    }
+                }
+                Some(sv) => last = format!("still placed on node {}", sv.node),
+                None => last = "not in the directory".into(),
+            }
+        }
+        assert!(Instant::now() < deadline, "service {name} not running in 60 s ({last})\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The smbd log of service `name` on `node`.
+pub fn service_log(c: &TestCluster, node: u64, name: &str) -> String {
+    std::fs::read_to_string(c.dir.join(format!("node-{node}/smbd-{name}.log"))).unwrap_or_default()
+}
+
+/// A hook that records `NODE ACTION IP NAME LISTEN` per call in `hook.log`
+/// beside it.
+pub fn recording_hook(tag: &str) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir(tag);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("hook.sh");
+    let log = dir.join("hook.log");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$HOLDFAST_NODE $1 $2 $3 $HOLDFAST_SERVICE_LISTEN\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, log)
+}
+
+pub fn hook_calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// The hook's calls once there are at least `n` (the old host runs
+/// `remove` after reaping its smbd, which may be after the new one binds).
+pub fn hook_calls_at_least(log: &Path, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let calls = hook_calls(log);
+        if calls.len() >= n || std::time::Instant::now() >= deadline {
+            return calls;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
