@@ -3,9 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -17,8 +15,6 @@ pub const DEFAULT_USER: &str = "holdfast";
 /// Domain written to the credentials file (any works for a standalone server).
 pub const DOMAIN: &str = "HOLDFAST";
 pub const CREDENTIALS_FILE: &str = "smb-credentials";
-pub const CONFIG_FILE: &str = "smbd.toml";
-pub const LOG_FILE: &str = "smbd.log";
 /// Length of generated passwords, in characters.
 const PASSWORD_CHARS: usize = 20;
 
@@ -109,60 +105,21 @@ pub fn ensure_default_user(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-// `up` no longer starts smbd (the node daemons run the services the
-// directory places on them, docs/services.md). What follows runs one smbd
-// by hand against one node's file server, for tools that need an instance
-// outside the supervision (benchmarks).
-
-#[allow(dead_code)]
-pub fn write_config(dir: &Path, node: u64, port: u16) -> anyhow::Result<PathBuf> {
-    let dir = dir.canonicalize()?;
-    let cfg = SmbdConfig {
-        listen: format!("127.0.0.1:{port}"),
-        fs_socket: dir.join(format!("node-{node}/fs.sock")),
-        users_file: Users::path(&dir),
-        server_name: "HOLDFAST".into(),
-        shares: Vec::new(),
-        limits: Default::default(),
-    };
-    let path = dir.join(CONFIG_FILE);
-    std::fs::write(&path, cfg.to_toml()).with_context(|| format!("write {}", path.display()))?;
-    Ok(path)
-}
-
-/// Starts `holdfast smbd`, logging to DIR/smbd.log; it gets SIGTERM if
-/// this process dies.
-#[allow(dead_code)]
-pub fn spawn_smbd(dir: &Path, config: &Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("locate the holdfast binary")?;
-    let log_path = dir.join(LOG_FILE);
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("open {}", log_path.display()))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("smbd").arg("--config").arg(config).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd.spawn().context("start smbd")
-}
-
-/// SIGTERM, then SIGKILL after `grace`.
-#[allow(dead_code)]
-pub fn stop_child(c: &mut Child, grace: std::time::Duration) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(c.id() as i32, libc::SIGTERM);
-    }
-    let deadline = std::time::Instant::now() + grace;
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(_)) = c.try_wait() {
-            return;
+/// The user, password and domain of an smbclient `-A` credentials file
+/// (`DIR/smb-credentials`).
+pub fn read_credentials(path: &Path) -> anyhow::Result<holdfast_smb_client::Credentials> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let mut c = holdfast_smb_client::Credentials::new("", "", "");
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            match k.trim() {
+                "username" => c.user = v.trim().to_string(),
+                "password" => c.password = v.trim().to_string(),
+                "domain" => c.domain = v.trim().to_string(),
+                _ => {}
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let _ = c.kill();
-    let _ = c.wait();
+    anyhow::ensure!(!c.user.is_empty() && !c.password.is_empty(), "{} has no username and password", path.display());
+    Ok(c)
 }

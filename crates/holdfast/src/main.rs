@@ -13,7 +13,7 @@ mod cmd_status;
 mod cmd_up;
 mod local;
 mod procs;
-mod smbpy;
+mod smb_story;
 mod volumes;
 mod progress;
 

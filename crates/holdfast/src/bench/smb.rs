@@ -21,8 +21,6 @@ use super::stats::{round1, Samples};
 
 const WRITE_BYTES: usize = 4096;
 const CLIENTS_MANY: usize = 16;
-/// How long Holdfast's smbd gets to start listening.
-const SMBD_LISTEN_TIMEOUT_S: u64 = 20;
 
 #[derive(Args)]
 pub struct SmbArgs {
@@ -74,22 +72,6 @@ struct OpTimes {
 }
 
 /// `username = …` / `password = …` / `domain = …` (smbclient -A format).
-fn read_credentials(path: &Path) -> anyhow::Result<Credentials> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let mut c = Credentials::new("", "", "");
-    for line in text.lines() {
-        if let Some((k, v)) = line.split_once('=') {
-            match k.trim() {
-                "username" => c.user = v.trim().to_string(),
-                "password" => c.password = v.trim().to_string(),
-                "domain" => c.domain = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    anyhow::ensure!(!c.user.is_empty() && !c.password.is_empty(), "{} has no username and password", path.display());
-    Ok(c)
-}
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -200,48 +182,29 @@ async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64, write_flags
     Ok(Step { ops_per_s: ops as f64 / seconds, open_p50_us: c.percentile(50.0), write_p50_us: w.percentile(50.0), close_p50_us: cl.percentile(50.0) })
 }
 
-/// Holdfast's smbd for the cluster: the running one (DIR/smbd.toml) with
-/// --dir, else one started here for the temporary cluster.
-async fn holdfast_target(cluster: &BenchCluster, share: &str, smbd: &mut Option<std::process::Child>) -> anyhow::Result<Target> {
+/// Holdfast's service for `share`: the one the directory placed (on the
+/// live cluster with --dir, or on the temporary cluster started here),
+/// once it listens.
+async fn holdfast_target(cluster: &BenchCluster, share: &str) -> anyhow::Result<Target> {
     let dir = cluster.info.dir.clone();
     let client = Client::from_cluster(&cluster.info);
     let sh = cluster.info.file.shares.iter().find(|s| s.name == share).with_context(|| format!("no share {share:?} in the cluster config"))?;
     anyhow::ensure!(sh.ca, "share {share:?} is not continuously available: persistent handles need a CA share");
-    let addr = if cluster.procs.is_some() {
+    let svc = cluster
+        .info
+        .file
+        .services
+        .iter()
+        .find(|s| s.shares.iter().any(|x| x == share))
+        .with_context(|| format!("no service serves share {share:?} (cluster.toml [[services]])"))?
+        .clone();
+    if cluster.procs.is_some() {
         crate::volumes::ensure_volumes(&std::sync::Arc::new(Client::from_cluster(&cluster.info)), &cluster.info).await?;
         crate::cmd_smb::ensure_default_user(&dir)?;
-        let node = wait_serving(&client, &cluster.info, share).await?;
-        let port = free_port()?;
-        let config = crate::cmd_smb::write_config(&dir, node, port)?;
-        *smbd = Some(crate::cmd_smb::spawn_smbd(&dir, &config)?);
-        let deadline = Instant::now() + Duration::from_secs(SMBD_LISTEN_TIMEOUT_S);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "holdfast smbd does not listen on {port}; see {}", dir.join(crate::cmd_smb::LOG_FILE).display());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        format!("127.0.0.1:{port}")
-    } else {
-        let cfg = holdfast_smb_server::SmbdConfig::load(&dir.join(crate::cmd_smb::CONFIG_FILE))?;
-        cfg.listen.clone()
-    };
-    let creds = read_credentials(&dir.join(crate::cmd_smb::CREDENTIALS_FILE))?;
-    Ok(Target { name: "holdfast", addr, share: share.to_string(), creds, persistent: true })
-}
-
-/// The node serving `share` once its file server reports it.
-async fn wait_serving(client: &Client, info: &holdfast_client::ClusterInfo, share: &str) -> anyhow::Result<u64> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let node = crate::cmd_smb::serving_node(client, info, share).await?;
-        let sock = crate::cluster_dir::node_dir(&info.dir, node).join("fs.sock");
-        if let Ok(fs) = holdfast_file_server::FsClient::connect(&sock).await {
-            if fs.shares().await.is_ok_and(|s| s.iter().any(|x| x.name == share)) {
-                return Ok(node);
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "share {share:?} not served after 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    crate::bench::failover::service_ready(&client, &dir, &svc.name, &svc.listen).await?;
+    let creds = crate::cmd_smb::read_credentials(&dir.join(crate::cmd_smb::CREDENTIALS_FILE))?;
+    Ok(Target { name: "holdfast", addr: svc.listen.clone(), share: share.to_string(), creds, persistent: true })
 }
 
 pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
@@ -250,10 +213,12 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
     // One thread for all clients: they mostly wait, and the servers need
     // the cores.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let mut smbd = None;
     let r = rt.block_on(async {
-        let cluster = BenchCluster::open(dir).await?;
-        let hf = holdfast_target(&cluster, &a.share, &mut smbd).await?;
+        let cluster = match dir {
+            Some(_) => BenchCluster::open(dir).await?,
+            None => BenchCluster::start_temp(true).await?,
+        };
+        let hf = holdfast_target(&cluster, &a.share).await?;
         let samba = Samba::start(&a.samba_smbd, free_port()?)?;
         let sb = Target {
             name: "samba",
@@ -301,8 +266,5 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     });
-    if let Some(c) = smbd.as_mut() {
-        crate::cmd_smb::stop_child(c, Duration::from_secs(5));
-    }
     r
 }
