@@ -182,6 +182,7 @@ pub fn new_record(
         disconnect_time_unix_ms: 0,
         channel_sequence: if ctx.conn.neg.is_smb3() { (ctx.hdr.status.0 & 0xFFFF) as u16 } else { 0 },
         is_replay_eligible: g.v2,
+        delete_on_close: req.create_options & holdfast_smb_proto::msg::create::create_options::DELETE_ON_CLOSE != 0,
         ..Default::default()
     }
 }

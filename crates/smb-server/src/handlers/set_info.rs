@@ -68,6 +68,20 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
     if let Err(e) = fs.call(&call).await {
         return Err(ctx.srv.fs_error(e).await);
     }
+    if let FsRequest::SetInfo(SetInfoReq { delete_on_close: Some(d), .. }) = call {
+        // A durable open's record says whether the file goes when the
+        // handle does: a takeover or an expiry honours it.
+        let rec = {
+            let mut t = ctx.srv.leases.lock().expect("lease table");
+            t.entry_mut(entry).and_then(|e| e.record.as_mut()).filter(|r| r.delete_on_close != d).map(|r| {
+                r.delete_on_close = d;
+                r.clone()
+            })
+        };
+        if let Some(r) = rec {
+            crate::breaks::write_records(ctx.srv, vec![r]).await;
+        }
+    }
     if let FsRequest::Rename { new_path, .. } = call {
         ctx.srv.leases.lock().expect("lease table").renamed(entry, &new_path);
         ctx.open(req.file_id)?.path = new_path;
