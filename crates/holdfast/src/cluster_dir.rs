@@ -81,18 +81,19 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
             // runtime thread each avoids cross-thread hand-offs (measured:
             // 512 B write p50 87 µs with 1 thread, 114 µs with 2).
             worker_threads: 1,
-            heartbeat_ms: 100,
-            peer_down_ms: 600,
+            heartbeat_ms: a.timing.heartbeat_ms,
+            peer_down_ms: a.timing.peer_down_ms,
             write_timeout_ms: 1000,
             resync_bytes_per_s_max: 0,
             fault_injection: a.fault_injection,
             repair_delay_ms: a.repair_delay_ms,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            election_timeout_min_ms: a.timing.election_timeout_min_ms,
+            election_timeout_max_ms: a.timing.election_timeout_max_ms,
             test_only_ack_without_replicas: false,
             cluster_file: Some(dir.join(CLUSTER_FILE)),
             fs_socket: None,
         };
+        cfg.validate().map_err(|e| anyhow::anyhow!("node timing: {e}"))?;
         std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;
     }
     // The default CA share: one volume holding its namespace and data, with

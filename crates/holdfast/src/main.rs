@@ -136,6 +136,34 @@ pub struct InitArgs {
     /// every host; one 4 KiB slot per persistent handle).
     #[arg(long, default_value = "16MiB")]
     handle_size: String,
+    /// Failure detection and directory timing, written to every node.toml.
+    #[command(flatten)]
+    timing: TimingArgs,
+}
+
+/// How fast a dead host is noticed (docs/services.md, "Failover timing").
+/// The defaults suit a shared machine; the tuned set (heartbeat 50,
+/// peer-down 250, election 150..300) halves the failover time.
+#[derive(Args, Clone, Copy)]
+pub struct TimingArgs {
+    /// Peer ping period (milliseconds).
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_ms: u64,
+    /// A peer not heard from for this long is down (milliseconds; at least
+    /// twice --heartbeat-ms).
+    #[arg(long, default_value_t = 600)]
+    pub peer_down_ms: u64,
+    /// Directory (Raft) election timeout range (milliseconds).
+    #[arg(long, default_value_t = 400)]
+    pub election_timeout_min_ms: u64,
+    #[arg(long, default_value_t = 800)]
+    pub election_timeout_max_ms: u64,
+}
+
+impl TimingArgs {
+    pub const DEFAULT: TimingArgs = TimingArgs { heartbeat_ms: 100, peer_down_ms: 600, election_timeout_min_ms: 400, election_timeout_max_ms: 800 };
+    /// The documented tuned set (`bench failover --tuned`).
+    pub const TUNED: TimingArgs = TimingArgs { heartbeat_ms: 50, peer_down_ms: 250, election_timeout_min_ms: 150, election_timeout_max_ms: 300 };
 }
 
 /// The default SMB service that `init` (and `up` on a new --dir) writes.

@@ -86,6 +86,11 @@ impl BenchCluster {
     /// A temporary 3-node cluster; with `service`, the default SMB service
     /// `share` on 127.0.0.1 and a free port, run by the nodes.
     pub async fn start_temp(service: bool) -> anyhow::Result<BenchCluster> {
+        Self::start_temp_with(service, crate::TimingArgs::DEFAULT).await
+    }
+
+    /// [`BenchCluster::start_temp`] with the given failure-detection timing.
+    pub async fn start_temp_with(service: bool, timing: crate::TimingArgs) -> anyhow::Result<BenchCluster> {
         let tmp = std::env::temp_dir().join(format!("holdfast-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         let args = InitArgs {
@@ -98,6 +103,7 @@ impl BenchCluster {
             volume_size: "1GiB".into(),
             // Room for the handle benchmark's bursts of puts.
             handle_size: "64MiB".into(),
+            timing,
         };
         if service {
             let smb_port = args.base_port + 4;
