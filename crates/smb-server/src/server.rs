@@ -140,7 +140,10 @@ impl Server {
 /// that breaks and conflicts see it as the old instance did.
 async fn sweep_orphans(srv: &Server, fs: &FsClient) {
     let Ok(shares) = fs.shares().await else { return };
-    for sh in shares {
+    // Only this service's shares: another service on the same host holds
+    // the others' handles, live.
+    let mine = |name: &str| srv.cfg.shares.is_empty() || srv.cfg.shares.iter().any(|s| s.eq_ignore_ascii_case(name));
+    for sh in shares.into_iter().filter(|s| mine(&s.name)) {
         let Ok(recs) = fs.handle_list(&sh.name).await else { continue };
         for mut rec in recs {
             if rec.disconnect_time_unix_ms == 0 {
