@@ -42,12 +42,19 @@ enum After {
 /// waits; it runs again from the start when its wait is over.
 struct Pending {
     pdu: Vec<u8>,
+    at: Ids,
+    message_id: u64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The ids a request ran under (after compound substitution), which it
+/// keeps when it runs again.
+#[derive(Clone, Copy)]
+struct Ids {
     encrypted_for: Option<u64>,
     session_id: u64,
     tree_id: u32,
     last_file_id: Option<FileId>,
-    message_id: u64,
-    task: tokio::task::JoinHandle<()>,
 }
 
 /// How `one` runs a PDU.
@@ -57,7 +64,7 @@ enum Mode {
     /// may go async: the ones after it would need its result).
     Fresh { last: bool },
     /// A pending request run again: its ids were fixed when it first ran.
-    Resumed { async_id: u64, session_id: u64, tree_id: u32, last_file_id: Option<FileId> },
+    Resumed { async_id: u64, at: Ids },
 }
 
 struct Out {
@@ -128,17 +135,12 @@ impl Conn {
             }
             ConnCmd::Resume { async_id } => {
                 let Some(p) = self.pending.remove(&async_id) else { return Ok(None) };
-                let mode = Mode::Resumed {
-                    async_id,
-                    session_id: p.session_id,
-                    tree_id: p.tree_id,
-                    last_file_id: p.last_file_id,
-                };
+                let mode = Mode::Resumed { async_id, at: p.at };
                 let mut prev = None;
-                let mut last = p.last_file_id;
-                let out = self.one(&p.pdu, p.encrypted_for, &mut prev, &mut last, mode).await?;
+                let mut last = p.at.last_file_id;
+                let out = self.one(&p.pdu, p.at.encrypted_for, &mut prev, &mut last, mode).await?;
                 match out {
-                    Some(o) => self.finish(vec![o], p.encrypted_for),
+                    Some(o) => self.finish(vec![o], p.at.encrypted_for),
                     None => Ok(None),
                 }
             }
@@ -307,9 +309,9 @@ impl Conn {
                 (hdr.session_id, hdr.tree_id().unwrap_or(0), self.window.grant(hdr.credits))
             }
             // The interim response granted the credits.
-            Mode::Resumed { session_id, tree_id, last_file_id: l, .. } => {
-                *last_file_id = l;
-                (session_id, tree_id, 0)
+            Mode::Resumed { at, .. } => {
+                *last_file_id = at.last_file_id;
+                (at.session_id, at.tree_id, 0)
             }
         };
         let mut inherited: Option<NtStatus> = None;
@@ -374,13 +376,14 @@ impl Conn {
                 Mode::Fresh { last: true } => {
                     let async_id = self.next_async_id;
                     self.next_async_id += 1;
-                    let out = self.go_async(&hdr, pdu, encrypted_for, session_id, tree_id, file_id_before, async_id, credits, w);
+                    let at = Ids { encrypted_for, session_id, tree_id, last_file_id: file_id_before };
+                    let out = self.go_async(&hdr, pdu, at, async_id, credits, w);
                     *prev = Some((session_id, tree_id, NtStatus::SUCCESS));
                     return Ok(Some(out));
                 }
-                Mode::Resumed { async_id, .. } => {
+                Mode::Resumed { async_id, at } => {
                     // Still waiting (a new break came up): no second interim.
-                    self.park(&hdr, pdu, encrypted_for, session_id, tree_id, file_id_before, async_id, w);
+                    self.park(&hdr, pdu, at, async_id, w);
                     return Ok(None);
                 }
             }
@@ -447,57 +450,25 @@ impl Conn {
     /// The request waits: the interim response (STATUS_PENDING with an
     /// AsyncId, granting the credits now) goes out, and the request is
     /// parked until `wait` is over.
-    #[allow(clippy::too_many_arguments)]
-    fn go_async(
-        &mut self,
-        hdr: &Header,
-        pdu: &[u8],
-        encrypted_for: Option<u64>,
-        session_id: u64,
-        tree_id: u32,
-        last_file_id: Option<FileId>,
-        async_id: u64,
-        credits: u16,
-        wait: crate::ctx::AsyncWait,
-    ) -> Out {
-        self.park(hdr, pdu, encrypted_for, session_id, tree_id, last_file_id, async_id, wait);
+    fn go_async(&mut self, hdr: &Header, pdu: &[u8], at: Ids, async_id: u64, credits: u16, wait: crate::ctx::AsyncWait) -> Out {
+        self.park(hdr, pdu, at, async_id, wait);
         let mut rh = Header::response_to(hdr, NtStatus::PENDING, credits);
-        rh.session_id = session_id;
+        rh.session_id = at.session_id;
         rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id };
         let mut out = BytesMut::new();
         rh.encode(&mut out);
         ErrorResponse::EMPTY.encode(&mut out);
-        let sign = self.sign_for(hdr, session_id, NtStatus::PENDING, encrypted_for.is_some());
+        let sign = self.sign_for(hdr, at.session_id, NtStatus::PENDING, at.encrypted_for.is_some());
         Out { pdu: out, sign_session: sign, after: After::Nothing }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn park(
-        &mut self,
-        hdr: &Header,
-        pdu: &[u8],
-        encrypted_for: Option<u64>,
-        session_id: u64,
-        tree_id: u32,
-        last_file_id: Option<FileId>,
-        async_id: u64,
-        wait: crate::ctx::AsyncWait,
-    ) {
+    fn park(&mut self, hdr: &Header, pdu: &[u8], at: Ids, async_id: u64, wait: crate::ctx::AsyncWait) {
         let tx = self.st.cmd_tx.clone();
         let task = tokio::spawn(async move {
             wait.await;
             let _ = tx.send(ConnCmd::Resume { async_id });
         });
-        let p = Pending {
-            pdu: pdu.to_vec(),
-            encrypted_for,
-            session_id,
-            tree_id,
-            last_file_id,
-            message_id: hdr.message_id,
-            task,
-        };
-        self.pending.insert(async_id, p);
+        self.pending.insert(async_id, Pending { pdu: pdu.to_vec(), at, message_id: hdr.message_id, task });
     }
 
     /// CANCEL ([MS-SMB2] 3.3.5.16): the pending request it names (by
@@ -511,12 +482,12 @@ impl Conn {
         p.task.abort();
         let orig = Header::decode(&p.pdu).ok()?;
         let mut rh = Header::response_to(&orig, crate::error::status::CANCELLED, 0);
-        rh.session_id = p.session_id;
+        rh.session_id = p.at.session_id;
         rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id };
         let mut out = BytesMut::new();
         rh.encode(&mut out);
         ErrorResponse::EMPTY.encode(&mut out);
-        let sign = self.sign_for(&orig, p.session_id, crate::error::status::CANCELLED, p.encrypted_for.is_some());
+        let sign = self.sign_for(&orig, p.at.session_id, crate::error::status::CANCELLED, p.at.encrypted_for.is_some());
         Some(Out { pdu: out, sign_session: sign, after: After::Nothing })
     }
 

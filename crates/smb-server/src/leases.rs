@@ -198,6 +198,15 @@ fn needs_ack(current: u32) -> bool {
     current & (W | H) != 0
 }
 
+/// An entry's caching, as the break planners see it.
+enum Caching {
+    /// Its lease was already looked at through another open.
+    Counted,
+    /// A break is in flight.
+    Breaking,
+    State(u32),
+}
+
 #[derive(Default)]
 pub struct Table {
     entries: HashMap<u64, Entry>,
@@ -417,26 +426,13 @@ impl Table {
                 continue;
             }
             let conflicts = holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access);
-            let current = match e.lease {
-                Some(lid) => {
-                    if leases_done.contains(&lid) {
-                        continue;
-                    }
-                    leases_done.push(lid);
-                    let l = &self.leases[&lid];
-                    if l.breaking_to.is_some() {
-                        plan.wait = true;
-                        continue;
-                    }
-                    l.state
+            let current = match self.caching_of(id, &mut leases_done) {
+                Caching::Counted => continue,
+                Caching::Breaking => {
+                    plan.wait = true;
+                    continue;
                 }
-                None => {
-                    if e.breaking_to.is_some() {
-                        plan.wait = true;
-                        continue;
-                    }
-                    oplock_state(e.oplock)
-                }
+                Caching::State(s) => s,
             };
             // A sharing violation first costs handle caches only: once
             // those are gone the open is tried again, and only if it then
@@ -476,21 +472,7 @@ impl Table {
             if id == entry || (e.lease.is_some() && e.lease == my_lease) {
                 continue;
             }
-            let current = match e.lease {
-                Some(lid) => {
-                    if leases_done.contains(&lid) {
-                        continue;
-                    }
-                    leases_done.push(lid);
-                    let l = &self.leases[&lid];
-                    if l.breaking_to.is_some() {
-                        continue;
-                    }
-                    l.state
-                }
-                None if e.breaking_to.is_some() => continue,
-                None => oplock_state(e.oplock),
-            };
+            let Caching::State(current) = self.caching_of(id, &mut leases_done) else { continue };
             if current & R == 0 || current & W != 0 {
                 // Nothing to lose, or an exclusive cache that a write by
                 // another open cannot coexist with (it was broken at open).
@@ -505,6 +487,25 @@ impl Table {
         // Nobody waits for these.
         plan.wait = false;
         plan
+    }
+
+    /// What entry `id` caches, counting each lease once (`leases_done`).
+    fn caching_of(&self, id: u64, leases_done: &mut Vec<LeaseId>) -> Caching {
+        let e = &self.entries[&id];
+        match e.lease {
+            Some(lid) if leases_done.contains(&lid) => Caching::Counted,
+            Some(lid) => {
+                leases_done.push(lid);
+                let l = &self.leases[&lid];
+                if l.breaking_to.is_some() {
+                    Caching::Breaking
+                } else {
+                    Caching::State(l.state)
+                }
+            }
+            None if e.breaking_to.is_some() => Caching::Breaking,
+            None => Caching::State(oplock_state(e.oplock)),
+        }
     }
 
     fn break_disconnected(&mut self, id: u64, current: u32, to: u32, plan: &mut Plan) {

@@ -340,14 +340,7 @@ pub async fn replay(ctx: &mut Ctx<'_>, tree: &Tree, req: &CreateRequest, create_
         }
     }
     if let Some(l) = &lease {
-        contexts.push(crate::handlers::lease_ctx::response(&crate::leases::GrantedLease {
-            key: l.key,
-            state: l.state,
-            flags: l.flags,
-            epoch: l.epoch,
-            version: l.version,
-            parent_key: l.parent_key,
-        }));
+        contexts.push(crate::handlers::lease_ctx::from_record(l));
     }
     let fs = ctx.srv.fs().await?;
     let info = match fs.call(&holdfast_file_server::proto::Request::Stat { fid: open.fs_fid }).await {
@@ -519,14 +512,7 @@ async fn reclaim(
         contexts.push(response_context(&rec));
     }
     if let Some(l) = &rec.lease {
-        contexts.push(crate::handlers::lease_ctx::response(&crate::leases::GrantedLease {
-            key: l.key,
-            state: l.state,
-            flags: l.flags,
-            epoch: l.epoch,
-            version: l.version,
-            parent_key: l.parent_key,
-        }));
+        contexts.push(crate::handlers::lease_ctx::from_record(l));
     }
     query_contexts(req, &info, &mut contexts);
     let create_action = action.unwrap_or(rec.create_action);

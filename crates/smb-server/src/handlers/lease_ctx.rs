@@ -39,6 +39,11 @@ pub fn lease_id(r: &Requested) -> Option<LeaseId> {
     }
 }
 
+/// The RqLs response context of a lease kept in a handle record.
+pub fn from_record(l: &holdfast_objfs::handles::Lease) -> CreateResponseContext {
+    response(&GrantedLease { key: l.key, state: l.state, flags: l.flags, epoch: l.epoch, version: l.version, parent_key: l.parent_key })
+}
+
 /// The RqLs response context of a granted lease (v1 or v2 as asked).
 pub fn response(g: &GrantedLease) -> CreateResponseContext {
     CreateResponseContext::Lease(Lease {
