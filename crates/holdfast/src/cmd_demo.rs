@@ -1,6 +1,7 @@
 //! `holdfast demo failover`: the whole story once, narrated with a
-//! timeline, on a temporary 3-node cluster started the way `holdfast up`
-//! starts one (so a running cluster is left alone). A client (the Rust SMB
+//! timeline: on the `holdfast up` cluster named with --dir (its serving
+//! host is killed; `up` restarts it), else on a temporary 3-node cluster
+//! started the way `up` starts one. A client (the Rust SMB
 //! client) opens a file on the CA share with a persistent handle and an RH
 //! lease, writes, and locks a byte range; the host running the SMB service
 //! is killed (`kill -9`: its RAM, file server and smbd gone); a second
@@ -21,7 +22,7 @@ use clap::{Args, Subcommand};
 use holdfast_client::Client;
 use holdfast_types::ntstatus::NtStatus;
 
-use crate::bench::cluster::{require_own_cluster, wait_all_active, BenchCluster};
+use crate::bench::cluster::{wait_all_active, BenchCluster};
 use crate::bench::failover::service_ready;
 use crate::smb_story::{self, Target};
 
@@ -34,8 +35,9 @@ const DATA_BYTES: usize = 256 * 1024;
 #[derive(Subcommand)]
 pub enum DemoCmd {
     /// Kill the host serving a persistent handle; the client reclaims it
-    /// from the survivor on the same address. Starts its own temporary
-    /// cluster.
+    /// from the survivor on the same address. On the `holdfast up` cluster
+    /// named with --dir (whose `up` restarts the killed node), else on a
+    /// temporary cluster of its own.
     Failover(DemoArgs),
 }
 
@@ -51,7 +53,6 @@ pub struct DemoArgs {
 
 pub fn run(dir: Option<&Path>, c: DemoCmd) -> anyhow::Result<()> {
     let DemoCmd::Failover(a) = c;
-    require_own_cluster(dir, "demo failover")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let t = Instant::now();
@@ -61,8 +62,16 @@ pub fn run(dir: Option<&Path>, c: DemoCmd) -> anyhow::Result<()> {
             println!("[{at:>7.3} s] {what}");
             events.borrow_mut().push((at, what));
         };
-        say("starting a temporary 3-node cluster on loopback (as `holdfast up` does)".into());
-        let mut cluster = BenchCluster::start_temp(true).await?;
+        let mut cluster = match dir {
+            Some(d) => {
+                say(format!("using the running cluster in {}", d.display()));
+                BenchCluster::open(Some(d)).await?
+            }
+            None => {
+                say("starting a temporary 3-node cluster on loopback (as `holdfast up` does)".into());
+                BenchCluster::start_temp(true).await?
+            }
+        };
         let r = story(&mut cluster, &say).await;
         if r.is_err() || a.keep_dir {
             if let Some(d) = cluster.keep_dir() {
@@ -133,7 +142,7 @@ async fn story(cluster: &mut BenchCluster, say: &impl Fn(String)) -> anyhow::Res
         smb_story::LOCK_OFFSET + smb_story::LOCK_LEN
     ));
     let killed_at = Instant::now();
-    cluster.kill_node(node)?;
+    cluster.kill_host(node)?;
     // Client A's connection is gone with the host; it holds nothing now.
     drop(held);
     c.killed_node = node;
@@ -184,8 +193,8 @@ async fn story(cluster: &mut BenchCluster, say: &impl Fn(String)) -> anyhow::Res
     c.write_after_reclaim_ms = killed_at.elapsed().as_millis();
     say(format!("client A: wrote again (+{} ms) and closes the handle", c.write_after_reclaim_ms));
     s.client.close(&s.tree, open.file_id).await.context("CLOSE")?;
-    cluster.restart_node(node)?;
-    say(format!("node {node} restarted with empty RAM; rebuilding its copies"));
+    cluster.host_back(node).await?;
+    say(format!("node {node} is back with empty RAM; rebuilding its copies"));
     for object in [vol.data_object(), vol.handle_object()] {
         wait_all_active(&client, &object, 3, READY_TIMEOUT).await?;
     }

@@ -78,8 +78,9 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         println!("  holdfast --dir {d} object write h --offset 0 --data-file FILE");
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
         println!("  holdfast --dir {d} fsck share");
-        println!("Press Ctrl-C to stop the cluster.");
-        wait_for_stop(&mut procs, &mut term, &mut int).await
+        println!("  holdfast --dir {d} demo failover   # kill -9 the serving host; the client reclaims its handle");
+        println!("Press Ctrl-C to stop the cluster. A node process that dies is restarted after {} s.", NODE_RESTART_DELAY.as_secs());
+        wait_for_stop(&info.dir, &mut procs, &mut term, &mut int).await
     });
     // Each node stops the smbd processes it runs as it shuts down.
     eprintln!("stopping {} node processes", procs.children.len());
@@ -121,22 +122,55 @@ async fn services_listening(client: &Client, info: &ClusterInfo, d: &str) -> Vec
     out
 }
 
+/// A node process that exits comes back after this long, as a host
+/// would reboot (`demo failover --dir` kills one).
+const NODE_RESTART_DELAY: Duration = Duration::from_secs(2);
+/// A node that exits this soon after starting ...
+const NODE_CRASH_WINDOW: Duration = Duration::from_secs(10);
+/// ... this many times in a row is left down (it is broken, not killed).
+const NODE_CRASHES_MAX: u32 = 5;
+
 async fn wait_for_stop(
+    dir: &std::path::Path,
     procs: &mut NodeProcs,
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    use std::time::Instant;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut started: HashMap<u64, Instant> = procs.children.iter().map(|(id, _)| (*id, Instant::now())).collect();
+    let mut restart_at: HashMap<u64, Instant> = HashMap::new();
+    let mut crashes: HashMap<u64, u32> = HashMap::new();
     loop {
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = tick.tick() => {
                 for (id, how) in procs.exited() {
-                    eprintln!("node {id} exited ({how}); see its node.log");
                     procs.children.retain(|(i, _)| *i != id);
+                    let quick = started.get(&id).is_some_and(|t| t.elapsed() < NODE_CRASH_WINDOW);
+                    let n = crashes.entry(id).or_insert(0);
+                    *n = if quick { *n + 1 } else { 1 };
+                    if *n >= NODE_CRASHES_MAX {
+                        eprintln!("node {id} exited ({how}) {n} times in a row within {} s of starting; left down, see its node.log", NODE_CRASH_WINDOW.as_secs());
+                    } else {
+                        eprintln!("node {id} exited ({how}); restarting it in {} s (see its node.log)", NODE_RESTART_DELAY.as_secs());
+                        restart_at.insert(id, Instant::now() + NODE_RESTART_DELAY);
+                    }
                 }
-                if procs.children.is_empty() {
+                let due: Vec<u64> = restart_at.iter().filter(|(_, t)| Instant::now() >= **t).map(|(id, _)| *id).collect();
+                for id in due {
+                    restart_at.remove(&id);
+                    match procs.restart(dir, id) {
+                        Ok(()) => {
+                            started.insert(id, Instant::now());
+                            eprintln!("node {id} restarted");
+                        }
+                        Err(e) => eprintln!("node {id} not restarted: {e:#}"),
+                    }
+                }
+                if procs.children.is_empty() && restart_at.is_empty() {
                     bail!("every node process has exited");
                 }
             }

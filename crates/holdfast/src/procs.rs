@@ -118,3 +118,41 @@ pub async fn wait_healthy(client: &Client, nodes: usize, timeout: Duration) -> a
     }
     anyhow::bail!("cluster not healthy after {} s: {last}", timeout.as_secs())
 }
+
+/// SIGKILL to node `id` of a cluster this process did not start (a running
+/// `holdfast up`), and to its children (the smbd it supervises): the host
+/// is gone. The processes are found in /proc by their command line
+/// (`holdfast node --config DIR/node-N/node.toml`), since `up` keeps no
+/// pid files. Returns the pids killed.
+pub fn kill_host(dir: &Path, id: u64) -> anyhow::Result<Vec<i32>> {
+    let cfg = crate::cluster_dir::node_config_path(dir, id);
+    let cfg = cfg.canonicalize().unwrap_or(cfg);
+    let mut node = Vec::new();
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+            // The parent pid is the 2nd field after the parenthesised name.
+            if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|p| p.parse().ok()) {
+                parents.push((pid, ppid));
+            }
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let is_node = args.iter().any(|a| a == "node")
+            && args.windows(2).any(|w| w[0] == "--config" && Path::new(&w[1]).canonicalize().is_ok_and(|p| p == cfg));
+        if is_node {
+            node.push(pid);
+        }
+    }
+    anyhow::ensure!(!node.is_empty(), "no running process of node {id} found (is the cluster in {} up?)", dir.display());
+    let mut all = node.clone();
+    all.extend(parents.iter().filter(|(_, pp)| node.contains(pp)).map(|(p, _)| *p));
+    for &p in &all {
+        // SAFETY: kill(2) on a pid just read from /proc; no memory is touched.
+        unsafe {
+            libc::kill(p, libc::SIGKILL);
+        }
+    }
+    Ok(all)
+}

@@ -105,6 +105,9 @@ async fn ensure_volume(client: &Arc<Client>, info: &ClusterInfo, v: &VolumeDef) 
     let handles = ClientDevice::open(client.clone(), &v.handle_object()).await?;
     // The handle table is written after the file system, so a blank file
     // system means a new volume (or one whose first format was cut short).
+    // An existing one is only read (its superblock's volume id), never
+    // mounted: a mount checkpoints, and the owner's file server may have
+    // it mounted right now.
     let volume_id = if blank(&data, 8192).await? {
         let volume_id: [u8; 16] = rand::random();
         let opts = FormatOptions { volume_id, label: v.name.clone(), now: now_filetime() };
@@ -112,7 +115,7 @@ async fn ensure_volume(client: &Arc<Client>, info: &ClusterInfo, v: &VolumeDef) 
         eprintln!("formatted volume {:?} ({} bytes)", v.name, size);
         volume_id
     } else {
-        Fs::mount(data).await.map_err(|e| anyhow::anyhow!("existing file system: {e}"))?.volume_id()
+        Fs::probe_volume_id(&data).await.map_err(|e| anyhow::anyhow!("existing file system: {e}"))?
     };
     if blank(&handles, 4096).await? {
         HandleTable::format(&handles, volume_id, holdfast_file_server::time::now_unix_ms())

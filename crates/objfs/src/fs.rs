@@ -254,6 +254,16 @@ impl<D: Device> Fs<D> {
         Ok(())
     }
 
+    /// The volume id of a formatted device, read from its newest valid
+    /// superblock without writing anything: safe while another process
+    /// has the file system mounted (unlike [`Fs::mount`], which
+    /// checkpoints at once).
+    pub async fn probe_volume_id(dev: &D) -> Result<[u8; 16], FsError> {
+        let sbs = load::read_superblocks(dev).await?;
+        let i = sbs.choose()?;
+        Ok(sbs.copies[i].as_ref().expect("chosen copy is valid").volume_id)
+    }
+
     /// Loads the newest checkpoint and replays the journal, then
     /// checkpoints at once. That starts a fresh journal generation, so the
     /// remnants of a torn batch past the end of the log (which may hold

@@ -128,6 +128,36 @@ impl BenchCluster {
         self.own_procs()?.kill(id)
     }
 
+    /// The host of node `id` dies (SIGKILL to its processes): on the
+    /// temporary cluster through its child, on a live one (`up`) found in
+    /// /proc.
+    pub fn kill_host(&mut self, id: u64) -> anyhow::Result<()> {
+        if self.procs.is_some() {
+            return self.kill_node(id);
+        }
+        crate::procs::kill_host(&self.info.dir, id).map(|_| ())
+    }
+
+    /// The host of node `id` comes back: restarted here on the temporary
+    /// cluster; on a live one, `holdfast up` restarts it, and this waits
+    /// until the directory sees it up.
+    pub async fn host_back(&mut self, id: u64) -> anyhow::Result<()> {
+        if self.procs.is_some() {
+            return self.restart_node(id);
+        }
+        let client = Client::from_cluster(&self.info);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(s) = client.status().await {
+                if s.nodes.iter().any(|n| n.id == id && n.state == "up" && n.registered) {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(Instant::now() < deadline, "node {id} did not come back in 60 s: `holdfast up` restarts a node that dies; is it still running?");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Starts node `id` of the temporary cluster again.
     pub fn restart_node(&mut self, id: u64) -> anyhow::Result<()> {
         let dir = self.info.dir.clone();
