@@ -147,6 +147,13 @@ impl FsClient {
         self.call(&Request::HandleDelete { share: share.into(), id }).await.map(|_| ())
     }
 
+    /// Deletes handle record `id`, then closes `fid`, in one round trip
+    /// (`Request::HandleDeleteClose`). The result is the close's: a failed
+    /// delete is logged by the file server.
+    pub async fn handle_delete_close(&self, share: &str, id: u64, fid: u64) -> Result<(), ClientError> {
+        self.call(&Request::HandleDeleteClose { share: share.into(), id, fid }).await.map(|_| ())
+    }
+
     pub async fn reopen(&self, share: &str, id: u64) -> Result<(u64, FileInfo), ClientError> {
         match self.call(&Request::Reopen { share: share.into(), id }).await? {
             Reply::Opened { fid, info, .. } => Ok((fid, info)),

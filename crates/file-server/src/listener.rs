@@ -108,7 +108,7 @@ async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Res
             let reply = match Request::decode(op, &body) {
                 Ok(req) => {
                     let closing = match req {
-                        Request::Close { fid } => Some(fid),
+                        Request::Close { fid } | Request::HandleDeleteClose { fid, .. } => Some(fid),
                         _ => None,
                     };
                     let r = server.handle(req).await;

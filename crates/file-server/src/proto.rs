@@ -49,6 +49,7 @@ pub enum Op {
     HandleUpdate = 24,
     HandleDelete = 25,
     Reopen = 26,
+    HandleDeleteClose = 27,
 }
 
 impl Op {
@@ -75,6 +76,7 @@ impl Op {
             24 => HandleUpdate,
             25 => HandleDelete,
             26 => Reopen,
+            27 => HandleDeleteClose,
             _ => return None,
         })
     }
@@ -131,6 +133,11 @@ pub enum Request {
     /// Re-establishes the open of a persistent handle (reclaim after a
     /// disconnect or a takeover) and returns a new fid for it.
     Reopen { share: String, id: u64 },
+    /// `HandleDelete { share, id }` then `Close { fid }` in one round trip:
+    /// the CLOSE of a durable open. The record goes first (once it is gone
+    /// no reconnect can find the open); a failed delete is logged by the
+    /// file server and the close still happens, so the reply is the close's.
+    HandleDeleteClose { share: String, id: u64, fid: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -196,6 +203,7 @@ impl Request {
             Request::HandleUpdate { .. } => Op::HandleUpdate,
             Request::HandleDelete { .. } => Op::HandleDelete,
             Request::Reopen { .. } => Op::Reopen,
+            Request::HandleDeleteClose { .. } => Op::HandleDeleteClose,
         }
     }
 
@@ -263,6 +271,9 @@ impl Request {
             Request::HandleUpdate { share, record } => {
                 e.str(share).bytes(record);
             }
+            Request::HandleDeleteClose { share, id, fid } => {
+                e.str(share).u64(*id).u64(*fid);
+            }
         }
         e.finish()
     }
@@ -328,6 +339,7 @@ impl Request {
             Op::HandleGet => Request::HandleGet { share: share(&mut d)?, id: d.u64()? },
             Op::HandleDelete => Request::HandleDelete { share: share(&mut d)?, id: d.u64()? },
             Op::Reopen => Request::Reopen { share: share(&mut d)?, id: d.u64()? },
+            Op::HandleDeleteClose => Request::HandleDeleteClose { share: share(&mut d)?, id: d.u64()?, fid: d.u64()? },
             Op::HandleFind => Request::HandleFind { share: share(&mut d)?, client_guid: d.guid()?, create_guid: d.guid()? },
             Op::HandleUpdate => {
                 Request::HandleUpdate { share: share(&mut d)?, record: Bytes::copy_from_slice(d.bytes(RECORD_BYTES_MAX)?) }
@@ -478,6 +490,7 @@ mod tests {
             Request::Readdir { fid: 1, after: "x".into(), max: 100 },
             Request::HandleFind { share: "s".into(), client_guid: [1; 16], create_guid: [2; 16] },
             Request::HandlePut { share: "s".into(), fid: 4, record: Bytes::from_static(&[1, 2, 3]) },
+            Request::HandleDeleteClose { share: "s".into(), id: 0x1_0000_0005, fid: 6 },
             Request::Shares,
         ]
     }

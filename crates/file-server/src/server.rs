@@ -207,6 +207,14 @@ impl FileServer {
             Request::HandleUpdate { share, record } => self.handle_update(&share, &record).await,
             Request::HandleDelete { share, id } => self.handle_delete(&share, id).await,
             Request::Reopen { share, id } => self.reopen(&share, id),
+            Request::HandleDeleteClose { share, id, fid } => {
+                // As the SMB service did with two requests: a record that
+                // cannot be deleted is logged, and the open is closed anyway.
+                if let Err(e) = self.handle_delete(&share, id).await {
+                    tracing::warn!(share = %share, id, fid, error = %e, "delete of handle record at close failed");
+                }
+                self.close(fid).await
+            }
         }
     }
 }

@@ -226,8 +226,13 @@ async fn abandoned_connection(sock: &std::path::Path) {
     assert_eq!(err.status(), Some(NtStatus::FILE_NOT_AVAILABLE), "{err}");
     assert_ne!(b.handle_get("share", put.persistent_id).await.unwrap().disconnect_time_unix_ms, 0);
     let (fid, _) = b.reopen("share", put.persistent_id).await.unwrap();
-    b.handle_delete("share", put.persistent_id).await.unwrap();
-    b.close(fid).await.unwrap();
+    // The CLOSE of a durable open: record and open go in one request.
+    b.handle_delete_close("share", put.persistent_id, fid).await.unwrap();
+    assert!(b.handle_get("share", put.persistent_id).await.is_err(), "the record is gone");
+    let (again, _, _) = b.open(open_req("abandoned-kept", FILE_OPEN)).await.expect("the open is closed: no conflict left");
+    b.close(again).await.unwrap();
+    let err = b.close(fid).await.unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::FILE_CLOSED), "{err}");
 }
 
 /// Readdir with resume, rename with and without replace, delete-on-close,

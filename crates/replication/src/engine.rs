@@ -275,7 +275,14 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 slot.component.repair(epoch, w).map_err(|e| e.to_holdfast())?;
             }
             if slot.component.needs_sync() {
-                slot.component.sync().map_err(|e| e.to_holdfast())?;
+                // `sync` blocks (an fdatasync, or a wait behind another
+                // caller's in the group commit): off the async workers.
+                let c = slot.component.clone();
+                if holdfast_types::io_mode::inline_blocking() {
+                    return c.sync().map_err(|e| e.to_holdfast());
+                }
+                let r = tokio::task::spawn_blocking(move || c.sync()).await;
+                r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())?;
             }
             return Ok(());
         }

@@ -32,13 +32,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     ctx.session()?.opens.remove(&volatile);
     // A durable open's record goes first: once it is gone no reconnect can
     // find the open, then the open itself is closed.
+    // One file-server round trip for both (`HandleDeleteClose`), which keeps
+    // that order; a failed delete is logged there and the close goes on.
     let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
-    if let Some(rec) = gone.and_then(|e| e.record) {
-        if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
-            tracing::warn!("delete of handle {:#x} at close: {e}", rec.persistent_id);
-        }
-    }
-    let closed = fs.close(fid).await;
+    let closed = match gone.and_then(|e| e.record) {
+        Some(rec) => fs.handle_delete_close(&rec.share, rec.persistent_id, fid).await,
+        None => fs.close(fid).await,
+    };
     // A break this open owed is over; waiters retry once the file server
     // no longer has the open.
     ctx.srv.break_done.notify_waiters();
