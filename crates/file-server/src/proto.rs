@@ -1,6 +1,6 @@
 //! The file-server socket protocol: what the SMB service on the same host
 //! sends to the file server. Pure encoding; the listener and the client do
-//! the I/O. Byte layout in `docs/file-server-protocol.md`.
+//! the I/O. Byte layout in `docs/file-server.md`.
 //!
 //! Frame: `body_len u32 | request_id u64 | op u16 | body` from the service,
 //! `body_len u32 | request_id u64 | status u32 | body` back, where status is

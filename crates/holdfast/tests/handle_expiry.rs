@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_base_port, service_addr, wait_service, TestCluster};
+use common::wait_service;
 use holdfast_smb_client::proto::msg::create::{create_options, disposition};
 use holdfast_smb_client::proto::{access, FileId, Guid};
 use holdfast_smb_client::{unc, ClientConfig, ClientError, Credentials, Durable, NtStatus, OpenOptions, SmbClient, Tree};
@@ -110,13 +110,7 @@ async fn reclaim(addr: &str, h: &Held) -> Result<(SmbClient, Tree, FileId), NtSt
 
 #[test]
 fn persistent_handles_survive_a_takeover_and_expire_once_with_delete_on_close() {
-    let port = free_base_port(1) + 1;
-    let mut c = TestCluster::start_with("expiry", 3, &["--volume-size", "64MiB", "--smb-port", &port.to_string()]);
-    c.wait_healthy(3);
-    c.cli_ok(&["volume", "ensure"]);
-    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
-    let first = wait_service(&c, "share", None, None);
-    let addr = service_addr(&c, "share");
+    let (mut c, addr, first) = common::smb_cluster_with_service("expiry", USER, PASSWORD);
     let rt = common::runtime();
 
     // Two handles, their clients gone: one to reclaim, one to expire.
@@ -178,13 +172,7 @@ fn persistent_handles_survive_a_takeover_and_expire_once_with_delete_on_close() 
 /// later write of the serving host from the survivors.
 #[test]
 fn volume_ensure_on_a_live_cluster_keeps_what_the_file_server_writes() {
-    let port = free_base_port(1) + 1;
-    let mut c = TestCluster::start_with("ensure-live", 3, &["--volume-size", "64MiB", "--smb-port", &port.to_string()]);
-    c.wait_healthy(3);
-    c.cli_ok(&["volume", "ensure"]);
-    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
-    let first = wait_service(&c, "share", None, None);
-    let addr = service_addr(&c, "share");
+    let (mut c, addr, first) = common::smb_cluster_with_service("ensure-live", USER, PASSWORD);
     let rt = common::runtime();
     rt.block_on(async {
         let (mut cl, tree) = logon(&addr, rand::random(), 0).await;

@@ -7,7 +7,6 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{free_base_port, serving_node, start_smbd, TestCluster};
 use holdfast_smb_client::proto::msg::create::disposition;
 use holdfast_smb_client::proto::msg::echo::EchoRequest;
 use holdfast_smb_client::proto::msg::write::WriteRequest;
@@ -480,14 +479,7 @@ async fn path_cases(addr: &str) {
 
 #[test]
 fn bad_input_gets_errors_and_the_service_lives_on() {
-    let c = TestCluster::start_with("smb-bad-input", 3, &["--volume-size", "64MiB"]);
-    c.wait_healthy(3);
-    c.cli_ok(&["volume", "ensure"]);
-    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
-    let node = serving_node(&c, "share");
-    let port = free_base_port(1) + 1;
-    let _smbd = start_smbd(&c, node, port, "smbd");
-    let addr = format!("127.0.0.1:{port}");
+    let (c, _smbd, addr) = common::smb_cluster_with_smbd("smb-bad-input", USER, PASSWORD);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let log = || std::fs::read_to_string(c.dir.join("smbd.log")).unwrap_or_default();
     rt.block_on(async {

@@ -6,7 +6,6 @@
 
 mod common;
 
-use common::{free_base_port, serving_node, start_smbd, TestCluster};
 use holdfast_smb_client::proto::msg::create::disposition;
 use holdfast_smb_client::proto::msg::create_ctx::{lease_state, Lease, LeaseV2, DHANDLE_FLAG_PERSISTENT};
 use holdfast_smb_client::proto::msg::lock::{lock_flags, LockElement};
@@ -118,14 +117,7 @@ async fn locks_and_lease(addr: &str) {
 
 #[test]
 fn rust_client_against_holdfast_smbd() {
-    let c = TestCluster::start_with("smb-rust-client", 3, &["--volume-size", "64MiB"]);
-    c.wait_healthy(3);
-    c.cli_ok(&["volume", "ensure"]);
-    c.cli_ok(&["user", "add", USER, "--password", PASSWORD]);
-    let node = serving_node(&c, "share");
-    let port = free_base_port(1) + 1;
-    let _smbd = start_smbd(&c, node, port, "smbd");
-    let addr = format!("127.0.0.1:{port}");
+    let (_c, _smbd, addr) = common::smb_cluster_with_smbd("smb-rust-client", USER, PASSWORD);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         every_dialect(&addr).await;

@@ -470,3 +470,31 @@ pub fn hook_calls_at_least(log: &Path, n: usize) -> Vec<String> {
     }
 }
 
+
+/// A 3-node cluster with a 64 MiB share volume and SMB user `user`, whose
+/// share `share` is served by an smbd this test starts by hand on a free
+/// port against the serving node: (cluster, smbd, its `ip:port`).
+pub fn smb_cluster_with_smbd(tag: &str, user: &str, password: &str) -> (TestCluster, Smbd, String) {
+    let c = TestCluster::start_with(tag, 3, &["--volume-size", "64MiB"]);
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    c.cli_ok(&["user", "add", user, "--password", password]);
+    let node = serving_node(&c, "share");
+    let port = free_base_port(1) + 1;
+    let smbd = start_smbd(&c, node, port, "smbd");
+    (c, smbd, format!("127.0.0.1:{port}"))
+}
+
+/// A 3-node cluster with a 64 MiB share volume and SMB user `user`, whose
+/// service `share` the node daemons run on a port of its own: (cluster,
+/// the service's `ip:port`, where it runs).
+pub fn smb_cluster_with_service(tag: &str, user: &str, password: &str) -> (TestCluster, String, ServiceAt) {
+    let port = free_base_port(1) + 1;
+    let c = TestCluster::start_with(tag, 3, &["--volume-size", "64MiB", "--smb-port", &port.to_string()]);
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    c.cli_ok(&["user", "add", user, "--password", password]);
+    let at = wait_service(&c, "share", None, None);
+    let addr = service_addr(&c, "share");
+    (c, addr, at)
+}
