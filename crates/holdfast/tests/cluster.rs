@@ -69,6 +69,20 @@ fn up_starts_cluster_and_stops_it_on_sigterm() {
     assert_eq!(svc.node, owner, "the service runs where the volume is owned");
     let smbd_line = format!("smbd: 127.0.0.1:{smb_port} (log ");
     assert!(printed.iter().any(|l| l.contains(&smbd_line) && l.contains(&format!("node-{owner}/smbd-share.log"))), "{printed:#?}");
+    // The printed smbclient line works: a round trip through the CA share.
+    let work = dir.join("smbclient-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let data = common::pattern(200_003, 11);
+    std::fs::write(work.join("up.bin"), &data).unwrap();
+    let out = std::process::Command::new("smbclient")
+        .arg("//127.0.0.1/share")
+        .args(["-p", &smb_port.to_string(), "-A", creds.to_str().unwrap(), "-m", "SMB3"])
+        .args(["-c", "put up.bin; get up.bin back.bin; del up.bin"])
+        .current_dir(&work)
+        .output()
+        .expect("run smbclient (scripts/install-deps.sh installs it)");
+    assert!(out.status.success(), "smbclient: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(work.join("back.bin")).unwrap(), data, "bytes back through the up cluster's CA share");
     unsafe {
         libc::kill(up.id() as i32, libc::SIGTERM);
     }
