@@ -105,10 +105,14 @@ impl Ctx<'_> {
             return Err(NtStatus::FILE_CLOSED);
         }
         self.last_file_id = Some(id);
-        let entry = self.session()?.opens.get(&id.volatile).ok_or(NtStatus::FILE_CLOSED)?.entry;
+        let o = self.session()?.opens.get_mut(&id.volatile).ok_or(NtStatus::FILE_CLOSED)?;
         // Any other request on an open that is not persistent ends its
-        // CREATE's replay window ([MS-SMB2] 3.3.5.9.10).
-        if let Some(e) = self.srv.leases.lock().expect("lease table").entry_mut(entry) {
+        // CREATE's replay window ([MS-SMB2] 3.3.5.9.10). Only the first
+        // such request takes the lease table's lock for it.
+        let entry = o.entry;
+        let window = std::mem::replace(&mut o.replay_window, false);
+        let mut t = window.then(|| self.srv.leases.lock().expect("lease table"));
+        if let Some(e) = t.as_mut().and_then(|t| t.entry_mut(entry)) {
             let persistent = e.record.as_ref().is_some_and(|r| r.is_persistent);
             if e.replay_eligible && !persistent {
                 e.replay_eligible = false;

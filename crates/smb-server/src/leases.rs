@@ -14,7 +14,7 @@
 //! Oplock levels are handled as lease states: BATCH = RWH, EXCLUSIVE = RW,
 //! LEVEL_II = R.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use holdfast_objfs::handles::{oplock, HandleRecord, Lease as RecLease};
 use holdfast_smb_proto::FileId;
@@ -84,7 +84,6 @@ impl Entry {
 pub struct Lease {
     pub share: String,
     pub ino: u64,
-    pub path_key: String,
     pub state: u32,
     /// A break sent and not yet acknowledged: the state offered.
     pub breaking_to: Option<u32>,
@@ -207,11 +206,30 @@ enum Caching {
     State(u32),
 }
 
+/// Entry ids under one key, in insertion order.
+type Ids = BTreeSet<u64>;
+
 #[derive(Default)]
 pub struct Table {
     entries: HashMap<u64, Entry>,
     leases: HashMap<LeaseId, Lease>,
     next_id: u64,
+    // Indexes, kept by `insert`, `remove` and `renamed` only: CREATE and
+    // WRITE look up a file's opens under the table's lock, which must not
+    // cost a scan of every open of the service.
+    by_path: HashMap<(String, String), Ids>,
+    by_file: HashMap<(String, u64), Ids>,
+    by_record: HashMap<(String, u64), u64>,
+    by_create: HashMap<(String, [u8; 16], [u8; 16]), Ids>,
+}
+
+fn unindex<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Ids>, k: K, id: u64) {
+    if let Some(ids) = m.get_mut(&k) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            m.remove(&k);
+        }
+    }
 }
 
 impl Table {
@@ -233,14 +251,31 @@ impl Table {
             l.opens += 1;
         }
         self.next_id += 1;
-        self.entries.insert(self.next_id, e);
-        self.next_id
+        let id = self.next_id;
+        self.by_path.entry((e.share.clone(), e.path_key.clone())).or_default().insert(id);
+        self.by_file.entry((e.share.clone(), e.ino)).or_default().insert(id);
+        if let Some(r) = &e.record {
+            self.by_record.insert((e.share.clone(), r.persistent_id), id);
+        }
+        if let Some((cg, g)) = e.create_key {
+            self.by_create.entry((e.share.clone(), cg, g)).or_default().insert(id);
+        }
+        self.entries.insert(id, e);
+        id
     }
 
     /// Removes an open (closed, purged or expired); a lease no open holds
     /// any more goes with it.
     pub fn remove(&mut self, id: u64) -> Option<Entry> {
         let e = self.entries.remove(&id)?;
+        unindex(&mut self.by_path, (e.share.clone(), e.path_key.clone()), id);
+        unindex(&mut self.by_file, (e.share.clone(), e.ino), id);
+        if let Some(r) = &e.record {
+            self.by_record.remove(&(e.share.clone(), r.persistent_id));
+        }
+        if let Some((cg, g)) = e.create_key {
+            unindex(&mut self.by_create, (e.share.clone(), cg, g), id);
+        }
         if let Some(lid) = e.lease {
             if let Some(l) = self.leases.get_mut(&lid) {
                 l.opens -= 1;
@@ -256,12 +291,12 @@ impl Table {
     /// instance `app` ([MS-SMB2] 3.3.5.9.13), other than through
     /// `create_guid`: (entry, holder, persistent id).
     pub fn app_instance_opens(&self, share: &str, path_key: &str, app: [u8; 16], create_guid: [u8; 16]) -> Vec<(u64, Option<Holder>, u64)> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| e.share == share && e.path_key == path_key)
-            .filter_map(|(id, e)| {
+        self.entry_ids_on_path(share, path_key)
+            .into_iter()
+            .filter_map(|id| {
+                let e = &self.entries[&id];
                 let r = e.record.as_ref()?;
-                (r.app_instance_id == app && r.create_guid != create_guid).then(|| (*id, e.holder.clone(), r.persistent_id))
+                (r.app_instance_id == app && r.create_guid != create_guid).then(|| (id, e.holder.clone(), r.persistent_id))
             })
             .collect()
     }
@@ -282,7 +317,7 @@ impl Table {
             r.disconnect_time_unix_ms = now_unix_ms;
         }
         if let Some(lid) = e.lease {
-            let connected = self.entries.values().any(|x| x.lease == Some(lid) && x.holder.is_some());
+            let connected = self.lease_entry_ids(lid).iter().any(|x| self.entries[x].holder.is_some());
             if !connected {
                 if let Some(l) = self.leases.get_mut(&lid) {
                     l.breaking_to = None;
@@ -295,20 +330,13 @@ impl Table {
     /// The newest entry a client made with this CreateGuid (an older one
     /// whose replay window closed may share it with a newer open).
     pub fn find_by_create_guid(&self, share: &str, client_guid: [u8; 16], create_guid: [u8; 16]) -> Option<u64> {
-        self.entries
-            .iter()
-            .filter(|(_, e)| e.share == share && e.create_key == Some((client_guid, create_guid)))
-            .map(|(id, _)| *id)
-            .max()
+        self.by_create.get(&(share.to_string(), client_guid, create_guid)).and_then(|ids| ids.last().copied())
     }
 
     /// The persistent id of a durable entry; entries of a reloaded table
     /// are found this way.
     pub fn find_durable(&self, share: &str, persistent_id: u64) -> Option<u64> {
-        self.entries
-            .iter()
-            .find(|(_, e)| e.share == share && e.record.as_ref().is_some_and(|r| r.persistent_id == persistent_id))
-            .map(|(id, _)| *id)
+        self.by_record.get(&(share.to_string(), persistent_id)).copied()
     }
 
     /// A disconnected durable open from the handle table (service start,
@@ -319,7 +347,6 @@ impl Table {
             self.leases.entry(id).or_insert_with(|| Lease {
                 share: rec.share.clone(),
                 ino: rec.ino,
-                path_key: path_key(&rec.path),
                 state: l.state,
                 breaking_to: None,
                 epoch: l.epoch,
@@ -365,22 +392,28 @@ impl Table {
     }
 
     fn entry_ids_on_path(&self, share: &str, path_key: &str) -> Vec<u64> {
-        let mut v: Vec<u64> =
-            self.entries.iter().filter(|(_, e)| e.share == share && e.path_key == path_key).map(|(id, _)| *id).collect();
-        v.sort_unstable();
-        v
+        self.by_path.get(&(share.to_string(), path_key.to_string())).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
     }
 
     fn entry_ids_on_ino(&self, share: &str, ino: u64) -> Vec<u64> {
-        let mut v: Vec<u64> = self.entries.iter().filter(|(_, e)| e.share == share && e.ino == ino).map(|(id, _)| *id).collect();
-        v.sort_unstable();
+        self.by_file.get(&(share.to_string(), ino)).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The leases held through the opens on this path, each once.
+    fn lease_ids_on_path(&self, share: &str, path_key: &str) -> Vec<LeaseId> {
+        let mut v: Vec<LeaseId> = Vec::new();
+        for id in self.entry_ids_on_path(share, path_key) {
+            if let Some(lid) = self.entries[&id].lease.filter(|lid| !v.contains(lid)) {
+                v.push(lid);
+            }
+        }
         v
     }
 
     /// Any break on this path still waiting for its acknowledgment?
     pub fn breaking_on_path(&self, share: &str, path_key: &str) -> bool {
-        self.entries.values().any(|e| e.share == share && e.path_key == path_key && e.breaking_to.is_some())
-            || self.leases.values().any(|l| l.share == share && l.path_key == path_key && l.breaking_to.is_some())
+        self.entry_ids_on_path(share, path_key).iter().any(|id| self.entries[id].breaking_to.is_some())
+            || self.lease_ids_on_path(share, path_key).iter().any(|lid| self.leases.get(lid).is_some_and(|l| l.breaking_to.is_some()))
     }
 
     /// The break timeout passed: every break on the path completes as if
@@ -394,13 +427,11 @@ impl Table {
                 changed.push(id);
             }
         }
-        let lids: Vec<LeaseId> =
-            self.leases.iter().filter(|(_, l)| l.share == share && l.path_key == path_key).map(|(k, _)| *k).collect();
-        for lid in lids {
+        for lid in self.lease_ids_on_path(share, path_key) {
             let l = self.leases.get_mut(&lid).expect("listed");
             if let Some(to) = l.breaking_to.take() {
                 l.state = to;
-                changed.extend(self.entries.iter().filter(|(_, e)| e.lease == Some(lid)).map(|(id, _)| *id));
+                changed.extend(self.lease_entry_ids(lid));
             }
         }
         changed.iter().filter_map(|id| self.current_record(*id)).collect()
@@ -584,7 +615,7 @@ impl Table {
     fn records_of(&self, id: u64) -> Vec<HandleRecord> {
         let lease = self.entries.get(&id).and_then(|e| e.lease);
         let ids: Vec<u64> = match lease {
-            Some(lid) => self.entries.iter().filter(|(_, e)| e.lease == Some(lid)).map(|(i, _)| *i).collect(),
+            Some(lid) => self.lease_entry_ids(lid),
             None => vec![id],
         };
         ids.into_iter().filter_map(|i| self.current_record(i)).collect()
@@ -593,7 +624,7 @@ impl Table {
     /// What a new open of (`share`, `ino`) gets, once its breaks are done
     /// and the file server opened it. Creates or upgrades its lease; the
     /// caller then `insert`s the entry with the granted oplock and lease.
-    pub fn grant(&mut self, share: &str, ino: u64, path: &str, is_dir: bool, access: u32, req: &Requested) -> Result<Granted, NtStatus> {
+    pub fn grant(&mut self, share: &str, ino: u64, is_dir: bool, access: u32, req: &Requested) -> Result<Granted, NtStatus> {
         let none = Granted { oplock: oplock::NONE, lease: None };
         let mine = match req {
             Requested::Lease { id, .. } => Some(*id),
@@ -670,7 +701,6 @@ impl Table {
                     Lease {
                         share: share.to_string(),
                         ino,
-                        path_key: path_key(path),
                         state: allowed,
                         breaking_to: None,
                         epoch,
@@ -719,7 +749,7 @@ impl Table {
         }
         l.breaking_to = None;
         l.state = state;
-        let any = self.entries.iter().find(|(_, e)| e.lease == Some(*lid)).map(|(i, _)| *i);
+        let any = self.lease_entry_ids(*lid).first().copied();
         Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default()))
     }
 
@@ -730,12 +760,18 @@ impl Table {
         let (share, ino) = (e.share.clone(), e.ino);
         let share = share.as_str();
         let key = path_key(new_path);
-        for e in self.entries.values_mut().filter(|e| e.share == share && e.ino == ino) {
-            e.path_key = key.clone();
+        for id in self.entry_ids_on_ino(share, ino) {
+            let e = self.entries.get_mut(&id).expect("indexed");
+            let old = std::mem::replace(&mut e.path_key, key.clone());
+            unindex(&mut self.by_path, (share.to_string(), old), id);
+            self.by_path.entry((share.to_string(), key.clone())).or_default().insert(id);
         }
-        for l in self.leases.values_mut().filter(|l| l.share == share && l.ino == ino) {
-            l.path_key = key.clone();
-        }
+    }
+
+    /// The opens that hold lease `lid` (all on its file).
+    fn lease_entry_ids(&self, lid: LeaseId) -> Vec<u64> {
+        let Some(l) = self.leases.get(&lid) else { return Vec::new() };
+        self.entry_ids_on_ino(&l.share, l.ino).into_iter().filter(|id| self.entries[id].lease == Some(lid)).collect()
     }
 }
 
@@ -752,7 +788,7 @@ mod tests {
     }
 
     fn open(t: &mut Table, req: Requested, conn: Option<u64>, share_access: u32, persistent: Option<bool>) -> (u64, Granted) {
-        let g = t.grant("s", 5, "F", false, RW_ACCESS, &req).unwrap();
+        let g = t.grant("s", 5, false, RW_ACCESS, &req).unwrap();
         let lease = match req {
             Requested::Lease { id, .. } => Some(id),
             _ => None,
@@ -874,9 +910,40 @@ mod tests {
     fn lease_key_on_another_file_is_refused_and_stat_opens_break_nothing() {
         let mut t = Table::default();
         open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
-        let err = t.grant("s", 6, "G", false, RW_ACCESS, &lease(1, R)).unwrap_err();
+        let err = t.grant("s", 6, false, RW_ACCESS, &lease(1, R)).unwrap_err();
         assert_eq!(err, NtStatus::INVALID_PARAMETER);
         let stat = NewOpen { share: "s", path_key: "f", access: 0x80, share_access: 0, overwrite: false, lease: None };
         assert!(t.plan_open(&stat).sends.is_empty());
+    }
+
+    /// The indexes say what a scan of every entry would.
+    fn assert_indexes(t: &Table) {
+        for (id, e) in &t.entries {
+            assert!(t.entry_ids_on_path(&e.share, &e.path_key).contains(id));
+            assert!(t.entry_ids_on_ino(&e.share, e.ino).contains(id));
+        }
+        let n: usize = t.by_path.values().map(|v| v.len()).sum();
+        let m: usize = t.by_file.values().map(|v| v.len()).sum();
+        assert_eq!((n, m), (t.entries.len(), t.entries.len()), "no stale index entries");
+    }
+
+    #[test]
+    fn indexes_follow_insert_remove_and_rename() {
+        let mut t = Table::default();
+        let (a, _) = open(&mut t, Requested::Oplock(oplock::NONE), Some(1), SHARE_ALL, Some(true));
+        let (b, _) = open(&mut t, lease(1, R | H), Some(2), SHARE_ALL, None);
+        assert_indexes(&t);
+        assert_eq!(t.find_durable("s", 77), Some(a));
+        t.renamed(b, "Dir\\G");
+        assert_eq!(t.entry_ids_on_path("s", "dir\\g"), vec![a, b], "every open of the file follows");
+        assert!(t.entry_ids_on_path("s", "f").is_empty());
+        assert_indexes(&t);
+        t.remove(a);
+        assert_eq!(t.find_durable("s", 77), None);
+        assert_eq!(t.lease_entry_ids(([1; 16], [1; 16])), vec![b]);
+        t.remove(b);
+        assert!(t.lease(&([1; 16], [1; 16])).is_none(), "the lease goes with its last open");
+        assert_indexes(&t);
+        assert!(t.by_path.is_empty() && t.by_file.is_empty() && t.by_record.is_empty());
     }
 }

@@ -98,6 +98,9 @@ pub struct Open {
     pub durable: bool,
     /// Its entry in the lease table (`Server::leases`).
     pub entry: u64,
+    /// Its CREATE may still be answered to a replay: the next request on
+    /// it closes that window (in the lease table's entry).
+    pub replay_window: bool,
     pub tree_id: u32,
     /// Path relative to the share root, as the client sent it.
     pub path: String,

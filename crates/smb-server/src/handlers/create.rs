@@ -97,7 +97,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
-    let granted = ctx.srv.leases.lock().expect("lease table").grant(&tree.share, info.ino, &req.name, info.is_dir, access, &requested);
+    let granted = ctx.srv.leases.lock().expect("lease table").grant(&tree.share, info.ino, info.is_dir, access, &requested);
     let granted = match granted {
         Ok(g) => g,
         Err(st) => {
@@ -159,6 +159,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         persistent_id,
         durable: durable_open,
         entry,
+        replay_window: create_key.is_some(),
         tree_id: tid,
         path: req.name.clone(),
         is_dir: info.is_dir,

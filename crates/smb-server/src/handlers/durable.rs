@@ -521,6 +521,7 @@ async fn reclaim(
         persistent_id: rec.persistent_id,
         durable: true,
         entry,
+        replay_window: true,
         tree_id: ctx.tree_id,
         path: rec.path.clone(),
         is_dir: info.is_dir,
@@ -578,7 +579,7 @@ mod tests {
     /// What an empty lease table grants the request.
     fn granted_caching(n: &Negotiated, r: &CreateRequest) -> Granted {
         let req = crate::handlers::lease_ctx::requested(n, r);
-        crate::leases::Table::default().grant("share", 1, "f", false, 0x0012_019F, &req).unwrap()
+        crate::leases::Table::default().grant("share", 1, false, 0x0012_019F, &req).unwrap()
     }
 
     #[test]
