@@ -140,7 +140,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let entry = ctx.srv.leases.lock().expect("lease table").insert(Entry {
         share: tree.share.clone(),
         ino: info.ino,
-        path_key: leases::path_key(&req.name),
+        path_key: key,
         holder: Some(Holder { conn_id: ctx.conn.conn_id, session_id: ctx.session_id, file_id, tx: ctx.conn.cmd_tx.clone() }),
         access,
         share_access: req.share_access,
