@@ -262,6 +262,28 @@ impl Directory {
         self.inner.raft.metrics().borrow().current_leader
     }
 
+    /// The leader, confirmed: when this node believes it leads, it checks
+    /// with a quorum (a Raft read index) and waits until its state machine
+    /// has applied everything committed before the check. A deposed leader
+    /// that has not yet heard of the new term (say, right after a partition
+    /// heals) would otherwise keep answering with its old view of the
+    /// cluster. Returns `None` when the check fails within `timeout`; a
+    /// follower's answer is its own belief, unconfirmed.
+    pub async fn confirmed_leader(&self, self_id: NodeId, timeout: Duration) -> Option<NodeId> {
+        let believed = self.leader()?;
+        if believed != self_id {
+            return Some(believed);
+        }
+        let check = async {
+            let read = self.inner.raft.ensure_linearizable().await.ok()?;
+            if let Some(log_id) = read {
+                self.wait_applied(log_id.index, timeout).await.ok()?;
+            }
+            Some(self_id)
+        };
+        tokio::time::timeout(timeout, check).await.ok().flatten()
+    }
+
     pub fn term(&self) -> u64 {
         self.inner.raft.metrics().borrow().current_term
     }

@@ -49,7 +49,7 @@ fn refused(code: u16, message: String) -> HoldfastError {
 impl NodeInner {
     pub async fn control(&self, req: ControlRequest) -> Result<ControlReply, HoldfastError> {
         match req {
-            ControlRequest::Status => Ok(ControlReply::Status(self.status()?)),
+            ControlRequest::Status => Ok(ControlReply::Status(self.status().await?)),
             ControlRequest::Lookup { name } => {
                 self.check_sees_majority()?;
                 let state = self.dir()?.state();
@@ -215,8 +215,11 @@ impl NodeInner {
         Ok(())
     }
 
-    pub fn status(&self) -> Result<StatusView, HoldfastError> {
+    pub async fn status(&self) -> Result<StatusView, HoldfastError> {
         let dir = self.dir()?;
+        // Confirmed before the state is read, so that a leader's answer is
+        // at least as new as every committed entry.
+        let leader = dir.confirmed_leader(self.id, Duration::from_millis(self.cfg.election_timeout_max_ms.max(500))).await;
         let state = dir.state();
         let down_after = Duration::from_millis(self.cfg.peer_down_ms);
         let nodes = self
@@ -235,7 +238,7 @@ impl NodeInner {
             .collect();
         Ok(StatusView {
             node: self.id,
-            leader: dir.leader(),
+            leader,
             term: dir.term(),
             applied_index: state.applied_index,
             nodes,
