@@ -34,6 +34,53 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().expect("caller checked length"))
 }
 
+// Most bodies start with (or are only) little-endian u64 fields; these
+// helpers write and read such a run so each message names only its fields.
+
+/// Appends `fields`, each a little-endian u64.
+fn put_u64s(b: &mut BytesMut, fields: &[u64]) {
+    for v in fields {
+        b.put_u64_le(*v);
+    }
+}
+
+/// A body of only `fields`, each a little-endian u64.
+fn encode_u64s(fields: &[u64]) -> Bytes {
+    let mut b = BytesMut::with_capacity(fields.len() * 8);
+    put_u64s(&mut b, fields);
+    b.freeze()
+}
+
+/// The fixed part of a data message: `fields`, each a little-endian u64,
+/// filling exactly `B` bytes.
+fn fixed_u64s<const B: usize>(fields: &[u64]) -> [u8; B] {
+    debug_assert_eq!(fields.len() * 8, B);
+    let mut b = [0u8; B];
+    for (i, v) in fields.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    b
+}
+
+/// The first `N` little-endian u64 fields of `b` (caller checked length).
+fn u64s<const N: usize>(b: &[u8]) -> [u64; N] {
+    std::array::from_fn(|i| u64_at(b, i * 8))
+}
+
+/// A body that is exactly `N` little-endian u64 fields.
+fn decode_u64s<const N: usize>(what: &'static str, b: &[u8]) -> Result<[u64; N], DecodeError> {
+    exact(what, N * 8, b.len())?;
+    Ok(u64s(b))
+}
+
+/// A body of `N` little-endian u64 fields, then data to the end.
+fn decode_u64s_data<const N: usize>(what: &'static str, body: Bytes) -> Result<([u64; N], Bytes), DecodeError> {
+    if body.len() < N * 8 {
+        return Err(short(what, N * 8, body.len()));
+    }
+    Ok((u64s(&body), body.slice(N * 8..)))
+}
+
 /// Who opened a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -112,24 +159,11 @@ impl ComponentWrite {
     /// Encodes only the fixed part; the data is sent as its own zero-copy
     /// chunk after it.
     pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
-        let mut b = [0u8; Self::FIXED_BYTES];
-        b[0..8].copy_from_slice(&self.object.to_le_bytes());
-        b[8..16].copy_from_slice(&self.epoch.to_le_bytes());
-        b[16..24].copy_from_slice(&self.seq.to_le_bytes());
-        b[24..32].copy_from_slice(&self.offset.to_le_bytes());
-        b
+        fixed_u64s(&[self.object, self.epoch, self.seq, self.offset])
     }
     pub fn decode(body: Bytes) -> Result<ComponentWrite, DecodeError> {
-        if body.len() < Self::FIXED_BYTES {
-            return Err(short("component-write", Self::FIXED_BYTES, body.len()));
-        }
-        Ok(ComponentWrite {
-            object: u64_at(&body, 0),
-            epoch: u64_at(&body, 8),
-            seq: u64_at(&body, 16),
-            offset: u64_at(&body, 24),
-            data: body.slice(Self::FIXED_BYTES..),
-        })
+        let ([object, epoch, seq, offset], data) = decode_u64s_data("component-write", body)?;
+        Ok(ComponentWrite { object, epoch, seq, offset, data })
     }
 }
 
@@ -147,15 +181,14 @@ impl ComponentRead {
     pub const BYTES: usize = 28;
     pub fn encode(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.put_u64_le(self.offset);
+        put_u64s(&mut b, &[self.object, self.epoch, self.offset]);
         b.put_u32_le(self.length);
         b.freeze()
     }
     pub fn decode(b: &[u8]) -> Result<ComponentRead, DecodeError> {
         exact("component-read", Self::BYTES, b.len())?;
-        Ok(ComponentRead { object: u64_at(b, 0), epoch: u64_at(b, 8), offset: u64_at(b, 16), length: u32_at(b, 24) })
+        let [object, epoch, offset] = u64s(b);
+        Ok(ComponentRead { object, epoch, offset, length: u32_at(b, 24) })
     }
 }
 
@@ -172,15 +205,11 @@ pub struct Fence {
 impl Fence {
     pub const BYTES: usize = 24;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.put_u64_le(self.dir_index);
-        b.freeze()
+        encode_u64s(&[self.object, self.epoch, self.dir_index])
     }
     pub fn decode(b: &[u8]) -> Result<Fence, DecodeError> {
-        exact("fence", Self::BYTES, b.len())?;
-        Ok(Fence { object: u64_at(b, 0), epoch: u64_at(b, 8), dir_index: u64_at(b, 16) })
+        let [object, epoch, dir_index] = decode_u64s("fence", b)?;
+        Ok(Fence { object, epoch, dir_index })
     }
 }
 
@@ -195,16 +224,11 @@ pub struct Write {
 impl Write {
     pub const FIXED_BYTES: usize = 16;
     pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
-        let mut b = [0u8; Self::FIXED_BYTES];
-        b[0..8].copy_from_slice(&self.object.to_le_bytes());
-        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
-        b
+        fixed_u64s(&[self.object, self.offset])
     }
     pub fn decode(body: Bytes) -> Result<Write, DecodeError> {
-        if body.len() < Self::FIXED_BYTES {
-            return Err(short("write", Self::FIXED_BYTES, body.len()));
-        }
-        Ok(Write { object: u64_at(&body, 0), offset: u64_at(&body, 8), data: body.slice(Self::FIXED_BYTES..) })
+        let ([object, offset], data) = decode_u64s_data("write", body)?;
+        Ok(Write { object, offset, data })
     }
 }
 
@@ -220,14 +244,14 @@ impl Read {
     pub const BYTES: usize = 20;
     pub fn encode(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.offset);
+        put_u64s(&mut b, &[self.object, self.offset]);
         b.put_u32_le(self.length);
         b.freeze()
     }
     pub fn decode(b: &[u8]) -> Result<Read, DecodeError> {
         exact("read", Self::BYTES, b.len())?;
-        Ok(Read { object: u64_at(b, 0), offset: u64_at(b, 8), length: u32_at(b, 16) })
+        let [object, offset] = u64s(b);
+        Ok(Read { object, offset, length: u32_at(b, 16) })
     }
 }
 
@@ -256,15 +280,12 @@ pub fn decode_error(b: &[u8]) -> Result<HoldfastError, DecodeError> {
 /// A write position `(epoch, seq)`: `epoch u64 | seq u64` (16 bytes). The
 /// body of a Fence reply (the component's last applied write).
 pub fn encode_position(p: (Epoch, Seq)) -> Bytes {
-    let mut b = BytesMut::with_capacity(16);
-    b.put_u64_le(p.0);
-    b.put_u64_le(p.1);
-    b.freeze()
+    encode_u64s(&[p.0, p.1])
 }
 
 pub fn decode_position(b: &[u8]) -> Result<(Epoch, Seq), DecodeError> {
-    exact("position", 16, b.len())?;
-    Ok((u64_at(b, 0), u64_at(b, 8)))
+    let [epoch, seq] = decode_u64s("position", b)?;
+    Ok((epoch, seq))
 }
 
 /// RepairWrite: `object u64 | epoch u64 | pos_epoch u64 | pos_seq u64 | offset u64 | data`.
@@ -282,23 +303,11 @@ pub struct RepairWrite {
 impl RepairWrite {
     pub const FIXED_BYTES: usize = 40;
     pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
-        let mut b = [0u8; Self::FIXED_BYTES];
-        for (i, v) in [self.object, self.epoch, self.position.0, self.position.1, self.offset].iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        b
+        fixed_u64s(&[self.object, self.epoch, self.position.0, self.position.1, self.offset])
     }
     pub fn decode(body: Bytes) -> Result<RepairWrite, DecodeError> {
-        if body.len() < Self::FIXED_BYTES {
-            return Err(short("repair-write", Self::FIXED_BYTES, body.len()));
-        }
-        Ok(RepairWrite {
-            object: u64_at(&body, 0),
-            epoch: u64_at(&body, 8),
-            position: (u64_at(&body, 16), u64_at(&body, 24)),
-            offset: u64_at(&body, 32),
-            data: body.slice(Self::FIXED_BYTES..),
-        })
+        let ([object, epoch, pos_epoch, pos_seq, offset], data) = decode_u64s_data("repair-write", body)?;
+        Ok(RepairWrite { object, epoch, position: (pos_epoch, pos_seq), offset, data })
     }
 }
 
@@ -317,16 +326,11 @@ pub struct RecentWrites {
 impl RecentWrites {
     pub const BYTES: usize = 32;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.put_u64_le(self.after.0);
-        b.put_u64_le(self.after.1);
-        b.freeze()
+        encode_u64s(&[self.object, self.epoch, self.after.0, self.after.1])
     }
     pub fn decode(b: &[u8]) -> Result<RecentWrites, DecodeError> {
-        exact("recent-writes", Self::BYTES, b.len())?;
-        Ok(RecentWrites { object: u64_at(b, 0), epoch: u64_at(b, 8), after: (u64_at(b, 16), u64_at(b, 24)) })
+        let [object, epoch, after_epoch, after_seq] = decode_u64s("recent-writes", b)?;
+        Ok(RecentWrites { object, epoch, after: (after_epoch, after_seq) })
     }
 }
 
@@ -393,14 +397,11 @@ pub struct ResyncPrepare {
 impl ResyncPrepare {
     pub const BYTES: usize = 16;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.dir_index);
-        b.freeze()
+        encode_u64s(&[self.object, self.dir_index])
     }
     pub fn decode(b: &[u8]) -> Result<ResyncPrepare, DecodeError> {
-        exact("resync-prepare", Self::BYTES, b.len())?;
-        Ok(ResyncPrepare { object: u64_at(b, 0), dir_index: u64_at(b, 8) })
+        let [object, dir_index] = decode_u64s("resync-prepare", b)?;
+        Ok(ResyncPrepare { object, dir_index })
     }
 }
 
@@ -416,16 +417,11 @@ pub struct ResyncStart {
 impl ResyncStart {
     pub const BYTES: usize = 32;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.put_u64_le(self.position.0);
-        b.put_u64_le(self.position.1);
-        b.freeze()
+        encode_u64s(&[self.object, self.epoch, self.position.0, self.position.1])
     }
     pub fn decode(b: &[u8]) -> Result<ResyncStart, DecodeError> {
-        exact("resync-start", Self::BYTES, b.len())?;
-        Ok(ResyncStart { object: u64_at(b, 0), epoch: u64_at(b, 8), position: (u64_at(b, 16), u64_at(b, 24)) })
+        let [object, epoch, pos_epoch, pos_seq] = decode_u64s("resync-start", b)?;
+        Ok(ResyncStart { object, epoch, position: (pos_epoch, pos_seq) })
     }
 }
 
@@ -442,22 +438,11 @@ pub struct ResyncChunk {
 impl ResyncChunk {
     pub const FIXED_BYTES: usize = 24;
     pub fn encode_fixed(&self) -> [u8; Self::FIXED_BYTES] {
-        let mut b = [0u8; Self::FIXED_BYTES];
-        b[0..8].copy_from_slice(&self.object.to_le_bytes());
-        b[8..16].copy_from_slice(&self.epoch.to_le_bytes());
-        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
-        b
+        fixed_u64s(&[self.object, self.epoch, self.offset])
     }
     pub fn decode(body: Bytes) -> Result<ResyncChunk, DecodeError> {
-        if body.len() < Self::FIXED_BYTES {
-            return Err(short("resync-chunk", Self::FIXED_BYTES, body.len()));
-        }
-        Ok(ResyncChunk {
-            object: u64_at(&body, 0),
-            epoch: u64_at(&body, 8),
-            offset: u64_at(&body, 16),
-            data: body.slice(Self::FIXED_BYTES..),
-        })
+        let ([object, epoch, offset], data) = decode_u64s_data("resync-chunk", body)?;
+        Ok(ResyncChunk { object, epoch, offset, data })
     }
 }
 
@@ -473,14 +458,11 @@ pub struct EpochCheck {
 impl EpochCheck {
     pub const BYTES: usize = 16;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.freeze()
+        encode_u64s(&[self.object, self.epoch])
     }
     pub fn decode(b: &[u8]) -> Result<EpochCheck, DecodeError> {
-        exact("epoch-check", Self::BYTES, b.len())?;
-        Ok(EpochCheck { object: u64_at(b, 0), epoch: u64_at(b, 8) })
+        let [object, epoch] = decode_u64s("epoch-check", b)?;
+        Ok(EpochCheck { object, epoch })
     }
 }
 
@@ -495,14 +477,11 @@ pub struct ResyncFinish {
 impl ResyncFinish {
     pub const BYTES: usize = 16;
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.object);
-        b.put_u64_le(self.epoch);
-        b.freeze()
+        encode_u64s(&[self.object, self.epoch])
     }
     pub fn decode(b: &[u8]) -> Result<ResyncFinish, DecodeError> {
-        exact("resync-finish", Self::BYTES, b.len())?;
-        Ok(ResyncFinish { object: u64_at(b, 0), epoch: u64_at(b, 8) })
+        let [object, epoch] = decode_u64s("resync-finish", b)?;
+        Ok(ResyncFinish { object, epoch })
     }
 }
 
