@@ -305,12 +305,7 @@ impl FileAttributeTagInformation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn enc(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        b.to_vec()
-    }
+    use crate::msg::testutil::encoded as enc;
 
     #[test]
     fn fixed_sizes_match_fscc() {

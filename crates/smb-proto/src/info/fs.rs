@@ -173,12 +173,7 @@ impl FileFsSectorSizeInformation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn enc(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
-        let mut b = BytesMut::new();
-        f(&mut b);
-        b.to_vec()
-    }
+    use crate::msg::testutil::encoded as enc;
 
     #[test]
     fn sizes_and_layouts() {

@@ -172,6 +172,13 @@ pub(crate) mod testutil {
         out.to_vec()
     }
 
+    /// What `f` encodes, alone: an information class or a payload, no header.
+    pub fn encoded(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        f(&mut out);
+        out.to_vec()
+    }
+
     pub fn le16(v: u16) -> [u8; 2] {
         v.to_le_bytes()
     }
