@@ -278,38 +278,19 @@ fn wrong_password_and_unknown_user_are_logon_failures() {
 fn domain_fallbacks_like_samba() {
     let ctx = vector_context();
     let key = unhex_vec(ENCRYPTED_SESSION_KEY);
-    // Proof made with the upper-cased domain, message says "Domain".
-    let msg = authenticate_msg(
-        CHALLENGE_FLAGS,
-        &[0; 24],
-        &vector_nt_response("DOMAIN"),
-        DOMAIN,
-        USER,
-        "",
-        &key,
-    );
+    // The message always says "Domain"; the proof is made with `proof_domain`.
+    let with_proof_domain = |proof_domain: &str| {
+        let nt = vector_nt_response(proof_domain);
+        authenticate_msg(CHALLENGE_FLAGS, &[0; 24], &nt, DOMAIN, USER, "", &key)
+    };
+    // Proof made with the upper-cased domain.
+    let msg = with_proof_domain("DOMAIN");
     assert!(ctx.authenticate(&msg, users().as_ref()).is_ok());
     // Proof made with an empty domain.
-    let msg = authenticate_msg(
-        CHALLENGE_FLAGS,
-        &[0; 24],
-        &vector_nt_response(""),
-        DOMAIN,
-        USER,
-        "",
-        &key,
-    );
+    let msg = with_proof_domain("");
     assert!(ctx.authenticate(&msg, users().as_ref()).is_ok());
     // Proof made with some other domain: no.
-    let msg = authenticate_msg(
-        CHALLENGE_FLAGS,
-        &[0; 24],
-        &vector_nt_response("Other"),
-        DOMAIN,
-        USER,
-        "",
-        &key,
-    );
+    let msg = with_proof_domain("Other");
     assert!(ctx.authenticate(&msg, users().as_ref()).is_err());
 }
 
