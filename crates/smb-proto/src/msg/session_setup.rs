@@ -28,6 +28,12 @@ pub mod session_flags {
     pub const ENCRYPT_DATA: u16 = 0x0004;
 }
 
+/// The SecurityBuffer of either direction: `length` bytes at `offset`
+/// from the start of the PDU, after the body's `fixed_bytes`.
+fn security_buffer(pdu: &[u8], offset: u16, length: u16, fixed_bytes: usize) -> Result<Vec<u8>> {
+    Ok(pdu_range(pdu, offset.into(), length.into(), fixed_end(fixed_bytes), "SESSION_SETUP SecurityBuffer")?.to_vec())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSetupRequest {
     pub flags: u8,
@@ -59,14 +65,7 @@ impl SessionSetupRequest {
         let offset = r.u16()?;
         let length = r.u16()?;
         let previous_session_id = r.u64()?;
-        let security_buffer = pdu_range(
-            pdu,
-            offset.into(),
-            length.into(),
-            fixed_end(Self::FIXED_BYTES),
-            "SESSION_SETUP SecurityBuffer",
-        )?
-        .to_vec();
+        let security_buffer = security_buffer(pdu, offset, length, Self::FIXED_BYTES)?;
         Ok(SessionSetupRequest { flags, security_mode, capabilities, channel, previous_session_id, security_buffer })
     }
 
@@ -114,14 +113,7 @@ impl SessionSetupResponse {
         let session_flags = r.u16()?;
         let offset = r.u16()?;
         let length = r.u16()?;
-        let security_buffer = pdu_range(
-            pdu,
-            offset.into(),
-            length.into(),
-            fixed_end(Self::FIXED_BYTES),
-            "SESSION_SETUP SecurityBuffer",
-        )?
-        .to_vec();
+        let security_buffer = security_buffer(pdu, offset, length, Self::FIXED_BYTES)?;
         Ok(SessionSetupResponse { session_flags, security_buffer })
     }
 }
