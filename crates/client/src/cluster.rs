@@ -59,8 +59,7 @@ impl ClusterInfo {
         if file.nodes.is_empty() {
             return Err(format!("{} lists no nodes", path.display()));
         }
-        holdfast_types::share::validate(&file.volumes, &file.shares).map_err(|e| format!("{}: {e}", path.display()))?;
-        holdfast_types::share::validate_services(&file.shares, &file.services, &file.service_host)
+        holdfast_types::share::validate_config(&file.volumes, &file.shares, &file.services, &file.service_host)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let secret = ClusterSecret::load(&dir.join(&file.secret_file))?;
         let nodes = file.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();

@@ -89,8 +89,7 @@ impl SharesSection {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
         let s: SharesSection = toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: p.clone(), message: e.to_string() })?;
-        holdfast_types::share::validate(&s.volumes, &s.shares).map_err(|message| ConfigError::Invalid { path: p.clone(), message })?;
-        holdfast_types::share::validate_services(&s.shares, &s.services, &s.service_host)
+        holdfast_types::share::validate_config(&s.volumes, &s.shares, &s.services, &s.service_host)
             .map_err(|message| ConfigError::Invalid { path: p, message })?;
         Ok(s)
     }

@@ -139,6 +139,14 @@ pub fn service_volume<'a>(svc: &ServiceDef, shares: &'a [ShareDef]) -> Option<&'
     shares.iter().find(|s| s.name.eq_ignore_ascii_case(first)).map(|s| s.volume.as_str())
 }
 
+/// Checks the sharing part of a cluster file as a whole: [`validate`] on
+/// its volumes and shares, then [`validate_services`]. Every reader of that
+/// file (the CLI's and the node's) checks it the same way.
+pub fn validate_config(volumes: &[VolumeDef], shares: &[ShareDef], services: &[ServiceDef], host: &ServiceHostDef) -> Result<(), String> {
+    validate(volumes, shares)?;
+    validate_services(shares, services, host)
+}
+
 /// Checks `[[services]]` against the shares: names, addresses, no duplicate
 /// name or address, every share known, a share in at most one service, and
 /// all shares of a service on one volume (the service moves with that
