@@ -2,20 +2,10 @@
 //! MS-FSA 2.1.5.1.2 define them: what the file server needs to check
 //! sharing between opens. Pure functions.
 
-pub const FILE_READ_DATA: u32 = 0x0000_0001;
-pub const FILE_WRITE_DATA: u32 = 0x0000_0002;
-pub const FILE_APPEND_DATA: u32 = 0x0000_0004;
-pub const FILE_EXECUTE: u32 = 0x0000_0020;
-pub const FILE_READ_ATTRIBUTES: u32 = 0x0000_0080;
-pub const FILE_WRITE_ATTRIBUTES: u32 = 0x0000_0100;
-pub const DELETE: u32 = 0x0001_0000;
-pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
-pub const GENERIC_ALL: u32 = 0x1000_0000;
-pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
-pub const GENERIC_WRITE: u32 = 0x4000_0000;
-pub const GENERIC_READ: u32 = 0x8000_0000;
-/// Every specific right of a file (FILE_ALL_ACCESS).
-pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+pub use holdfast_types::access::{
+    DELETE, FILE_ALL_ACCESS, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_ATTRIBUTES, FILE_READ_DATA, FILE_WRITE_ATTRIBUTES,
+    FILE_WRITE_DATA, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE, MAXIMUM_ALLOWED,
+};
 
 pub const FILE_SHARE_READ: u32 = 1;
 pub const FILE_SHARE_WRITE: u32 = 2;

@@ -3,6 +3,7 @@
 //! No I/O lives here. Every other crate speaks in these names, and `docs/`
 //! uses the same names, so a reader can move between prose and code.
 
+pub mod access;
 pub mod checksum;
 pub mod error;
 pub mod ntstatus;
