@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use holdfast_client::{Client, ClusterInfo};
+use holdfast_wire::control::StatusView;
 
 use crate::cluster_dir::{node_config_path, node_dir};
 
@@ -99,24 +100,42 @@ impl Drop for NodeProcs {
     }
 }
 
-/// Waits until there is a leader and every node is up and registered.
-pub async fn wait_healthy(client: &Client, nodes: usize, timeout: Duration) -> anyhow::Result<holdfast_wire::control::StatusView> {
+/// Asks `client` for the cluster status every `every` until `check`
+/// accepts an answer or `timeout` passes. `check` returns what the caller
+/// waits for, or why this answer is not it; on timeout the error is the
+/// last such reason (or the last failure to get an answer).
+pub async fn poll_status<T>(
+    client: &Client,
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut(StatusView) -> Result<T, String>,
+) -> Result<T, String> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
         match client.status().await {
-            Ok(s) => {
-                let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
-                if s.leader.is_some() && up == nodes {
-                    return Ok(s);
-                }
-                last = format!("leader {:?}, {up} of {nodes} nodes up and registered", s.leader);
-            }
+            Ok(s) => match check(s) {
+                Ok(t) => return Ok(t),
+                Err(why) => last = why,
+            },
             Err(e) => last = e.to_string(),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
-    anyhow::bail!("cluster not healthy after {} s: {last}", timeout.as_secs())
+    Err(last)
+}
+
+/// Waits until there is a leader and every node is up and registered.
+pub async fn wait_healthy(client: &Client, nodes: usize, timeout: Duration) -> anyhow::Result<StatusView> {
+    poll_status(client, timeout, Duration::from_millis(100), |s| {
+        let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
+        if s.leader.is_some() && up == nodes {
+            return Ok(s);
+        }
+        Err(format!("leader {:?}, {up} of {nodes} nodes up and registered", s.leader))
+    })
+    .await
+    .map_err(|last| anyhow::anyhow!("cluster not healthy after {} s: {last}", timeout.as_secs()))
 }
 
 /// SIGKILL to node `id` of a cluster this process did not start (a running

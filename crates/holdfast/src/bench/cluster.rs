@@ -9,7 +9,7 @@ use holdfast_client::{Client, ClusterInfo};
 use holdfast_types::ComponentState;
 use holdfast_wire::control::ObjectView;
 
-use crate::procs::{wait_healthy, NodeProcs};
+use crate::procs::{poll_status, wait_healthy, NodeProcs};
 use crate::InitArgs;
 
 pub struct BenchCluster {
@@ -49,29 +49,20 @@ pub fn require_own_cluster(dir: Option<&Path>, bench: &str) -> anyhow::Result<()
 /// must come from the leader itself: a restarting node replaying its log
 /// can show components ACTIVE that are not any more.
 pub async fn wait_all_active(client: &Client, name: &str, nodes: usize, timeout: Duration) -> anyhow::Result<ObjectView> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("no answer yet");
-    while Instant::now() < deadline {
-        match client.status().await {
-            Ok(s) => {
-                let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
-                let obj = s.objects.iter().find(|o| o.name == name);
-                match obj {
-                    Some(o) if s.leader == Some(s.node) && up == nodes && o.components.iter().all(|c| c.state == ComponentState::Active) => {
-                        return Ok(o.clone());
-                    }
-                    Some(o) => {
-                        let comps: Vec<String> = o.components.iter().map(|c| format!("node {} {}", c.node, c.state.as_str())).collect();
-                        last = format!("answered by node {}, leader {:?}, {up} of {nodes} nodes up and registered, owner {} epoch {}, components [{}]", s.node, s.leader, o.owner, o.epoch, comps.join(", "));
-                    }
-                    None => last = format!("answered by node {}: no object named {name:?}", s.node),
-                }
+    poll_status(client, timeout, Duration::from_millis(50), |s| {
+        let up = s.nodes.iter().filter(|n| n.state == "up" && n.registered).count();
+        let obj = s.objects.iter().find(|o| o.name == name);
+        match obj {
+            Some(o) if s.leader == Some(s.node) && up == nodes && o.components.iter().all(|c| c.state == ComponentState::Active) => Ok(o.clone()),
+            Some(o) => {
+                let comps: Vec<String> = o.components.iter().map(|c| format!("node {} {}", c.node, c.state.as_str())).collect();
+                Err(format!("answered by node {}, leader {:?}, {up} of {nodes} nodes up and registered, owner {} epoch {}, components [{}]", s.node, s.leader, o.owner, o.epoch, comps.join(", ")))
             }
-            Err(e) => last = e.to_string(),
+            None => Err(format!("answered by node {}: no object named {name:?}", s.node)),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("object {name} not fully ACTIVE after {} s: {last}", timeout.as_secs())
+    })
+    .await
+    .map_err(|last| anyhow::anyhow!("object {name} not fully ACTIVE after {} s: {last}", timeout.as_secs()))
 }
 
 impl BenchCluster {
