@@ -50,6 +50,7 @@ pub mod result {
     pub const REASON_NOT_SPECIFIED: u16 = 0;
     pub const ABSTRACT_SYNTAX_NOT_SUPPORTED: u16 = 1;
     pub const TRANSFER_SYNTAXES_NOT_SUPPORTED: u16 = 2;
+    pub const LOCAL_LIMIT_EXCEEDED: u16 = 3;
 }
 
 /// BIND_NAK reject reasons ([MS-RPCE] 2.2.2.5).
