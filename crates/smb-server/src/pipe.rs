@@ -451,8 +451,7 @@ async fn write(ctx: &mut Ctx<'_>, id: FileId, data: &[u8]) -> Result<u32, NtStat
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
     }
     let mut shares = None;
-    loop {
-        let Some(call) = pipe_of(ctx, id).ok_or(NtStatus::FILE_CLOSED)?.next_call() else { break };
+    while let Some(call) = pipe_of(ctx, id).ok_or(NtStatus::FILE_CLOSED)?.next_call() {
         if call.needs_shares() && shares.is_none() {
             shares = Some(share_list(ctx).await?);
         }

@@ -395,9 +395,12 @@ pub fn encode_fault(call_id: u32, context_id: u16, status: u32, did_not_execute:
     finish(out, start);
 }
 
-/// For tests and clients: a RESPONSE's (flags, context id, stub) or a
-/// FAULT's status as `Err(status)`.
-pub fn decode_response(pdu: &[u8]) -> Result<std::result::Result<(u8, u16, &[u8]), u32>> {
+/// A RESPONSE fragment's (pfc_flags, context id, stub), or a FAULT's
+/// status as `Err`.
+pub type ResponseOrFault<'a> = std::result::Result<(u8, u16, &'a [u8]), u32>;
+
+/// For tests and clients: one RESPONSE or FAULT PDU.
+pub fn decode_response(pdu: &[u8]) -> Result<ResponseOrFault<'_>> {
     let h = Header::decode(pdu)?;
     let mut r = Reader::new(&pdu[..h.body(pdu)]);
     r.bytes("header", HEADER_BYTES)?;
