@@ -1,15 +1,15 @@
 //! The SMB service against a client we did not write: smbclient (Samba)
 //! logs on as a real user over SMB 3 with signing and does mkdir, put,
 //! ls, get, rename, del and rmdir on the CA share of a 3-node cluster.
-//! Skipped (with a message) only when smbclient is not installed;
-//! `scripts/install-deps.sh` installs it.
+//! `smbclient -L` lists the shares through the srvsvc pipe on IPC$.
+//! smbclient must be installed: `scripts/install-deps.sh` installs it.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{free_base_port, pattern, serving_node, start_smbd, TestCluster};
+use common::{free_base_port, pattern, serving_node, smb_cluster_with_smbd, start_smbd, TestCluster};
 
 const USER: &str = "tester";
 const PASSWORD: &str = "Correct-Horse-42";
@@ -112,5 +112,28 @@ fn smbclient_put_get_ls_mkdir_rename_del() {
         );
         assert!(o.status.success() && !text(&o).contains("NT_STATUS_"), "encrypted {d}:\n{}", text(&o));
         assert_eq!(std::fs::read(work.join("enc-out")).expect("got the file encrypted"), data, "encrypted {d}");
+    }
+}
+
+/// `smbclient -L` (what Explorer's browsing does too): IPC$, the srvsvc
+/// pipe, a DCE/RPC bind and NetrShareEnum level 1. The CA share is
+/// listed as a disk share, IPC$ as IPC; on SMB 3.1.1 and on 2.0.2.
+#[test]
+fn smbclient_lists_shares() {
+    assert!(have_smbclient(), "smbclient is not installed: run scripts/install-deps.sh (apt-get install -y smbclient)");
+    let (c, _smbd, addr) = smb_cluster_with_smbd("smb-list", USER, PASSWORD);
+    let port = addr.rsplit_once(':').unwrap().1.to_string();
+    for dialect in ["SMB3_11", "SMB2_02"] {
+        let o = Command::new("smbclient")
+            .args(["-L", "//127.0.0.1", "-p", &port, "-U", &format!("{USER}%{PASSWORD}")])
+            .args(["--option", &format!("client min protocol={dialect}"), "--option", &format!("client max protocol={dialect}")])
+            .output()
+            .expect("run smbclient -L");
+        let t = text(&o);
+        assert!(o.status.success(), "smbclient -L failed on {dialect}:\n{t}\n{}", smbd_log(&c.dir));
+        // Lines are "<name> <type> <comment>", tab- and space-separated.
+        let row = |name: &str| t.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|w| w.first() == Some(&name));
+        assert_eq!(row("share").and_then(|w| w.get(1).copied()), Some("Disk"), "the CA share as a disk share ({dialect}):\n{t}");
+        assert_eq!(row("IPC$").and_then(|w| w.get(1).copied()), Some("IPC"), "IPC$ ({dialect}):\n{t}");
     }
 }

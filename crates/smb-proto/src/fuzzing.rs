@@ -149,3 +149,56 @@ fn responses(pdu: &[u8]) {
         Command::Logoff | Command::TreeDisconnect | Command::Flush | Command::Cancel | Command::ChangeNotify => {}
     }
 }
+
+/// Most DCE/RPC PDUs one `rpc_pdu` input is taken apart into.
+const RPC_PDUS_MAX: usize = 16;
+
+/// The entry point of the `rpc_pdu` fuzz target: the input as bytes
+/// written to a named pipe. Each whole PDU is decoded as the server does
+/// (header, BIND / ALTER_CONTEXT, REQUEST) and as a client would (BIND_ACK,
+/// RESPONSE, FAULT); every REQUEST stub, and the input itself, go through
+/// both srvsvc request decoders and the response decoder. Returns how many
+/// PDUs decoded.
+pub fn rpc_pdu(data: &[u8]) -> usize {
+    use crate::rpc::{pdu, srvsvc};
+    let stubs = |s: &[u8]| {
+        let _ = srvsvc::ShareEnumRequest::decode(s);
+        let _ = srvsvc::ShareGetInfoRequest::decode(s);
+        let _ = srvsvc::decode_share_enum_response(s);
+    };
+    stubs(data);
+    let mut rest = data;
+    let mut n = 0;
+    while n < RPC_PDUS_MAX {
+        let len = match pdu::pdu_length(rest) {
+            Ok(Some(len)) => len,
+            _ => break,
+        };
+        let (one, tail) = rest.split_at(len);
+        rest = tail;
+        let Ok(h) = pdu::Header::decode(one) else { break };
+        n += 1;
+        match h.ptype {
+            pdu::ptype::BIND | pdu::ptype::ALTER_CONTEXT => {
+                if let Ok(b) = pdu::Bind::decode(&h, one) {
+                    let mut out = BytesMut::new();
+                    b.encode(h.ptype, h.call_id, &mut out);
+                }
+            }
+            pdu::ptype::REQUEST => {
+                if let Ok(r) = pdu::Request::decode(&h, one) {
+                    stubs(r.stub);
+                }
+            }
+            pdu::ptype::BIND_ACK | pdu::ptype::ALTER_CONTEXT_RESP => {
+                let _ = pdu::BindAck::decode(&h, one);
+            }
+            _ => {
+                if let Ok(Ok((_, _, s))) = pdu::decode_response(one) {
+                    stubs(s);
+                }
+            }
+        }
+    }
+    n
+}

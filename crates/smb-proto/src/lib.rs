@@ -34,6 +34,7 @@ pub mod info;
 pub mod limits;
 pub mod msg;
 pub mod request;
+pub mod rpc;
 pub mod smb1;
 pub mod transform;
 pub mod utf16;

@@ -39,3 +39,17 @@ pub const STREAM_ENTRIES_MAX: usize = 1024;
 const _: () = assert!(FRAME_BYTES_MAX > READ_BYTES_MAX as usize + 64 + 48);
 const _: () = assert!(FRAME_BYTES_MAX > WRITE_BYTES_MAX as usize + 64 + 48);
 const _: () = assert!(NAME_BYTES_MAX <= u16::MAX as usize);
+
+/// Largest DCE/RPC fragment accepted on a named pipe, and the most the
+/// server offers in BIND_ACK (Windows' value; Samba's client asks 4280).
+pub const RPC_FRAG_BYTES_MAX: u16 = 5840;
+/// Smallest fragment a client may ask the server to send ([MS-RPCE]
+/// 3.3.1.5.2: every implementation must receive 1432-byte fragments); a
+/// BIND asking less is refused, so responses always make progress.
+pub const RPC_FRAG_BYTES_MIN: u16 = 1432;
+/// Largest request stub after reassembling its fragments (srvsvc requests
+/// are a few hundred bytes).
+pub const RPC_STUB_BYTES_MAX: usize = 64 * 1024;
+/// Longest NDR string accepted in a request, in UTF-16 units (terminator
+/// included): server and share names.
+pub const RPC_STRING_UNITS_MAX: u32 = 1024;

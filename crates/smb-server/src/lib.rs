@@ -18,6 +18,7 @@ pub mod ctx;
 pub mod error;
 pub mod handlers;
 pub mod leases;
+pub mod pipe;
 pub mod server;
 pub mod state;
 

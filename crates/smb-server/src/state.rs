@@ -47,6 +47,9 @@ pub struct Session {
     pub encrypt: Option<SmbCipher>,
     pub trees: HashMap<u32, Tree>,
     pub opens: HashMap<u64, Open>,
+    /// Named-pipe opens on IPC$ (`pipe.rs`), by volatile id; they share
+    /// `opens_max` with `opens`.
+    pub pipes: HashMap<u64, crate::pipe::PipeOpen>,
     pub next_tree_id: u32,
     /// LOGOFF done: refuse further requests; removed once the LOGOFF
     /// response is signed.
@@ -65,6 +68,7 @@ impl Session {
             encrypt: None,
             trees: HashMap::new(),
             opens: HashMap::new(),
+            pipes: HashMap::new(),
             next_tree_id: 1,
             logged_off: false,
         }

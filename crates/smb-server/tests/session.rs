@@ -2,6 +2,8 @@
 //! pre-auth integrity, NTLMv2 SESSION_SETUP with our test client, the
 //! signed final response, and the signing rules afterwards (an unsigned
 //! request on the session is refused, a signed one answered and signed).
+//! The srvsvc pipe on IPC$ through WRITE, READ and FSCTL_PIPE_TRANSCEIVE
+//! (calls that need no share list).
 
 use std::path::PathBuf;
 
@@ -226,5 +228,124 @@ async fn reused_message_id_ends_the_connection() {
     let mut b = [0u8; 64];
     let n = tokio::time::timeout(std::time::Duration::from_secs(5), c.sock.read(&mut b)).await.expect("closed in time");
     assert!(matches!(n, Ok(0) | Err(_)), "connection closed, not answered: {n:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The srvsvc pipe's SMB side: CREATE on IPC$ (another name is
+/// STATUS_OBJECT_NAME_NOT_FOUND), a BIND by WRITE and its BIND_ACK by READ,
+/// a call by FSCTL_PIPE_TRANSCEIVE whose answer does not fit the output
+/// (STATUS_BUFFER_OVERFLOW, the rest by READ), STATUS_PIPE_EMPTY, CLOSE.
+#[tokio::test]
+async fn srvsvc_pipe_write_read_transceive() {
+    use holdfast_smb_proto::msg::close::CloseRequest;
+    use holdfast_smb_proto::msg::create::{CreateRequest, CreateResponse};
+    use holdfast_smb_proto::msg::ioctl::{IoctlRequest, IoctlResponse, IOCTL_IS_FSCTL};
+    use holdfast_smb_proto::msg::read::{ReadRequest, ReadResponse};
+    use holdfast_smb_proto::msg::write::WriteRequest;
+    use holdfast_smb_proto::rpc::pdu::{self, ptype, Bind, BindAck, ContextElem};
+    use holdfast_smb_proto::rpc::{fault, NDR20, SRVSVC};
+    use holdfast_smb_proto::FileId;
+
+    let (addr, dir) = start().await;
+    let mut c = connect(addr).await;
+    let alg = signing_algorithm::AES_CMAC;
+    let hash = negotiate(&mut c, alg).await;
+    let (sid, signer) = logon(&mut c, hash, PASSWORD, alg).await.expect("logon");
+    let h = c.header(Command::TreeConnect, sid, 0);
+    c.send(&h, &TreeConnectRequest { flags: 0, path: format!("\\\\{}\\IPC$", addr.ip()) }, Some(&signer)).await;
+    let resp = c.recv().await;
+    let tid = Header::decode(&resp).unwrap().tree_id().unwrap();
+
+    let create = |name: &str| CreateRequest {
+        security_flags: 0,
+        requested_oplock_level: 0,
+        impersonation_level: 2,
+        smb_create_flags: 0,
+        desired_access: 0x0012_019F,
+        file_attributes: 0,
+        share_access: 3,
+        create_disposition: 1,
+        create_options: 0,
+        name: name.into(),
+        contexts: vec![],
+    };
+    let h = c.header(Command::Create, sid, tid);
+    c.send(&h, &create("winreg"), Some(&signer)).await;
+    assert_eq!(Header::decode(&c.recv().await).unwrap().status, NtStatus::OBJECT_NAME_NOT_FOUND);
+    let h = c.header(Command::Create, sid, tid);
+    c.send(&h, &create("srvsvc"), Some(&signer)).await;
+    let resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::SUCCESS);
+    let fid: FileId = CreateResponse::decode(&resp[HEADER_BYTES..], &resp).unwrap().file_id;
+
+    // BIND by WRITE, BIND_ACK by READ.
+    let mut bind = BytesMut::new();
+    Bind {
+        max_xmit_frag: 4280,
+        max_recv_frag: 4280,
+        assoc_group: 0,
+        contexts: vec![ContextElem { id: 0, abstract_syntax: SRVSVC, transfer_syntaxes: vec![NDR20] }],
+    }
+    .encode(ptype::BIND, 1, &mut bind);
+    let h = c.header(Command::Write, sid, tid);
+    c.send(&h, &WriteRequest { offset: 0, file_id: fid, channel: 0, remaining_bytes: 0, flags: 0, data: &bind }, Some(&signer)).await;
+    assert_eq!(Header::decode(&c.recv().await).unwrap().status, NtStatus::SUCCESS);
+    let read = |length| ReadRequest {
+        padding: 0x50,
+        flags: 0,
+        length,
+        offset: 0,
+        file_id: fid,
+        minimum_count: 0,
+        channel: 0,
+        remaining_bytes: 0,
+    };
+    let h = c.header(Command::Read, sid, tid);
+    c.send(&h, &read(4280), Some(&signer)).await;
+    let resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::SUCCESS);
+    let data = ReadResponse::decode(&resp[HEADER_BYTES..], &resp).unwrap().data.to_vec();
+    let ph = pdu::Header::decode(&data).unwrap();
+    assert_eq!(ph.ptype, ptype::BIND_ACK);
+    assert_eq!(BindAck::decode(&ph, &data).unwrap().results[0].result, 0);
+
+    // An opnum srvsvc does not serve, by TRANSCEIVE with 20 bytes of
+    // output: the first 20 bytes of the FAULT, then the rest by READ.
+    let mut req = BytesMut::new();
+    pdu::Request { alloc_hint: 0, context_id: 0, opnum: 21, stub: &[] }.encode(2, 3, &mut req);
+    let h = c.header(Command::Ioctl, sid, tid);
+    let ioctl = IoctlRequest {
+        ctl_code: 0x0011_C017,
+        file_id: fid,
+        input: &req,
+        max_input_response: 0,
+        output: &[],
+        max_output_response: 20,
+        flags: IOCTL_IS_FSCTL,
+    };
+    c.send(&h, &ioctl, Some(&signer)).await;
+    let resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::BUFFER_OVERFLOW);
+    let mut fault_pdu = IoctlResponse::decode(&resp[HEADER_BYTES..], &resp).unwrap().output.to_vec();
+    assert_eq!(fault_pdu.len(), 20);
+    let h = c.header(Command::Read, sid, tid);
+    c.send(&h, &read(4280), Some(&signer)).await;
+    let resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::SUCCESS);
+    fault_pdu.extend_from_slice(ReadResponse::decode(&resp[HEADER_BYTES..], &resp).unwrap().data);
+    assert_eq!(pdu::decode_response(&fault_pdu).unwrap(), Err(fault::OP_RNG_ERROR));
+
+    // Nothing queued.
+    let h = c.header(Command::Read, sid, tid);
+    c.send(&h, &read(4280), Some(&signer)).await;
+    assert_eq!(Header::decode(&c.recv().await).unwrap().status, NtStatus::PIPE_EMPTY);
+
+    // CLOSE frees it.
+    let h = c.header(Command::Close, sid, tid);
+    c.send(&h, &CloseRequest { flags: 0, file_id: fid }, Some(&signer)).await;
+    assert_eq!(Header::decode(&c.recv().await).unwrap().status, NtStatus::SUCCESS);
+    let h = c.header(Command::Read, sid, tid);
+    c.send(&h, &read(4280), Some(&signer)).await;
+    assert_eq!(Header::decode(&c.recv().await).unwrap().status, NtStatus::FILE_CLOSED);
     let _ = std::fs::remove_dir_all(dir);
 }

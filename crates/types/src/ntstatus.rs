@@ -72,6 +72,7 @@ statuses! {
     CANCELLED = 0xC000_0120;
     INVALID_OPLOCK_PROTOCOL = 0xC000_00E3;
     UNSUCCESSFUL = 0xC000_0001;
+    PIPE_EMPTY = 0xC000_00D9;
 }
 
 impl NtStatus {

@@ -24,7 +24,7 @@ use crate::state::{DirCursor, Open};
 pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let tree = ctx.tree()?;
     if tree.is_ipc {
-        // No named pipes (no RPC services) yet.
+        // Pipe opens are `pipe.rs`'s (dispatch hands them there first).
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
     }
     let opens_max = ctx.srv.cfg.limits.opens_max;

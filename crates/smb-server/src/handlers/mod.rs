@@ -35,6 +35,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, req: Request<'_>) -> HResult {
     if !matches!(req, Request::Negotiate(_)) && ctx.conn.neg.dialect == 0 {
         return Err(holdfast_types::ntstatus::NtStatus::INVALID_PARAMETER);
     }
+    // CREATE on IPC$ and requests on a pipe's FileId: the srvsvc pipe.
+    if let Some(r) = crate::pipe::intercept(ctx, &req).await {
+        return r;
+    }
     match req {
         Request::Negotiate(r) => negotiate::handle(ctx, r).await,
         Request::SessionSetup(r) => session_setup::handle(ctx, r).await,

@@ -9,6 +9,7 @@ pub async fn handle(ctx: &mut Ctx<'_>) -> HResult {
     let tid = ctx.tree_id;
     let s = ctx.session()?;
     s.trees.remove(&tid);
+    s.pipes.retain(|_, p| p.tree_id != tid);
     let ids: Vec<u64> = s.opens.iter().filter(|(_, o)| o.tree_id == tid).map(|(k, _)| *k).collect();
     let opens: Vec<_> = ids.iter().filter_map(|k| s.opens.remove(k)).collect();
     crate::cleanup::close_opens(ctx.srv, opens.into_iter()).await;
