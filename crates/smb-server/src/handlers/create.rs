@@ -74,6 +74,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     }
     if wait {
         let w = crate::breaks::wait_breaks(ctx.srv.clone(), tree.share.clone(), key);
+        let guard = create_key.map(|k| PendingCreate { srv: ctx.srv.clone(), key: k, waiting: true });
+        let w = async move {
+            let mut guard = guard;
+            w.await;
+            // Done waiting: the request runs again and settles the entry.
+            if let Some(g) = guard.as_mut() {
+                g.waiting = false;
+            }
+        };
         ctx.wait = Some(std::sync::Mutex::new(Box::pin(w)));
         return Err(NtStatus::PENDING);
     }
@@ -200,6 +209,25 @@ async fn close_app_instance(ctx: &mut Ctx<'_>, share: &str, req: &CreateRequest,
                     let _ = fs.handle_delete(share, persistent_id).await;
                 }
             }
+        }
+    }
+}
+
+/// A DH2Q CREATE's place in `Server::pending_creates` while it waits for
+/// breaks. When the wait is dropped unfinished (CANCEL, or the connection
+/// went) the CREATE will never run again, so the entry goes with it;
+/// otherwise every later replay of that CreateGuid would be refused with
+/// STATUS_FILE_NOT_AVAILABLE.
+struct PendingCreate {
+    srv: std::sync::Arc<crate::server::Server>,
+    key: (holdfast_smb_proto::Guid, holdfast_smb_proto::Guid),
+    waiting: bool,
+}
+
+impl Drop for PendingCreate {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.srv.pending_creates.lock().expect("pending creates").remove(&self.key);
         }
     }
 }
