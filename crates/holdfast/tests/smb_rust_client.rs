@@ -174,6 +174,58 @@ async fn cancelled_pending_create_can_be_replayed(addr: &str) {
     a.close(&ta, oa.file_id).await.unwrap();
 }
 
+/// Sends a CHANGE_NOTIFY on `dir` and returns its MessageId once the
+/// interim response says it waits.
+async fn notify_pending(c: &mut SmbClient, tree: &Tree, dir: holdfast_smb_client::proto::FileId) -> u64 {
+    use bytes::BytesMut;
+    use holdfast_smb_client::proto::msg::change_notify::{filter, ChangeNotifyRequest};
+    use holdfast_smb_client::proto::msg::EncodeBody;
+    use holdfast_smb_client::proto::Command;
+    let req = ChangeNotifyRequest { flags: 0, output_buffer_length: 4096, file_id: dir, completion_filter: filter::FILE_NAME | filter::DIR_NAME };
+    let mut body = BytesMut::new();
+    req.encode_body(&mut body);
+    let (pdu, id) = c.build_pdu(Command::ChangeNotify, tree.id, &body, true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    let interim = c.recv().await.unwrap();
+    assert_eq!((interim.header.message_id, interim.status()), (id, NtStatus::PENDING), "CHANGE_NOTIFY goes async");
+    id
+}
+
+/// CHANGE_NOTIFY reports another client's CREATE in the watched directory,
+/// and a request still waiting when its session logs off ends with
+/// STATUS_NOTIFY_CLEANUP, signed, after the LOGOFF response.
+async fn change_notify_reports_changes_and_ends_at_logoff(addr: &str) {
+    use holdfast_smb_client::proto::msg::change_notify::{action, ChangeNotifyResponse};
+    use holdfast_smb_client::proto::msg::create::create_options;
+    use holdfast_smb_client::proto::msg::logoff::LogoffRequest;
+    use holdfast_smb_client::proto::msg::EncodeBody;
+    use holdfast_smb_client::proto::Command;
+
+    let (mut a, ta) = logged_on(addr, ClientConfig::default(), 0).await;
+    let (mut b, tb) = logged_on(addr, ClientConfig::default(), 0).await;
+    let mut dir = OpenOptions::new("notify-dir");
+    dir.create_options = create_options::DIRECTORY_FILE;
+    let d = a.create(&ta, &dir).await.unwrap();
+    let id = notify_pending(&mut a, &ta, d.file_id).await;
+    let name = format!("new-{}.txt", rand::random::<u32>());
+    let f = b.create(&tb, &OpenOptions::new(&format!("notify-dir\\{name}"))).await.unwrap();
+    b.close(&tb, f.file_id).await.unwrap();
+    let r = a.recv_reply(id).await.unwrap();
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let changes = ChangeNotifyResponse::decode(&r.pdu[64..], &r.pdu).unwrap().changes;
+    assert_eq!(changes, vec![(action::ADDED, name)]);
+
+    let id = notify_pending(&mut a, &ta, d.file_id).await;
+    let mut body = bytes::BytesMut::new();
+    LogoffRequest.encode_body(&mut body);
+    let (pdu, logoff_id) = a.build_pdu(Command::Logoff, 0, &body, true).unwrap();
+    a.send_message(&pdu).await.unwrap();
+    let r = a.recv_reply(logoff_id).await.unwrap();
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let r = a.recv_reply(id).await.expect("the waiting CHANGE_NOTIFY is answered, signed");
+    assert_eq!(r.status(), NtStatus::NOTIFY_CLEANUP);
+}
+
 #[test]
 fn rust_client_against_holdfast_smbd() {
     let (_c, _smbd, addr) = common::smb_cluster_with_smbd("smb-rust-client", USER, PASSWORD);
@@ -184,5 +236,6 @@ fn rust_client_against_holdfast_smbd() {
         persistent_reclaim(&addr).await;
         locks_and_lease(&addr).await;
         cancelled_pending_create_can_be_replayed(&addr).await;
+        change_notify_reports_changes_and_ends_at_logoff(&addr).await;
     });
 }

@@ -179,6 +179,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     };
     ctx.session()?.opens.insert(volatile, open);
     ctx.last_file_id = Some(file_id);
+    notify_create(ctx.srv, &tree.share, &req, create_action, info.is_dir);
     Ok(durable::response(file_id, create_action, &info, granted.oplock, contexts))
 }
 
@@ -229,5 +230,21 @@ impl Drop for PendingCreate {
         if self.waiting {
             self.srv.pending_creates.lock().expect("pending creates").remove(&self.key);
         }
+    }
+}
+
+/// What watchers of the parent directory hear of a CREATE that succeeded.
+fn notify_create(srv: &crate::server::Server, share: &str, req: &CreateRequest, create_action: u32, is_dir: bool) {
+    use holdfast_smb_proto::msg::change_notify::{action, filter};
+    use holdfast_smb_proto::msg::create::{create_action as ca, create_options};
+    match create_action {
+        ca::CREATED => srv.notify.post(share, &req.name, action::ADDED, crate::notify::name_filter(is_dir)),
+        ca::OVERWRITTEN | ca::SUPERSEDED => {
+            srv.notify.post(share, &req.name, action::MODIFIED, filter::ATTRIBUTES | filter::SIZE | filter::LAST_WRITE)
+        }
+        _ => {}
+    }
+    if req.create_options & create_options::DELETE_ON_CLOSE != 0 {
+        srv.notify.set_delete_pending(share, &req.name, is_dir, true);
     }
 }
