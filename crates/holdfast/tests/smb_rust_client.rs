@@ -115,6 +115,117 @@ async fn locks_and_lease(addr: &str) {
     let _ = a.take_notifications();
 }
 
+/// A DH2Q CREATE that waits for a lease break and is cancelled is over:
+/// a replay of its CreateGuid afterwards is served, not refused with
+/// STATUS_FILE_NOT_AVAILABLE as a replay of a still-pending CREATE is.
+async fn cancelled_pending_create_can_be_replayed(addr: &str) {
+    use bytes::BytesMut;
+    use holdfast_smb_client::proto::msg::EncodeBody;
+    use holdfast_smb_client::proto::header::flags;
+    use holdfast_smb_client::proto::Command;
+
+    let (mut a, ta) = logged_on(addr, ClientConfig::default(), 0).await;
+    let (mut b, tb) = logged_on(addr, ClientConfig::default(), 0).await;
+    let key: [u8; 16] = rand::random();
+    let rwh = lease_state::READ_CACHING | lease_state::WRITE_CACHING | lease_state::HANDLE_CACHING;
+    let lease = Lease { key, state: rwh, flags: 0, duration: 0, v2: Some(LeaseV2 { parent_key: [0; 16], epoch: 0 }) };
+    let oa = a.create(&ta, &OpenOptions::new("cancelled.dat").lease(lease)).await.unwrap();
+    let granted = oa.response.contexts.iter().find_map(|c| match c {
+        holdfast_smb_client::proto::msg::create_ctx::CreateResponseContext::Lease(l) => Some(l.state),
+        _ => None,
+    });
+    assert_eq!(granted, Some(rwh), "the first open holds an RWH lease");
+
+    // B's open needs A's write caching broken: it goes async.
+    let create_guid: [u8; 16] = rand::random();
+    let durable = Durable::V2 { create_guid, timeout_ms: 0, persistent: false };
+    let opts = OpenOptions::new("cancelled.dat").disposition(disposition::OPEN).durable(durable.clone());
+    let mut body = BytesMut::new();
+    opts.to_request().encode_body(&mut body);
+    let (pdu, id) = b.build_pdu(Command::Create, tb.id, &body, true).unwrap();
+    b.send_message(&pdu).await.unwrap();
+    let interim = loop {
+        let r = b.recv().await.unwrap();
+        if r.header.message_id == id {
+            break r;
+        }
+    };
+    assert_eq!(interim.status(), NtStatus::PENDING, "the CREATE waits for the break");
+    let async_id = interim.header.async_id().expect("an interim response carries an AsyncId");
+
+    // CANCEL it by AsyncId.
+    let (mut cancel, _) = b.build_pdu(Command::Cancel, tb.id, &[4, 0, 0, 0], false).unwrap();
+    let f = u32::from_le_bytes(cancel[16..20].try_into().unwrap()) | flags::ASYNC_COMMAND;
+    cancel[16..20].copy_from_slice(&f.to_le_bytes());
+    cancel[32..40].copy_from_slice(&async_id.to_le_bytes());
+    b.sign(&mut cancel).unwrap();
+    b.send_message(&cancel).await.unwrap();
+    let r = b.recv_reply(id).await.unwrap();
+    assert_eq!(r.status(), NtStatus::CANCELLED);
+
+    // A acknowledges its break; then B replays the cancelled CREATE.
+    let n = a.next_notification().await.unwrap();
+    let brk = holdfast_smb_client::lease_break(&n).expect("a lease break");
+    a.ack_lease_break(&ta, key, brk.new_lease_state).await.unwrap();
+    let mut replay = opts.clone();
+    replay.replay = true;
+    let ob = b.create(&tb, &replay).await.expect("a replay of a cancelled CREATE is served");
+    b.close(&tb, ob.file_id).await.unwrap();
+    a.close(&ta, oa.file_id).await.unwrap();
+}
+
+/// Sends a CHANGE_NOTIFY on `dir` and returns its MessageId once the
+/// interim response says it waits.
+async fn notify_pending(c: &mut SmbClient, tree: &Tree, dir: holdfast_smb_client::proto::FileId) -> u64 {
+    use bytes::BytesMut;
+    use holdfast_smb_client::proto::msg::change_notify::{filter, ChangeNotifyRequest};
+    use holdfast_smb_client::proto::msg::EncodeBody;
+    use holdfast_smb_client::proto::Command;
+    let req = ChangeNotifyRequest { flags: 0, output_buffer_length: 4096, file_id: dir, completion_filter: filter::FILE_NAME | filter::DIR_NAME };
+    let mut body = BytesMut::new();
+    req.encode_body(&mut body);
+    let (pdu, id) = c.build_pdu(Command::ChangeNotify, tree.id, &body, true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    let interim = c.recv().await.unwrap();
+    assert_eq!((interim.header.message_id, interim.status()), (id, NtStatus::PENDING), "CHANGE_NOTIFY goes async");
+    id
+}
+
+/// CHANGE_NOTIFY reports another client's CREATE in the watched directory,
+/// and a request still waiting when its session logs off ends with
+/// STATUS_NOTIFY_CLEANUP, signed, after the LOGOFF response.
+async fn change_notify_reports_changes_and_ends_at_logoff(addr: &str) {
+    use holdfast_smb_client::proto::msg::change_notify::{action, ChangeNotifyResponse};
+    use holdfast_smb_client::proto::msg::create::create_options;
+    use holdfast_smb_client::proto::msg::logoff::LogoffRequest;
+    use holdfast_smb_client::proto::msg::EncodeBody;
+    use holdfast_smb_client::proto::Command;
+
+    let (mut a, ta) = logged_on(addr, ClientConfig::default(), 0).await;
+    let (mut b, tb) = logged_on(addr, ClientConfig::default(), 0).await;
+    let mut dir = OpenOptions::new("notify-dir");
+    dir.create_options = create_options::DIRECTORY_FILE;
+    let d = a.create(&ta, &dir).await.unwrap();
+    let id = notify_pending(&mut a, &ta, d.file_id).await;
+    let name = format!("new-{}.txt", rand::random::<u32>());
+    let f = b.create(&tb, &OpenOptions::new(&format!("notify-dir\\{name}"))).await.unwrap();
+    b.close(&tb, f.file_id).await.unwrap();
+    let r = a.recv_reply(id).await.unwrap();
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let changes = ChangeNotifyResponse::decode(&r.pdu[64..], &r.pdu).unwrap().changes;
+    assert_eq!(changes, vec![(action::ADDED, name)]);
+
+    let id = notify_pending(&mut a, &ta, d.file_id).await;
+    let mut body = bytes::BytesMut::new();
+    LogoffRequest.encode_body(&mut body);
+    let (pdu, logoff_id) = a.build_pdu(Command::Logoff, 0, &body, true).unwrap();
+    a.send_message(&pdu).await.unwrap();
+    let r = a.recv_reply(logoff_id).await.unwrap();
+    assert_eq!(r.status(), NtStatus::SUCCESS);
+    let r = a.recv_reply(id).await.expect("the waiting CHANGE_NOTIFY is answered, signed");
+    assert_eq!(r.status(), NtStatus::NOTIFY_CLEANUP);
+}
+
 #[test]
 fn rust_client_against_holdfast_smbd() {
     let (_c, _smbd, addr) = common::smb_cluster_with_smbd("smb-rust-client", USER, PASSWORD);
@@ -124,5 +235,7 @@ fn rust_client_against_holdfast_smbd() {
         large_io(&addr).await;
         persistent_reclaim(&addr).await;
         locks_and_lease(&addr).await;
+        cancelled_pending_create_can_be_replayed(&addr).await;
+        change_notify_reports_changes_and_ends_at_logoff(&addr).await;
     });
 }

@@ -1,5 +1,5 @@
 //! Samba's smbtorture against the SMB service: the durable, persistent,
-//! replay and lock-replay suites on the CA share, and the persistent-open
+//! replay, lock-replay and change-notify suites on the CA share, and the persistent-open
 //! tests on a non-CA share as well (where persistence must be refused).
 //! Results are compared with `tests/smbtorture/expected.txt`: anything
 //! not listed there must succeed, and everything listed must happen as
@@ -26,6 +26,7 @@ const RUNS: &[(&str, &str)] = &[
     ("share", "smb2.durable-open-disconnect"),
     ("share", "smb2.replay"),
     ("share", "smb2.lock.replay_smb3_specification_durable"),
+    ("share", "smb2.notify"),
     ("plain", "smb2.durable-v2-open.persistent-open-oplock"),
     ("plain", "smb2.durable-v2-open.persistent-open-lease"),
 ];
@@ -122,6 +123,9 @@ fn smbtorture_durable_persistent_and_replay_suites() {
         let out = Command::new("timeout")
             .args(["600", "smbtorture", &format!("//127.0.0.1/{share}"), "-p", &port.to_string()])
             .arg(format!("-U{USER}%{PASSWORD}"))
+            // The notify tests check that a buffer one byte over the
+            // largest the server takes (its MaxTransactSize) is refused.
+            .arg(format!("--option=torture:cn_max_buffer_size={}", holdfast_types::limits::IO_BYTES_MAX))
             .arg(suite)
             .output()
             .expect("run smbtorture");

@@ -108,6 +108,7 @@ impl Conn {
         for (_, p) in self.pending.drain() {
             p.task.abort();
         }
+        self.srv.notify.drop_connection(self.st.conn_id);
         let sessions = std::mem::take(&mut self.st.sessions);
         for id in sessions.keys() {
             self.srv.unregister_session(*id, self.st.conn_id);
@@ -145,10 +146,10 @@ impl Conn {
                 }
             }
             ConnCmd::ExpireSession { id, done } => {
-                if let Some(s) = self.st.sessions.remove(&id) {
+                if let Some(opens) = crate::cleanup::expire_session(&mut self.st, id) {
                     tracing::info!(session = id, "session expired by a reconnect (PreviousSessionId)");
-                    self.srv.unregister_session(id, self.st.conn_id);
-                    crate::cleanup::disconnect_opens(&self.srv, s.opens.into_values()).await;
+                    crate::cleanup::disconnect_opens(&self.srv, opens.into_iter()).await;
+                    self.purge_logged_off();
                 }
                 let _ = done.send(());
                 Ok(None)
@@ -256,13 +257,7 @@ impl Conn {
             }
         }
         // Sessions logged off in this message go once their responses are signed.
-        let (srv, conn_id) = (&self.srv, self.st.conn_id);
-        self.st.sessions.retain(|id, s| {
-            if s.logged_off {
-                srv.unregister_session(*id, conn_id);
-            }
-            !s.logged_off
-        });
+        self.purge_logged_off();
         if let Some(sid) = encrypted_for {
             if let Some(c) = self.st.sessions.get(&sid).and_then(|s| s.encrypt.as_ref()) {
                 let enc = c.encrypt(sid, &composed).map_err(|_| ConnError::Fatal("encryption failed"))?;
@@ -270,6 +265,21 @@ impl Conn {
             }
         }
         Ok(Some(frame(&composed)?))
+    }
+
+    /// Forgets logged-off sessions. One with async requests still to
+    /// answer (a CHANGE_NOTIFY that the LOGOFF ended with
+    /// STATUS_NOTIFY_CLEANUP) stays, refusing new requests, until those
+    /// answers are signed with its key too.
+    fn purge_logged_off(&mut self) {
+        let (srv, conn_id) = (&self.srv, self.st.conn_id);
+        let waiting: std::collections::HashSet<u64> = self.pending.values().map(|p| p.at.session_id).collect();
+        self.st.sessions.retain(|id, s| {
+            if s.logged_off {
+                srv.unregister_session(*id, conn_id);
+            }
+            !s.logged_off || waiting.contains(id)
+        });
     }
 
     /// One PDU of a compound: its response, or None (CANCEL of nothing).

@@ -169,6 +169,16 @@ pub fn is_stat_access(access: u32) -> bool {
     access & !STAT == 0
 }
 
+/// What [`Table::disconnect`] did with an open whose connection went.
+pub enum Disconnected {
+    /// A durable open, kept with its record marked disconnected.
+    Kept(HandleRecord),
+    /// Not durable: its entry is removed (the open is to be closed).
+    Removed(Entry),
+    /// No such entry.
+    Unknown,
+}
+
 /// The table key of a path.
 pub fn path_key(path: &str) -> String {
     path.trim_start_matches(['\\', '/']).replace('/', "\\").to_lowercase()
@@ -305,11 +315,10 @@ impl Table {
     /// as of `now_unix_ms`, and its record (current state) is returned for
     /// writing; a plain open is removed (None). A break it owed is
     /// dropped: whoever waits re-plans and purges or is refused.
-    pub fn disconnect(&mut self, id: u64, now_unix_ms: u64) -> Option<HandleRecord> {
-        let e = self.entries.get_mut(&id)?;
+    pub fn disconnect(&mut self, id: u64, now_unix_ms: u64) -> Disconnected {
+        let Some(e) = self.entries.get_mut(&id) else { return Disconnected::Unknown };
         if e.record.is_none() {
-            self.remove(id);
-            return None;
+            return self.remove(id).map_or(Disconnected::Unknown, Disconnected::Removed);
         }
         e.holder = None;
         e.breaking_to = None;
@@ -324,7 +333,7 @@ impl Table {
                 }
             }
         }
-        self.current_record(id)
+        self.current_record(id).map_or(Disconnected::Unknown, Disconnected::Kept)
     }
 
     /// The newest entry a client made with this CreateGuid (an older one
@@ -393,6 +402,12 @@ impl Table {
 
     fn entry_ids_on_path(&self, share: &str, path_key: &str) -> Vec<u64> {
         self.by_path.get(&(share.to_string(), path_key.to_string())).map(|ids| ids.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Whether any open of the file is left (disconnected durable ones
+    /// included: they keep the file open on the file server too).
+    pub fn file_is_open(&self, share: &str, ino: u64) -> bool {
+        self.by_file.get(&(share.to_string(), ino)).is_some_and(|ids| !ids.is_empty())
     }
 
     fn entry_ids_on_ino(&self, share: &str, ino: u64) -> Vec<u64> {

@@ -18,11 +18,12 @@ pub mod ctx;
 pub mod error;
 pub mod handlers;
 pub mod leases;
+pub mod notify;
 pub mod pipe;
 pub mod server;
 pub mod state;
 
-mod cleanup;
+pub(crate) mod cleanup;
 mod time;
 
 use std::sync::Arc;

@@ -37,6 +37,8 @@ pub struct Server {
     /// (ClientGuid, CreateGuid) of DH2Q CREATEs waiting for breaks: a
     /// replay of one gets STATUS_FILE_NOT_AVAILABLE ([MS-SMB2] 3.3.5.9.10).
     pub pending_creates: std::sync::Mutex<std::collections::HashSet<(Guid, Guid)>>,
+    /// CHANGE_NOTIFY watches, and the changes they are told of (`notify.rs`).
+    pub notify: crate::notify::Watches,
 }
 
 /// What another connection may ask of a connection's task.
@@ -77,6 +79,7 @@ impl Server {
             break_done: tokio::sync::Notify::new(),
             record_writes: Mutex::new(()),
             pending_creates: Default::default(),
+            notify: Default::default(),
         }
     }
 

@@ -266,7 +266,10 @@ pub async fn component_bytes(client: &Client, node: u64, object: u64, len: u64) 
 /// `acked` slots holds what the writer wrote there. Returns the ACTIVE nodes.
 pub async fn check_acked_everywhere(c: &TestCluster, name: &str, acked: u64) -> Vec<u64> {
     let client = c.client();
-    let view = client.lookup(name).await.expect("lookup");
+    // The leader's view: a follower (say, a host that just restarted) may
+    // not have applied the last ACTIVE commit yet.
+    let status = c.status_async().await;
+    let view = status.objects.iter().find(|o| o.name == name).expect("object in status");
     let active: Vec<u64> =
         view.components.iter().filter(|x| x.state.as_str() == "active").map(|x| x.node).collect();
     assert!(!active.is_empty(), "no ACTIVE component of {name}");

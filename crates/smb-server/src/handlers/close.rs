@@ -35,10 +35,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     // One file-server round trip for both (`HandleDeleteClose`), which keeps
     // that order; a failed delete is logged there and the close goes on.
     let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
-    let closed = match gone.and_then(|e| e.record) {
+    let closed = match gone.as_ref().and_then(|e| e.record.as_ref()) {
         Some(rec) => fs.handle_delete_close(&rec.share, rec.persistent_id, fid).await,
         None => fs.close(fid).await,
     };
+    if let (Ok(()), Some(g)) = (&closed, &gone) {
+        crate::cleanup::open_gone(ctx.srv, g);
+    }
     // A break this open owed is over; waiters retry once the file server
     // no longer has the open.
     ctx.srv.break_done.notify_waiters();

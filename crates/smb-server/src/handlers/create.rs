@@ -74,6 +74,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     }
     if wait {
         let w = crate::breaks::wait_breaks(ctx.srv.clone(), tree.share.clone(), key);
+        let guard = create_key.map(|k| PendingCreate { srv: ctx.srv.clone(), key: k, waiting: true });
+        let w = async move {
+            let mut guard = guard;
+            w.await;
+            // Done waiting: the request runs again and settles the entry.
+            if let Some(g) = guard.as_mut() {
+                g.waiting = false;
+            }
+        };
         ctx.wait = Some(std::sync::Mutex::new(Box::pin(w)));
         return Err(NtStatus::PENDING);
     }
@@ -170,6 +179,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     };
     ctx.session()?.opens.insert(volatile, open);
     ctx.last_file_id = Some(file_id);
+    notify_create(ctx.srv, &tree.share, &req, create_action, info.is_dir);
     Ok(durable::response(file_id, create_action, &info, granted.oplock, contexts))
 }
 
@@ -201,5 +211,40 @@ async fn close_app_instance(ctx: &mut Ctx<'_>, share: &str, req: &CreateRequest,
                 }
             }
         }
+    }
+}
+
+/// A DH2Q CREATE's place in `Server::pending_creates` while it waits for
+/// breaks. When the wait is dropped unfinished (CANCEL, or the connection
+/// went) the CREATE will never run again, so the entry goes with it;
+/// otherwise every later replay of that CreateGuid would be refused with
+/// STATUS_FILE_NOT_AVAILABLE.
+struct PendingCreate {
+    srv: std::sync::Arc<crate::server::Server>,
+    key: (holdfast_smb_proto::Guid, holdfast_smb_proto::Guid),
+    waiting: bool,
+}
+
+impl Drop for PendingCreate {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.srv.pending_creates.lock().expect("pending creates").remove(&self.key);
+        }
+    }
+}
+
+/// What watchers of the parent directory hear of a CREATE that succeeded.
+fn notify_create(srv: &crate::server::Server, share: &str, req: &CreateRequest, create_action: u32, is_dir: bool) {
+    use holdfast_smb_proto::msg::change_notify::{action, filter};
+    use holdfast_smb_proto::msg::create::{create_action as ca, create_options};
+    match create_action {
+        ca::CREATED => srv.notify.post(share, &req.name, action::ADDED, crate::notify::name_filter(is_dir)),
+        ca::OVERWRITTEN | ca::SUPERSEDED => {
+            srv.notify.post(share, &req.name, action::MODIFIED, filter::ATTRIBUTES | filter::SIZE | filter::LAST_WRITE)
+        }
+        _ => {}
+    }
+    if req.create_options & create_options::DELETE_ON_CLOSE != 0 {
+        srv.notify.set_delete_pending(share, &req.name, is_dir, true);
     }
 }

@@ -7,12 +7,10 @@ use holdfast_smb_proto::msg::logoff::LogoffResponse;
 use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>) -> HResult {
-    let s = ctx.session()?;
+    ctx.session()?;
     // Kept until the response is signed with its key (the connection
     // removes it then); no request gets through in the meantime.
-    s.logged_off = true;
-    s.trees.clear();
-    let opens = std::mem::take(&mut s.opens);
-    crate::cleanup::disconnect_opens(ctx.srv, opens.into_values()).await;
+    let opens = crate::cleanup::expire_session(ctx.conn, ctx.session_id).unwrap_or_default();
+    crate::cleanup::disconnect_opens(ctx.srv, opens.into_iter()).await;
     Ok(Reply::ok(&LogoffResponse))
 }

@@ -29,6 +29,15 @@ const IO_SIZE_BYTES: u32 = IO_BYTES_MAX as u32;
 const SMALL_MTU_BYTES: u32 = 64 * 1024;
 const SALT_BYTES: usize = 32;
 
+/// MaxTransactSize, MaxReadSize and MaxWriteSize of the connection.
+pub fn io_size_bytes(neg: &crate::state::Negotiated) -> u32 {
+    if neg.server_capabilities & caps::LARGE_MTU != 0 {
+        IO_SIZE_BYTES
+    } else {
+        SMALL_MTU_BYTES
+    }
+}
+
 pub async fn handle(ctx: &mut Ctx<'_>, req: NegotiateRequest) -> HResult {
     let neg = &mut ctx.conn.neg;
     if neg.dialect != 0 && neg.dialect != dialect::SMB2_WILDCARD {
@@ -91,7 +100,7 @@ fn response(srv: &Server, neg: &mut crate::state::Negotiated, contexts: Vec<Nego
     }
     neg.server_capabilities = capabilities;
     neg.server_security_mode = security_mode::SIGNING_ENABLED | security_mode::SIGNING_REQUIRED;
-    let io = if capabilities & caps::LARGE_MTU != 0 { IO_SIZE_BYTES } else { SMALL_MTU_BYTES };
+    let io = io_size_bytes(neg);
     NegotiateResponse {
         security_mode: neg.server_security_mode,
         dialect_revision: d,

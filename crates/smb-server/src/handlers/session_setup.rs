@@ -26,10 +26,18 @@ async fn expire_previous(ctx: &mut Ctx<'_>, prev: u64, owner: &str) {
     let tx = {
         let m = ctx.srv.sessions.lock().expect("sessions lock");
         match m.get(&prev) {
-            Some(r) if r.owner == owner && r.conn_id != ctx.conn.conn_id => r.tx.clone(),
+            Some(r) if r.owner == owner => r.tx.clone(),
             _ => return,
         }
     };
+    if ctx.srv.sessions.lock().expect("sessions lock").get(&prev).is_some_and(|r| r.conn_id == ctx.conn.conn_id) {
+        // On this very connection: ended here, as a LOGOFF would.
+        if let Some(opens) = crate::cleanup::expire_session(ctx.conn, prev) {
+            tracing::info!(session = prev, "session expired by a new session on its connection (PreviousSessionId)");
+            crate::cleanup::disconnect_opens(ctx.srv, opens.into_iter()).await;
+        }
+        return;
+    }
     let (done, wait) = tokio::sync::oneshot::channel();
     if tx.send(ConnCmd::ExpireSession { id: prev, done }).is_ok()
         && tokio::time::timeout(PREVIOUS_SESSION_WAIT, wait).await.is_err()

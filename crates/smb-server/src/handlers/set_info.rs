@@ -4,6 +4,7 @@
 
 use holdfast_file_server::proto::{Request as FsRequest, SetInfoReq};
 use holdfast_smb_proto::info::set::{disposition_ex_flags, SetFileInfo};
+use holdfast_smb_proto::msg::change_notify::{action, filter};
 use holdfast_smb_proto::msg::query_info::info_type;
 use holdfast_smb_proto::msg::set_info::{SetInfoRequest, SetInfoResponse};
 use holdfast_types::ntstatus::NtStatus;
@@ -12,9 +13,9 @@ use crate::ctx::{Ctx, HResult, Reply};
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
     crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
-    let (fid, entry) = {
+    let (fid, entry, path, is_dir) = {
         let o = ctx.open(req.file_id)?;
-        (o.fs_fid, o.entry)
+        (o.fs_fid, o.entry, o.path.clone(), o.is_dir)
     };
     if req.info_type != info_type::FILE {
         return Err(NtStatus::NOT_SUPPORTED);
@@ -82,11 +83,51 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
             crate::breaks::write_records(ctx.srv, vec![r]).await;
         }
     }
+    notify(ctx.srv, &ctx.tree()?.share, &path, is_dir, &call);
     if let FsRequest::Rename { new_path, .. } = call {
         ctx.srv.leases.lock().expect("lease table").renamed(entry, &new_path);
         ctx.open(req.file_id)?.path = new_path;
     }
     Ok(Reply::ok(&SetInfoResponse))
+}
+
+/// What watchers hear of a SET_INFO that succeeded on `path`.
+fn notify(srv: &crate::server::Server, share: &str, path: &str, is_dir: bool, call: &FsRequest) {
+    let w = &srv.notify;
+    match call {
+        FsRequest::Rename { new_path, .. } => {
+            let names = crate::notify::name_filter(is_dir);
+            let parent = |p: &str| crate::leases::path_key(p.rsplit_once('\\').map_or("", |(d, _)| d));
+            if parent(path) == parent(new_path) {
+                w.post(share, path, action::RENAMED_OLD_NAME, names);
+                w.post(share, new_path, action::RENAMED_NEW_NAME, names);
+            } else {
+                w.post(share, path, action::REMOVED, names);
+                w.post(share, new_path, action::ADDED, names);
+            }
+        }
+        FsRequest::SetInfo(s) => {
+            if let Some(d) = s.delete_on_close {
+                w.set_delete_pending(share, path, is_dir, d);
+            }
+            let mut bits = 0;
+            for (set, bit) in [
+                (s.attributes.is_some(), filter::ATTRIBUTES),
+                (s.creation_time.is_some(), filter::CREATION),
+                (s.last_access_time.is_some(), filter::LAST_ACCESS),
+                (s.last_write_time.is_some(), filter::LAST_WRITE),
+                (s.end_of_file.is_some() || s.allocation_size.is_some(), filter::SIZE),
+            ] {
+                if set {
+                    bits |= bit;
+                }
+            }
+            if bits != 0 {
+                w.post(share, path, action::MODIFIED, bits);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn nonzero32(v: u32) -> Option<u32> {

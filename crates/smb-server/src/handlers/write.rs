@@ -2,6 +2,7 @@
 //! write is already durable, so WRITE_THROUGH changes nothing.
 
 use bytes::Bytes;
+use holdfast_smb_proto::msg::change_notify::{action, filter};
 use holdfast_smb_proto::msg::write::{WriteRequest, WriteResponse};
 use holdfast_types::ntstatus::NtStatus;
 
@@ -20,5 +21,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
         Ok(c) => c,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
+    let path = ctx.open(req.file_id)?.path.clone();
+    let share = ctx.tree()?.share;
+    ctx.srv.notify.post(&share, &path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
     Ok(Reply::ok(&WriteResponse { count, remaining: 0 }))
 }
