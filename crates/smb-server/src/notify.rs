@@ -29,6 +29,12 @@ use holdfast_smb_proto::msg::change_notify::{action, filter, notify_information_
 /// asking cannot make the service hold an unbounded list.
 pub const CHANGES_PER_WATCH_MAX: usize = 4096;
 
+/// Files whose pending delete is remembered for watchers. A delete that
+/// never happens (the file was renamed, or its delete failed) leaves an
+/// entry behind until the same path is deleted; past this many the oldest
+/// reason to remember one is gone and new ones are not tracked.
+pub const DELETE_PENDING_MAX: usize = 4096;
+
 /// Which open a watch belongs to: (connection, FileId.Volatile). Keyed by
 /// the connection's own id because a close must find the watch after the
 /// open itself is gone.
@@ -94,6 +100,12 @@ pub struct Watches {
 }
 
 impl Watches {
+    /// Whether any client watches; callers skip building a change
+    /// otherwise (WRITE is the hot path).
+    pub fn any(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0
+    }
+
     /// A CHANGE_NOTIFY on `key`: sets the watch up on the first request
     /// and hands out what it has collected.
     pub fn request(&self, key: WatchKey, spec: &WatchSpec<'_>, output_buffer_bytes: u32) -> Outcome {
@@ -178,7 +190,7 @@ impl Watches {
     /// names it) to every watch that covers its parent directory and asks
     /// for `filter_bits`.
     pub fn post(&self, share: &str, path: &str, action: u32, filter_bits: u32) {
-        if self.count.load(Ordering::Relaxed) == 0 {
+        if !self.any() {
             return;
         }
         let path = path.trim_start_matches(['\\', '/']).replace('/', "\\");
@@ -194,7 +206,7 @@ impl Watches {
             }
             let rel = if parent_key == w.dir_key {
                 name.to_string()
-            } else if w.recursive && (w.dir_key.is_empty() || parent_key.starts_with(&format!("{}\\", w.dir_key))) {
+            } else if w.recursive && (w.dir_key.is_empty() || parent_key.strip_prefix(&w.dir_key).is_some_and(|r| r.starts_with('\\'))) {
                 // The part of the path below the watched directory, in the
                 // client's spelling.
                 let skip = if w.dir_key.is_empty() { 0 } else { w.dir_key.split('\\').count() };
@@ -218,7 +230,10 @@ impl Watches {
         }
         let mut d = self.delete_pending.lock().expect("delete pending lock");
         if pending {
-            d.insert(key, (path.to_string(), is_dir));
+            // Only what a watcher could hear of is worth remembering.
+            if self.any() && d.len() < DELETE_PENDING_MAX {
+                d.insert(key, (path.to_string(), is_dir));
+            }
         } else {
             d.remove(&key);
         }
@@ -345,8 +360,8 @@ mod tests {
         // No waiter: the watch just goes.
         w.close((1, 1));
         assert_eq!(w.count.load(Ordering::Relaxed), 0);
-        w.set_delete_pending("s", "Gone.txt", false, true);
         let _ = w.request((1, 1), &spec("", false, f, 1000), 1000);
+        w.set_delete_pending("s", "Gone.txt", false, true);
         w.last_close("s", "gone.txt");
         assert_eq!(changes(w.request((1, 1), &spec("", false, f, 1000), 1000)), vec![(action::REMOVED, "Gone.txt".into())]);
         w.drop_connection(1);

@@ -18,26 +18,27 @@ use crate::state::{Session, SessionState};
 /// previous session.
 const PREVIOUS_SESSION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// PreviousSessionId ([MS-SMB2] 3.3.5.5.3): a session of the same user on
-/// another connection is torn down as if its connection had dropped, so
-/// its durable opens are disconnected and can be reclaimed. Waits until
-/// that is done (bounded).
+/// PreviousSessionId ([MS-SMB2] 3.3.5.5.3): a session of the same user is
+/// torn down as if its connection had dropped, so its durable opens are
+/// disconnected and can be reclaimed: here when it is on this connection,
+/// else by its connection's task, waited for (bounded).
 async fn expire_previous(ctx: &mut Ctx<'_>, prev: u64, owner: &str) {
     let tx = {
         let m = ctx.srv.sessions.lock().expect("sessions lock");
         match m.get(&prev) {
-            Some(r) if r.owner == owner => r.tx.clone(),
+            Some(r) if r.owner == owner && r.conn_id != ctx.conn.conn_id => Some(r.tx.clone()),
+            Some(r) if r.owner == owner => None,
             _ => return,
         }
     };
-    if ctx.srv.sessions.lock().expect("sessions lock").get(&prev).is_some_and(|r| r.conn_id == ctx.conn.conn_id) {
+    let Some(tx) = tx else {
         // On this very connection: ended here, as a LOGOFF would.
         if let Some(opens) = crate::cleanup::expire_session(ctx.conn, prev) {
             tracing::info!(session = prev, "session expired by a new session on its connection (PreviousSessionId)");
             crate::cleanup::disconnect_opens(ctx.srv, opens.into_iter()).await;
         }
         return;
-    }
+    };
     let (done, wait) = tokio::sync::oneshot::channel();
     if tx.send(ConnCmd::ExpireSession { id: prev, done }).is_ok()
         && tokio::time::timeout(PREVIOUS_SESSION_WAIT, wait).await.is_err()

@@ -21,8 +21,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
         Ok(c) => c,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
-    let path = ctx.open(req.file_id)?.path.clone();
-    let share = ctx.tree()?.share;
-    ctx.srv.notify.post(&share, &path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
+    if ctx.srv.notify.any() {
+        let path = ctx.open(req.file_id)?.path.clone();
+        ctx.srv.notify.post(&ctx.tree()?.share, &path, action::MODIFIED, filter::SIZE | filter::LAST_WRITE);
+    }
     Ok(Reply::ok(&WriteResponse { count, remaining: 0 }))
 }
