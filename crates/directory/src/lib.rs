@@ -9,6 +9,7 @@
 
 pub mod state;
 pub mod services;
+pub mod restart;
 
 mod fsutil;
 mod log_store;

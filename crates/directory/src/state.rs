@@ -45,6 +45,15 @@ pub struct ObjectInfo {
     pub epoch_index: LogIndex,
     pub components: Vec<Component>,
     pub state: ObjectState,
+    /// How many times the object's bytes were reset after being LOST
+    /// (`ResetLost`, see `restart.rs`). A handle table formats itself for
+    /// this number, so its owner knows a table from before a reset.
+    #[serde(default)]
+    pub incarnation: u32,
+    /// What a handle table on this object needs across whole-cluster
+    /// restarts: its parked image, its record count, its resets.
+    #[serde(default)]
+    pub table: crate::restart::TableInfo,
 }
 
 impl ObjectInfo {
@@ -56,7 +65,7 @@ impl ObjectInfo {
         self.components.iter().filter(|c| c.state == ComponentState::Active).map(|c| c.node).collect()
     }
 
-    fn recompute_state(&mut self) {
+    pub(crate) fn recompute_state(&mut self) {
         let active = self.components.iter().filter(|c| c.state == ComponentState::Active).count();
         self.state = if active == 0 {
             ObjectState::Lost
@@ -100,6 +109,24 @@ pub enum Command {
     /// object whose owner runs it (a volume's persistent object). Placement
     /// is then kept by `apply` itself (see `services.rs`).
     DefineService { name: String, addr: String, object: ObjectId },
+    /// A planned whole-cluster stop begins (see `restart.rs`): services
+    /// stop and file servers park their handle tables. Cleared by the next
+    /// `NodeBooted`.
+    StopCluster { at_unix_ms: u64 },
+    /// The handle table on `object` was written to its volume as a parked
+    /// image of `records` records, at `incarnation`. No owner activates the
+    /// object again until `UnparkTable` or `ResetLost`.
+    ParkTable { object: ObjectId, incarnation: u32, records: u32, at_unix_ms: u64, expected_epoch: Epoch },
+    /// A parked table whose RAM copies survived (not every host restarted)
+    /// serves again as it is.
+    UnparkTable { object: ObjectId, expected_epoch: Epoch },
+    /// A LOST memory object comes back, its bytes to be rewritten by `to`
+    /// (its new owner): from the parked image if there is one, else empty.
+    /// Never silent: the reset is recorded in `table.resets`.
+    ResetLost { object: ObjectId, to: NodeId, at_unix_ms: u64, expected_epoch: Epoch },
+    /// The number of records the handle table on `object` holds, as its
+    /// file server last counted them: what a reset reports as lost.
+    TableCensus { object: ObjectId, incarnation: u32, records: u32, at_unix_ms: u64 },
 }
 
 /// What applying a command produced.
@@ -114,7 +141,7 @@ pub enum CommandResult {
 }
 
 impl CommandResult {
-    fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         CommandResult::Refused { code: code as u16, message: message.into() }
     }
 }
@@ -131,6 +158,9 @@ pub struct ClusterState {
     /// Default: snapshots written before services existed have none.
     #[serde(default)]
     pub services: BTreeMap<String, crate::services::ServiceInfo>,
+    /// Set while a planned whole-cluster stop is under way.
+    #[serde(default)]
+    pub stopping: Option<crate::restart::Stopping>,
 }
 
 /// Checks an object name: 1..=128 bytes of `[A-Za-z0-9._-]`, not starting with `.`.
@@ -184,6 +214,17 @@ impl ClusterState {
                 self.apply_replace(index, *object, *old, *new, *expected_epoch)
             }
             Command::DefineService { name, addr, object } => self.apply_define_service(index, name, addr, *object),
+            Command::StopCluster { at_unix_ms } => self.apply_stop_cluster(index, *at_unix_ms),
+            Command::ParkTable { object, incarnation, records, at_unix_ms, expected_epoch } => {
+                self.apply_park(index, *object, *incarnation, *records, *at_unix_ms, *expected_epoch)
+            }
+            Command::UnparkTable { object, expected_epoch } => self.apply_unpark(*object, *expected_epoch),
+            Command::ResetLost { object, to, at_unix_ms, expected_epoch } => {
+                self.apply_reset_lost(index, *object, *to, *at_unix_ms, *expected_epoch)
+            }
+            Command::TableCensus { object, incarnation, records, at_unix_ms } => {
+                self.apply_census(*object, *incarnation, *records, *at_unix_ms)
+            }
         };
         // In the same entry as any owner change, so placement and ownership
         // never disagree at any log index.
@@ -211,6 +252,9 @@ impl ClusterState {
             node,
             NodeInfo { id: node, addr: addr.to_string(), memory_bytes_max, boot_id, boot_index: index },
         );
+        // A node process starting is the end of any planned stop: the
+        // operator is bringing the cluster back.
+        self.stopping = None;
         for obj in self.objects.values_mut() {
             let kind = obj.kind;
             let Some(comp) = obj.components.iter_mut().find(|c| c.node == node) else { continue };
@@ -328,6 +372,8 @@ impl ClusterState {
                 .map(|&node| Component { node, state: ComponentState::Active, created_index: index })
                 .collect(),
             state: ObjectState::Healthy,
+            incarnation: 0,
+            table: Default::default(),
         };
         obj.recompute_state();
         self.objects.insert(id, obj);
@@ -467,6 +513,7 @@ impl ClusterState {
             assert_eq!(nodes.len(), obj.components.len(), "object {} has two components on one node", obj.id);
         }
         self.check_service_invariants();
+        self.check_restart_invariants();
     }
 }
 

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use holdfast_objfs::fs::{FileKind, FsError, SetAttr};
+use holdfast_objfs::fs::{FileKind, FsError, SetAttr, ROOT_INO};
 use holdfast_types::limits::IO_BYTES_MAX;
 use holdfast_types::ntstatus::NtStatus;
 
 use crate::access::*;
 use crate::opens::Open;
+use crate::park::PARKED_IMAGE_NAME;
 use crate::proto::{Entry, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
 use crate::server::{info, split, Fail, FileServer};
 use crate::time::now_filetime;
@@ -268,7 +269,17 @@ impl FileServer {
         let ino = vol.opens.lock().expect("opens lock").get(fid)?.ino;
         let max = max.clamp(1, ENTRIES_MAX) as usize;
         let after = (!after.is_empty()).then_some(after);
-        let entries = vol.fs.readdir(ino, after, max)?;
+        let mut entries = vol.fs.readdir(ino, after, max)?;
+        if ino == ROOT_INO {
+            // The volume root holds the parked handle table between a planned
+            // stop and the restart (park.rs); no client sees it. Its slot in
+            // the page is filled from further on.
+            if let Some(at) = entries.iter().position(|e| e.name.eq_ignore_ascii_case(PARKED_IMAGE_NAME)) {
+                let page_end = entries[entries.len() - 1].name.clone();
+                entries.remove(at);
+                entries.extend(vol.fs.readdir(ino, Some(&page_end), 1)?);
+            }
+        }
         if entries.is_empty() {
             return Err(Fail::new(NtStatus::NO_MORE_FILES, "no more entries"));
         }

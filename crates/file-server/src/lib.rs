@@ -11,6 +11,7 @@ mod file_ops;
 mod handle_ops;
 pub mod listener;
 pub mod opens;
+pub mod park;
 pub mod proto;
 pub mod server;
 pub mod time;
@@ -18,4 +19,5 @@ pub mod volume;
 
 pub use client::{ClientError, FsClient};
 pub use device::{ObjectDevice, ObjectIo};
+pub use park::{ParkedTable, Prepared, TableExpect};
 pub use server::{Fail, FileServer};

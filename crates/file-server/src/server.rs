@@ -13,6 +13,7 @@ use holdfast_types::ntstatus::NtStatus;
 use holdfast_types::share::{ShareDef, VolumeDef};
 
 use crate::device::ObjectDevice;
+use crate::park::{Prepared, TableExpect};
 use crate::proto::{FileInfo, Reply, Request, ShareInfo};
 use crate::volume::Volume;
 
@@ -120,25 +121,38 @@ impl FileServer {
         self.next_fid.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub async fn mount(&self, volume: &str, data: ObjectDevice, handles: ObjectDevice) -> Result<(), String> {
+    /// Mounts `volume`, first making its handle table the one `table` says
+    /// (formatted, restored or as it was: see `park.rs`).
+    pub async fn mount(&self, volume: &str, data: ObjectDevice, handles: ObjectDevice, table: TableExpect) -> Result<Prepared, String> {
         let def = self.volumes_cfg.iter().find(|v| v.name == volume).ok_or_else(|| format!("volume {volume:?} is not in the config"))?;
-        let vol = Arc::new(Volume::mount(def, &self.shares_cfg, data, handles, self.detect_delay_ms, || self.new_fid()).await?);
+        let (vol, prepared) = Volume::mount(def, &self.shares_cfg, data, handles, table, self.detect_delay_ms, || self.new_fid()).await?;
+        let vol = Arc::new(vol);
         let mut fids = self.fids.lock().expect("fids lock");
         for fid in vol.opens.lock().expect("opens lock").fids() {
             fids.insert(fid, vol.clone());
         }
         drop(fids);
         self.mounted.write().expect("mounted lock").insert(volume.to_string(), vol);
-        Ok(())
+        Ok(prepared)
     }
 
     /// Drops a volume this host no longer owns. Its opens are gone with it;
     /// the new owner re-creates persistent ones from the handle table.
     pub fn unmount(&self, volume: &str) {
-        if let Some(v) = self.mounted.write().expect("mounted lock").remove(volume) {
-            self.fids.lock().expect("fids lock").retain(|_, x| !Arc::ptr_eq(x, &v));
+        if self.take_mounted(volume).is_some() {
             tracing::warn!(volume, "volume unmounted");
         }
+    }
+
+    /// Takes `volume` out of service: no new operation finds it.
+    pub(crate) fn take_mounted(&self, volume: &str) -> Option<Arc<Volume>> {
+        let v = self.mounted.write().expect("mounted lock").remove(volume)?;
+        self.fids.lock().expect("fids lock").retain(|_, x| !Arc::ptr_eq(x, &v));
+        Some(v)
+    }
+
+    pub(crate) fn mounted_volume(&self, volume: &str) -> Option<Arc<Volume>> {
+        self.mounted.read().expect("mounted lock").get(volume).cloned()
     }
 
     pub(crate) fn volume_of_share(&self, share: &str) -> Result<(Arc<Volume>, ShareDef, u64), Fail> {

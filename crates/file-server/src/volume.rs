@@ -12,6 +12,7 @@ use holdfast_types::share::{ShareDef, VolumeDef};
 
 use crate::access::FILE_ATTRIBUTE_DIRECTORY;
 use crate::device::ObjectDevice;
+use crate::park::{prepare_table, Prepared, TableExpect};
 use crate::opens::{ByteLock, Open, OpenTable};
 use crate::time::{now_filetime, now_unix_ms};
 
@@ -35,10 +36,12 @@ impl Volume {
         shares: &[ShareDef],
         data: ObjectDevice,
         handles: ObjectDevice,
+        table: TableExpect,
         detect_delay_ms: u64,
         mut next_fid: impl FnMut() -> u64,
-    ) -> Result<Volume, String> {
+    ) -> Result<(Volume, Prepared), String> {
         let fs = Fs::mount(data).await.map_err(|e| format!("volume {:?}: file system: {e}", def.name))?;
+        let prepared = prepare_table(&def.name, &fs, &handles, table).await.map_err(|e| format!("volume {:?}: {e}", def.name))?;
         let handles = HandleTable::mount(handles, fs.volume_id()).await.map_err(|e| format!("volume {:?}: handle table: {e}", def.name))?;
         let mut roots = Vec::new();
         for s in shares.iter().filter(|s| s.volume == def.name) {
@@ -63,8 +66,8 @@ impl Volume {
                 reopened += 1;
             }
         }
-        tracing::info!(volume = %def.name, handles = reopened, "volume mounted");
-        Ok(vol)
+        tracing::info!(volume = %def.name, handles = reopened, incarnation = vol.handles.incarnation(), "volume mounted");
+        Ok((vol, prepared))
     }
 
     pub fn add_disconnected(&self, rec: &HandleRecord, fid: u64) {

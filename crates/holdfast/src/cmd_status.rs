@@ -67,6 +67,7 @@ fn print_status(s: &StatusView) {
             );
         }
     }
+    print_restarts(s);
     println!();
     if s.services.is_empty() {
         println!("no services");
@@ -74,6 +75,37 @@ fn print_status(s: &StatusView) {
     for sv in &s.services {
         println!("service {} at {} on node {}", sv.name, sv.addr, sv.node);
     }
+}
+
+/// Handle tables parked by a planned stop, and resets after whole-cluster
+/// restarts (docs/restarts.md): the operator sees that handles came back,
+/// or that they were lost and how many.
+fn print_restarts(s: &StatusView) {
+    if let Some(st) = &s.stopping {
+        println!("planned stop under way since {} (log index {})", unix_ms_utc(st.at_unix_ms), st.index);
+    }
+    for o in &s.objects {
+        if let Some(p) = &o.table.parked {
+            println!("{}: handle table parked on its volume at {}: {} record(s)", o.name, unix_ms_utc(p.at_unix_ms), p.records);
+        }
+        for r in &o.table.resets {
+            let what = match (r.restored_from, r.records_lost) {
+                (Some(_), _) => format!("restored from the image parked at the planned stop: {} record(s)", r.records_restored),
+                (None, Some(n)) => format!(
+                    "reset EMPTY after every RAM copy was lost: {n} handle record(s) lost (as counted at {})",
+                    r.census_at_unix_ms.map_or_else(|| "?".to_string(), unix_ms_utc)
+                ),
+                (None, None) => "reset EMPTY after every RAM copy was lost: number of handle records lost unknown (never counted)".to_string(),
+            };
+            println!("{}: incarnation {} at {}: {what}", o.name, r.incarnation, unix_ms_utc(r.at_unix_ms));
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of a unix time in milliseconds.
+fn unix_ms_utc(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(|| format!("{ms} ms"), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
 /// How `--watch` shows each refresh.

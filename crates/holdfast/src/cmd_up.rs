@@ -79,8 +79,18 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
         println!("  holdfast --dir {d} object read h --offset 0 --length 4096 --node 2");
         println!("  holdfast --dir {d} fsck share");
         println!("  holdfast --dir {d} demo failover   # kill -9 the serving host; the client reclaims its handle");
-        println!("Press Ctrl-C to stop the cluster. A node process that dies is restarted after {} s.", NODE_RESTART_DELAY.as_secs());
-        wait_for_stop(&info.dir, &mut procs, &mut term, &mut int).await
+        println!("Press Ctrl-C to stop the cluster (its handles are kept for the next `up`). A node process that dies is restarted after {} s.", NODE_RESTART_DELAY.as_secs());
+        match wait_for_stop(&info.dir, &mut procs, &mut term, &mut int).await? {
+            Stop::Asked => {
+                eprintln!("planned stop: parking the handle tables (Ctrl-C again stops at once, and loses them)");
+                tokio::select! {
+                    r = crate::cmd_cluster::park_all(&client, &info) => r,
+                    _ = term.recv() => Ok(eprintln!("stopping without parking")),
+                    _ = int.recv() => Ok(eprintln!("stopping without parking")),
+                }
+            }
+            Stop::NodesExited => Ok(()),
+        }
     });
     // Each node stops the smbd processes it runs as it shuts down.
     eprintln!("stopping {} node processes", procs.children.len());
@@ -130,12 +140,20 @@ const NODE_CRASH_WINDOW: Duration = Duration::from_secs(10);
 /// ... this many times in a row is left down (it is broken, not killed).
 const NODE_CRASHES_MAX: u32 = 5;
 
+/// Why `up` stops.
+enum Stop {
+    /// Ctrl-C or SIGTERM.
+    Asked,
+    /// Every node process exited cleanly (`holdfast cluster stop`).
+    NodesExited,
+}
+
 async fn wait_for_stop(
     dir: &std::path::Path,
     procs: &mut NodeProcs,
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stop> {
     use std::collections::HashMap;
     use std::time::Instant;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -144,11 +162,16 @@ async fn wait_for_stop(
     let mut crashes: HashMap<u64, u32> = HashMap::new();
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+            _ = term.recv() => return Ok(Stop::Asked),
+            _ = int.recv() => return Ok(Stop::Asked),
             _ = tick.tick() => {
-                for (id, how) in procs.exited() {
+                for (id, how, clean) in procs.exited() {
                     procs.children.retain(|(i, _)| *i != id);
+                    if clean {
+                        // Only a planned stop makes a node exit with 0.
+                        eprintln!("node {id} stopped (planned stop); not restarted");
+                        continue;
+                    }
                     let quick = started.get(&id).is_some_and(|t| t.elapsed() < NODE_CRASH_WINDOW);
                     let n = crashes.entry(id).or_insert(0);
                     *n = if quick { *n + 1 } else { 1 };
@@ -171,6 +194,10 @@ async fn wait_for_stop(
                     }
                 }
                 if procs.children.is_empty() && restart_at.is_empty() {
+                    if crashes.is_empty() {
+                        eprintln!("every node stopped (holdfast cluster stop)");
+                        return Ok(Stop::NodesExited);
+                    }
                     bail!("every node process has exited");
                 }
             }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod cluster_dir;
+mod cmd_cluster;
 mod cmd_debug;
 mod cmd_demo;
 mod cmd_object;
@@ -44,8 +45,13 @@ enum Cmd {
         #[command(flatten)]
         smb: SmbArgs,
     },
-    /// Start a local cluster in the foreground; Ctrl-C or SIGTERM stops it.
+    /// Start a local cluster in the foreground; Ctrl-C or SIGTERM stops it
+    /// (a planned stop: handle tables are parked and come back at the next
+    /// `up`). On an existing --dir it starts that cluster again.
     Up(UpArgs),
+    /// The whole cluster: a planned stop that keeps persistent handles.
+    #[command(subcommand)]
+    Cluster(cmd_cluster::ClusterCmd),
     /// SMB services: where each runs, and planned moves.
     #[command(subcommand)]
     Service(cmd_service::ServiceCmd),
@@ -206,6 +212,7 @@ fn main() -> ExitCode {
         Cmd::Init { init, smb } => cluster_dir::init_with_service(&dir, &init, &smb).map(|_| ()),
         Cmd::Service(c) => local::block_on(cmd_service::run(&dir, c)),
         Cmd::Up(a) => cmd_up::up(&dir, &a),
+        Cmd::Cluster(c) => local::block_on(cmd_cluster::run(&dir, c)),
         Cmd::Status { json, watch, interval_ms } => local::block_on(cmd_status::status(&dir, json, watch, interval_ms)),
         Cmd::Object(c) => local::block_on(cmd_object::run(&dir, c)),
         Cmd::Volume(VolumeCmd::Ensure) => local::block_on(async {

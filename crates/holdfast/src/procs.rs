@@ -43,12 +43,13 @@ impl NodeProcs {
         Ok(procs)
     }
 
-    /// Node ids whose process has exited, with how.
-    pub fn exited(&mut self) -> Vec<(u64, String)> {
+    /// Node ids whose process has exited, with how, and whether it exited
+    /// cleanly (status 0).
+    pub fn exited(&mut self) -> Vec<(u64, String, bool)> {
         self.children
             .iter_mut()
             .filter_map(|(id, c)| match c.try_wait() {
-                Ok(Some(status)) => Some((*id, status.to_string())),
+                Ok(Some(status)) => Some((*id, status.to_string(), status.success())),
                 _ => None,
             })
             .collect()

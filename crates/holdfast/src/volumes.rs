@@ -10,10 +10,9 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use holdfast_client::{Client, ClusterInfo};
 use holdfast_objfs::fs::{FormatOptions, Fs};
-use holdfast_objfs::handles::HandleTable;
 use holdfast_objfs::{Device, MemDevice};
 use holdfast_types::share::VolumeDef;
-use holdfast_types::{ErrorCode, HoldfastError, ObjectKind, ObjectState};
+use holdfast_types::{ErrorCode, HoldfastError, ObjectKind};
 use holdfast_wire::control::ControlRequest;
 
 /// An object seen through the cluster: reads and writes go to its owner.
@@ -61,9 +60,10 @@ fn now_filetime() -> u64 {
     holdfast_file_server::time::now_filetime()
 }
 
-/// Creates and formats every volume of the cluster config that is not there
-/// yet. A formatted volume is left alone; one whose handle table is LOST is
-/// reported, never silently re-created empty.
+/// Creates every volume of the cluster config that is not there yet and
+/// formats its file system. The handle table is formatted (or, after a
+/// whole-cluster restart, reset or restored) by the file server that
+/// mounts the volume, the only writer of a table (docs/restarts.md).
 ///
 /// Then defines every `[[services]]` entry in the directory (idempotent),
 /// which places it on its volume's owner; that host's node starts it.
@@ -83,9 +83,6 @@ pub async fn ensure_volumes(client: &Arc<Client>, info: &ClusterInfo) -> anyhow:
 
 async fn ensure_object(client: &Client, info: &ClusterInfo, name: &str, kind: ObjectKind, size: u64, replicas: u32) -> anyhow::Result<()> {
     match client.lookup(name).await {
-        Ok(view) if view.state == ObjectState::Lost => bail!(
-            "object {name:?} is LOST: every copy was in the RAM of hosts that restarted, so the persistent handles it held are gone"
-        ),
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(ErrorCode::NoSuchObject) => {
             let replicas = if replicas == 0 { info.nodes.len() as u32 } else { replicas };
@@ -102,25 +99,14 @@ async fn ensure_volume(client: &Arc<Client>, info: &ClusterInfo, v: &VolumeDef) 
     ensure_object(client, info, &v.data_object(), ObjectKind::Persistent, size, v.replicas).await?;
     ensure_object(client, info, &v.handle_object(), ObjectKind::Memory, hsize, v.replicas).await?;
     let data = ClientDevice::open(client.clone(), &v.data_object()).await?;
-    let handles = ClientDevice::open(client.clone(), &v.handle_object()).await?;
-    // The handle table is written after the file system, so a blank file
-    // system means a new volume (or one whose first format was cut short).
-    // An existing one is only read (its superblock's volume id), never
-    // mounted: a mount checkpoints, and the owner's file server may have
-    // it mounted right now.
-    let volume_id = if blank(&data, 8192).await? {
+    // A blank file system means a new volume (or one whose first format
+    // was cut short). An existing one is never touched: the owner's file
+    // server may have it mounted right now.
+    if blank(&data, 8192).await? {
         let volume_id: [u8; 16] = rand::random();
         let opts = FormatOptions { volume_id, label: v.name.clone(), now: now_filetime() };
         Fs::format(&data, &opts).await.map_err(|e| anyhow::anyhow!("format: {e}"))?;
         eprintln!("formatted volume {:?} ({} bytes)", v.name, size);
-        volume_id
-    } else {
-        Fs::probe_volume_id(&data).await.map_err(|e| anyhow::anyhow!("existing file system: {e}"))?
-    };
-    if blank(&handles, 4096).await? {
-        HandleTable::format(&handles, volume_id, holdfast_file_server::time::now_unix_ms())
-            .await
-            .map_err(|e| anyhow::anyhow!("format handle table: {e}"))?;
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub fn object_view(state: &ClusterState, o: &ObjectInfo) -> ObjectView {
                 progress: if c.state == ComponentState::Active { 1.0 } else { 0.0 },
             })
             .collect(),
+        incarnation: o.incarnation,
+        table: o.table.clone(),
     }
 }
 
@@ -113,6 +115,28 @@ impl NodeInner {
             }
             ControlRequest::ResyncProgress => Ok(ControlReply::Resyncs { resyncs: self.resync_views() }),
             ControlRequest::Rebuild { name, node } => self.rebuild(&name, node).await,
+            ControlRequest::StopCluster => {
+                let at_unix_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+                match self.propose(Command::StopCluster { at_unix_ms }).await?.1 {
+                    CommandResult::Ok => {
+                        tracing::warn!(event = "cluster_stop", "planned whole-cluster stop: services stop, handle tables park");
+                        Ok(ControlReply::Done)
+                    }
+                    CommandResult::Refused { code, message } => Err(refused(code, message)),
+                    other => Err(HoldfastError::new(ErrorCode::Internal, format!("unexpected directory result {other:?}"))),
+                }
+            }
+            ControlRequest::Shutdown => {
+                if self.dir()?.state().stopping.is_none() {
+                    return Err(HoldfastError::new(
+                        ErrorCode::Invalid,
+                        format!("node {}: no planned stop is under way; run `holdfast cluster stop`, or stop this host's service", self.id),
+                    ));
+                }
+                tracing::warn!(node = self.id, "planned stop: shutting down on request");
+                self.shutdown.notify_one();
+                Ok(ControlReply::Done)
+            }
             ControlRequest::Propose { command } => {
                 let cmd: Command = serde_json::from_value(command)
                     .map_err(|e| HoldfastError::new(ErrorCode::Invalid, format!("bad directory command: {e}")))?;
@@ -248,6 +272,7 @@ impl NodeInner {
                 .values()
                 .map(|s| ServiceView { name: s.name.clone(), addr: s.addr.clone(), node: s.node })
                 .collect(),
+            stopping: state.stopping.clone(),
         })
     }
 

@@ -62,6 +62,8 @@ pub struct NodeInner {
     pub reprotections: Mutex<HashSet<(ObjectId, Epoch, NodeId)>>,
     /// On the leader: when each node was first seen down (for re-protection).
     pub down_since: Mutex<HashMap<NodeId, tokio::time::Instant>>,
+    /// Notified by a `Shutdown` control request (a planned stop).
+    pub shutdown: tokio::sync::Notify,
 }
 
 impl NodeInner {
@@ -121,6 +123,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         started: tokio::time::Instant::now(),
         down_since: Mutex::new(HashMap::new()),
         reprotections: Mutex::new(HashSet::new()),
+        shutdown: tokio::sync::Notify::new(),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));
@@ -179,7 +182,11 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         tokio::spawn(crate::fileserve::file_server_loop(inner.clone(), fs));
     }
 
-    shutdown.await;
+    tokio::select! {
+        _ = shutdown => {}
+        // Leaves time for the `Done` reply to reach the asker.
+        _ = async { inner.shutdown.notified().await; tokio::time::sleep(Duration::from_millis(100)).await } => {}
+    }
     tracing::info!(node = me, "shutting down");
     if let Some(sup) = services {
         // Stops every smbd child (bounded by the supervisor's stop grace).

@@ -65,8 +65,11 @@ fn reconcile(inner: &Arc<NodeInner>) {
 fn activate_and_demote(inner: &Arc<NodeInner>, state: &ClusterState) {
     let owned = inner.replicator.owned();
     for obj in state.objects.values() {
+        // A parked handle table is never served: its image on the volume
+        // must stay its last state (docs/restarts.md).
         let mine = obj.owner == inner.id
             && obj.state != ObjectState::Lost
+            && obj.table.parked.is_none()
             && obj.component(inner.id).map(|c| c.state) == Some(ComponentState::Active);
         if !mine {
             if owned.contains_key(&obj.id) {

@@ -134,6 +134,11 @@ impl Supervisor {
         let mut out = BTreeMap::new();
         let Ok(dir) = self.inner.dir() else { return out };
         let state = dir.state();
+        if state.stopping.is_some() {
+            // A planned whole-cluster stop: no service runs until a node
+            // starts again (docs/restarts.md).
+            return out;
+        }
         for svc in state.services.values().filter(|s| s.node == self.inner.id) {
             let Some(def) = self.config.services.iter().find(|d| d.name == svc.name) else {
                 if self.unknown_logged.insert(svc.name.clone()) {

@@ -12,8 +12,14 @@
 //! of the acknowledged mutations. Mutations of one slot are serialized by a
 //! per-slot async lock; a put takes a slot off the free list, so nothing
 //! else can write that slot until the put finished.
+//!
+//! A planned whole-cluster stop parks the table into an image kept on the
+//! persistent volume, and the restart restores it into the reset object
+//! (`park.rs`).
 
+pub mod fuzzing;
 mod layout;
+mod park;
 mod record;
 
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +34,12 @@ use crate::device::Device;
 use crate::names::fold;
 
 pub use layout::{
-    make_id, split_id, HEADER_BYTES, SLOT_BYTES, SLOT_COUNT_MAX, SLOT_HEADER_BYTES, SLOT_RECORD_BYTES_MAX,
+    make_id, next_generation, split_id, TableHeader, HEADER_BYTES, ID_GENERATION_MAX, REUSE_MAX, SLOT_BYTES,
+    SLOT_COUNT_MAX, SLOT_HEADER_BYTES, SLOT_RECORD_BYTES_MAX, TABLE_MAGIC, TABLE_VERSION,
+};
+pub use park::{
+    parse_park_image, ParkImage, PARK_CRC_BYTES, PARK_ENTRY_HEADER_BYTES, PARK_HEADER_BYTES, PARK_IMAGE_BYTES_MAX,
+    PARK_MAGIC, PARK_VERSION,
 };
 pub use record::{
     oplock, ByteRangeLock, HandleRecord, Lease, LOCKS_MAX, LOCK_SEQUENCE_ENTRIES, LOCK_SEQUENCE_NUMBER_MASK,
@@ -36,7 +47,7 @@ pub use record::{
     RECORD_BYTES_MAX, RECORD_VERSION, SHARE_BYTES_MAX,
 };
 
-use layout::{hex, parse_slot, slot_offset, SlotContent, TableHeader};
+use layout::{hex, parse_slot, slot_offset, SlotContent};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
@@ -92,8 +103,31 @@ fn record_key(r: &HandleRecord) -> Option<ReplayKey> {
     replay_key(&r.client_guid, &r.create_guid)
 }
 
-/// Slots per mount read: as many as fit in the largest I/O.
-const MOUNT_READ_SLOTS: u64 = IO_BYTES_MAX / SLOT_BYTES;
+/// Slots per read or write of the slot area (mount, check, format,
+/// restore): as many as fit in the largest I/O.
+const IO_SLOTS_MAX: u64 = IO_BYTES_MAX / SLOT_BYTES;
+const _: () = assert!(IO_SLOTS_MAX >= 1 && IO_SLOTS_MAX * SLOT_BYTES == IO_BYTES_MAX);
+
+/// What [`HandleTable::format`] lays out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableFormat {
+    pub volume_id: [u8; 16],
+    /// Wall-clock time of the format, unix ms (`created_unix_ms`).
+    pub now_unix_ms: u64,
+    /// The directory's reset counter of the object, recorded in the header.
+    pub incarnation: u32,
+    /// High half of every slot generation the table will hand out. A format
+    /// must use an id generation whose ids no client can still hold, so that
+    /// no id handed out before it matches a record created after it.
+    pub id_generation: u16,
+}
+
+/// The bytes of one slot to write when laying out a table: the slot's
+/// header and record (at most a slot), padded with zeros to the slot.
+struct SlotBytes<'a> {
+    slot: u32,
+    bytes: &'a [u8],
+}
 
 struct SlotState {
     /// The generation on the device: of the record if used, of the last
@@ -132,6 +166,8 @@ pub struct HandleTable<D: Device> {
     dev: D,
     volume_id: [u8; 16],
     created_unix_ms: u64,
+    incarnation: u32,
+    id_generation: u16,
     slot_count: u32,
     state: Mutex<State>,
 }
@@ -225,19 +261,70 @@ async fn read_header<D: Device>(dev: &D) -> Result<TableHeader, HandleError> {
 /// the slot number and its parse result.
 async fn scan_slots<D: Device>(
     dev: &D,
-    slot_count: u32,
+    header: &TableHeader,
     mut each: impl FnMut(u32, Result<SlotContent, String>) -> Result<(), HandleError>,
 ) -> Result<(), HandleError> {
+    let slot_count = header.slot_count;
     let mut first = 0u64;
     while first < slot_count as u64 {
-        let n = MOUNT_READ_SLOTS.min(slot_count as u64 - first);
+        let n = IO_SLOTS_MAX.min(slot_count as u64 - first);
         let bytes = read_exact(dev, slot_offset(first as u32), n * SLOT_BYTES).await?;
         for (k, chunk) in bytes.chunks_exact(SLOT_BYTES as usize).enumerate() {
             let slot = (first + k as u64) as u32;
-            each(slot, parse_slot(slot, chunk))?;
+            each(slot, parse_slot(slot, header.id_generation, chunk))?;
         }
         first += n;
     }
+    Ok(())
+}
+
+/// The number of slots `format` lays out on an object of `device_bytes`: as
+/// many whole slots as fit after the header, at most [`SLOT_COUNT_MAX`].
+fn format_slot_count(device_bytes: u64) -> Result<u32, HandleError> {
+    if device_bytes < HEADER_BYTES + SLOT_BYTES {
+        return Err(HandleError::Invalid(format!(
+            "an object of {device_bytes} bytes cannot hold a handle table: it needs at least {} bytes (header + one slot)",
+            HEADER_BYTES + SLOT_BYTES
+        )));
+    }
+    Ok(((device_bytes - HEADER_BYTES) / SLOT_BYTES).min(SLOT_COUNT_MAX as u64) as u32)
+}
+
+/// Lays out a whole table: a zero header, then the slot area in writes of
+/// at most `IO_BYTES_MAX` (each slot either zeros or its entry from `slots`
+/// padded with zeros), then the header. The header goes last and is zeroed
+/// first, so until the last write succeeds the table does not mount
+/// (`NotFormatted`): an interrupted layout never looks like a table that
+/// mixes old and new slots.
+async fn write_table<D: Device>(dev: &D, header: &TableHeader, slots: &[SlotBytes<'_>]) -> Result<(), HandleError> {
+    let slot_count = header.slot_count as u64;
+    assert!(slot_offset(header.slot_count) <= dev.size_bytes(), "the caller checked the geometry");
+    assert!(slots.windows(2).all(|w| w[0].slot < w[1].slot), "slot entries are in increasing slot order");
+    assert!(slots.iter().all(|e| (e.slot as u64) < slot_count && e.bytes.len() as u64 <= SLOT_BYTES));
+    let zeros = Bytes::from(vec![0u8; IO_BYTES_MAX as usize]);
+    dev.write(0, zeros.slice(..HEADER_BYTES as usize)).await?;
+    let mut rest = slots;
+    let mut first = 0u64;
+    while first < slot_count {
+        let n = IO_SLOTS_MAX.min(slot_count - first);
+        let here = rest.iter().take_while(|e| (e.slot as u64) < first + n).count();
+        let (these, later) = rest.split_at(here);
+        rest = later;
+        let data = if these.is_empty() {
+            zeros.slice(..(n * SLOT_BYTES) as usize)
+        } else {
+            let mut buf = vec![0u8; (n * SLOT_BYTES) as usize];
+            for e in these {
+                let at = ((e.slot as u64 - first) * SLOT_BYTES) as usize;
+                buf[at..at + e.bytes.len()].copy_from_slice(e.bytes);
+            }
+            Bytes::from(buf)
+        };
+        dev.write(slot_offset(first as u32), data).await?;
+        first += n;
+    }
+    debug_assert!(rest.is_empty());
+    dev.write(0, Bytes::from(header.encode())).await?;
     Ok(())
 }
 
@@ -247,29 +334,25 @@ fn slot_ids(slot: u32) -> String {
 
 impl<D: Device> HandleTable<D> {
     /// Lays out an empty table on `dev`: as many slots as fit (at most
-    /// [`SLOT_COUNT_MAX`]), all zeroed. Overwrites whatever was there; the
-    /// header is written last, so an interrupted format leaves no table.
-    pub async fn format(dev: &D, volume_id: [u8; 16], now_unix_ms: u64) -> Result<(), HandleError> {
-        let size = dev.size_bytes();
-        if size < HEADER_BYTES + SLOT_BYTES {
-            return Err(HandleError::Invalid(format!(
-                "an object of {size} bytes cannot hold a handle table: it needs at least {} bytes (header + one slot)",
-                HEADER_BYTES + SLOT_BYTES
-            )));
-        }
-        let slot_count = ((size - HEADER_BYTES) / SLOT_BYTES).min(SLOT_COUNT_MAX as u64) as u32;
-        let zeros = Bytes::from(vec![0u8; IO_BYTES_MAX as usize]);
-        dev.write(0, zeros.slice(..HEADER_BYTES as usize)).await?;
-        let end = slot_offset(slot_count);
-        let mut at = HEADER_BYTES;
-        while at < end {
-            let n = (end - at).min(IO_BYTES_MAX);
-            dev.write(at, zeros.slice(..n as usize)).await?;
-            at += n;
-        }
-        let header = TableHeader { slot_count, volume_id, created_unix_ms: now_unix_ms };
-        dev.write(0, Bytes::from(header.encode())).await?;
-        Ok(())
+    /// [`SLOT_COUNT_MAX`]), all zeroed, in writes of at most `IO_BYTES_MAX`.
+    /// Overwrites whatever was there; the header is zeroed first and written
+    /// last, so an interrupted format leaves no table.
+    pub async fn format(dev: &D, f: &TableFormat) -> Result<(), HandleError> {
+        let slot_count = format_slot_count(dev.size_bytes())?;
+        let header = TableHeader {
+            slot_count,
+            volume_id: f.volume_id,
+            created_unix_ms: f.now_unix_ms,
+            incarnation: f.incarnation,
+            id_generation: f.id_generation,
+        };
+        write_table(dev, &header, &[]).await
+    }
+
+    /// Reads block 0 and parses it, without mounting: `NotFormatted` when it
+    /// is all zero, and the same checks as `mount` except the volume id.
+    pub async fn probe(dev: &D) -> Result<TableHeader, HandleError> {
+        read_header(dev).await
     }
 
     /// Reads the header and every slot and builds the index.
@@ -290,7 +373,7 @@ impl<D: Device> HandleTable<D> {
             used: 0,
             locks: HashMap::new(),
         };
-        scan_slots(&dev, header.slot_count, |slot, parsed| {
+        scan_slots(&dev, &header, |slot, parsed| {
             match parsed {
                 Err(reason) => return Err(HandleError::Corrupt(format!("{}: {reason}", slot_ids(slot)))),
                 Ok(SlotContent::Free { generation }) => {
@@ -322,6 +405,8 @@ impl<D: Device> HandleTable<D> {
             dev,
             volume_id,
             created_unix_ms: header.created_unix_ms,
+            incarnation: header.incarnation,
+            id_generation: header.id_generation,
             slot_count: header.slot_count,
             state: Mutex::new(st),
         })
@@ -337,6 +422,17 @@ impl<D: Device> HandleTable<D> {
 
     pub fn created_unix_ms(&self) -> u64 {
         self.created_unix_ms
+    }
+
+    /// The incarnation in the header: of the format or restore that laid
+    /// the table out.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// The high half of every slot generation, so of every persistent id.
+    pub fn id_generation(&self) -> u16 {
+        self.id_generation
     }
 
     /// Number of slots: the most handles the table can hold.
@@ -374,7 +470,7 @@ impl<D: Device> HandleTable<D> {
                     self.slot_count, SLOT_BYTES
                 )));
             };
-            let generation = layout::next_generation(st.slots[slot as usize].generation);
+            let generation = next_generation(st.slots[slot as usize].generation, self.id_generation);
             let id = make_id(generation, slot);
             if let Some(k) = key {
                 st.replay.insert(k, id);
@@ -533,6 +629,8 @@ pub struct HandleCheckReport {
     pub capacity: usize,
     pub volume_id: [u8; 16],
     pub created_unix_ms: u64,
+    pub incarnation: u32,
+    pub id_generation: u16,
 }
 
 impl HandleCheckReport {
@@ -551,10 +649,12 @@ pub async fn check<D: Device>(dev: &D) -> Result<HandleCheckReport, HandleError>
         capacity: header.slot_count as usize,
         volume_id: header.volume_id,
         created_unix_ms: header.created_unix_ms,
+        incarnation: header.incarnation,
+        id_generation: header.id_generation,
         ..HandleCheckReport::default()
     };
     let mut keys: HashMap<ReplayKey, u32> = HashMap::new();
-    scan_slots(dev, header.slot_count, |slot, parsed| {
+    scan_slots(dev, &header, |slot, parsed| {
         match parsed {
             Err(reason) => report.problems.push(format!("{}: {reason}", slot_ids(slot))),
             Ok(SlotContent::Free { .. }) => report.free += 1,

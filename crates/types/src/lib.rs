@@ -10,6 +10,7 @@ pub mod ntstatus;
 pub mod io_mode;
 pub mod limits;
 pub mod object;
+pub mod restart;
 pub mod share;
 pub mod size;
 

@@ -2,6 +2,7 @@
 //! `Json` (0x83) replies. The control plane is rare and human-facing, so it
 //! favours readable JSON over compact binary; the data path never uses it.
 
+use holdfast_types::restart::{Stopping, TableInfo};
 use holdfast_types::{ComponentState, Epoch, LogIndex, NodeId, ObjectId, ObjectKind, ObjectState};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,14 @@ pub enum ControlRequest {
     /// A directory command forwarded to the leader (node to node only). The
     /// command is the directory's own JSON.
     Propose { command: serde_json::Value },
+    /// Begins a planned whole-cluster stop (`holdfast cluster stop`): every
+    /// service stops and every handle table is parked on its volume
+    /// (docs/restarts.md). Replies `Done` once committed.
+    StopCluster,
+    /// The answering node process exits cleanly (status 0) just after it
+    /// replies `Done`. Refused (INVALID) unless a planned stop is under
+    /// way, so it cannot take one host down by mistake.
+    Shutdown,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +105,12 @@ pub struct ObjectView {
     pub epoch: Epoch,
     pub state: ObjectState,
     pub components: Vec<ComponentView>,
+    /// Times the object came back after being LOST (`ResetLost`).
+    #[serde(default)]
+    pub incarnation: u32,
+    /// Its handle table's park, census and resets (empty for other objects).
+    #[serde(default)]
+    pub table: TableInfo,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,4 +130,7 @@ pub struct StatusView {
     pub nodes: Vec<NodeView>,
     pub objects: Vec<ObjectView>,
     pub services: Vec<ServiceView>,
+    /// Set while a planned whole-cluster stop is under way.
+    #[serde(default)]
+    pub stopping: Option<Stopping>,
 }

@@ -56,22 +56,28 @@ pub fn python_at(py: &Path, script: &str, addr: &str) -> Command {
 
 /// `failover.py open STATE`: returns once it printed READY (it then holds
 /// its persistent handle until a line arrives on its stdin).
-#[allow(clippy::zombie_processes)]
 pub fn start_opener(py: &Path, addr: &str, state: &Path) -> (Child, std::io::BufReader<std::process::ChildStdout>, String) {
+    start_script_opener(py, "failover.py", addr, state)
+}
+
+/// `SCRIPT open STATE` for a script of `tests/smb/` that opens, prints
+/// READY and holds its handle until a line arrives on its stdin.
+#[allow(clippy::zombie_processes)]
+pub fn start_script_opener(py: &Path, script: &str, addr: &str, state: &Path) -> (Child, std::io::BufReader<std::process::ChildStdout>, String) {
     use std::io::BufRead;
-    let mut opener = python_at(py, "failover.py", addr)
+    let mut opener = python_at(py, script, addr)
         .args(["open", state.to_str().unwrap()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .expect("run failover.py open");
+        .unwrap_or_else(|e| panic!("run {script} open: {e}"));
     let mut out = std::io::BufReader::new(opener.stdout.take().unwrap());
     let mut seen = String::new();
     loop {
         let mut line = String::new();
         if out.read_line(&mut line).unwrap() == 0 {
             let st = opener.wait();
-            panic!("failover.py open ended before READY ({st:?}):\n{seen}");
+            panic!("{script} open ended before READY ({st:?}):\n{seen}");
         }
         seen.push_str(&line);
         if line.trim() == "READY" {
@@ -94,7 +100,13 @@ pub fn finish_opener(mut opener: Child, mut out: std::io::BufReader<std::process
 /// `failover.py reclaim STATE` against `addr`: DH2C with the same
 /// ClientGuid, then the bytes read back. Returns (success, output).
 pub fn reclaim(py: &Path, addr: &str, state: &Path) -> (bool, String) {
-    let o = python_at(py, "failover.py", addr).args(["reclaim", state.to_str().unwrap()]).output().expect("run failover.py reclaim");
+    run_phase(py, "failover.py", "reclaim", addr, state)
+}
+
+/// `SCRIPT PHASE STATE` against `addr`; success is exit 0 with PASS
+/// printed. Returns (success, output).
+pub fn run_phase(py: &Path, script: &str, phase: &str, addr: &str, state: &Path) -> (bool, String) {
+    let o = python_at(py, script, addr).args([phase, state.to_str().unwrap()]).output().unwrap_or_else(|e| panic!("run {script} {phase}: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     (o.status.success() && text.contains("PASS"), text)
 }

@@ -9,13 +9,36 @@ use super::record::{HandleRecord, PERSISTENT_ID_OFFSET, RECORD_BYTES_MAX};
 use super::HandleError;
 
 pub const TABLE_MAGIC: [u8; 8] = *b"HFHNDTB\0";
-pub const TABLE_VERSION: u32 = 1;
+/// Version 2 added `incarnation` and `id_generation`. Version 1 is not read:
+/// the table lives only in the hosts' RAM, so no version 1 table survives a
+/// whole-cluster restart and there is nothing to migrate.
+pub const TABLE_VERSION: u32 = 2;
 /// Size of the table header; slot 0 starts here.
 pub const HEADER_BYTES: u64 = 4096;
-/// Bytes of the header that carry fields; the crc32 covers `0..HEADER_CRC_OFFSET`.
-pub const HEADER_CRC_OFFSET: usize = 44;
-pub const HEADER_USED_BYTES: usize = 48;
-/// Size of one slot. The only value version 1 accepts.
+
+// Header field offsets, each chained to the one before so a field cannot
+// silently overlap its neighbour.
+const H_MAGIC: usize = 0;
+const H_VERSION: usize = H_MAGIC + 8;
+const H_SLOT_BYTES: usize = H_VERSION + 4;
+const H_SLOT_COUNT: usize = H_SLOT_BYTES + 4;
+const H_VOLUME_ID: usize = H_SLOT_COUNT + 4;
+const H_CREATED: usize = H_VOLUME_ID + 16;
+const H_INCARNATION: usize = H_CREATED + 8;
+const H_ID_GENERATION: usize = H_INCARNATION + 4;
+/// The header's crc32 field; the crc covers `0..HEADER_CRC_OFFSET`.
+pub const HEADER_CRC_OFFSET: usize = H_ID_GENERATION + 4;
+/// Bytes of the header that carry fields; the rest is reserved (zero).
+pub const HEADER_USED_BYTES: usize = HEADER_CRC_OFFSET + 4;
+const _: () = assert!(H_INCARNATION == 44 && H_ID_GENERATION == 48);
+const _: () = assert!(HEADER_CRC_OFFSET == 52 && HEADER_USED_BYTES == 56);
+const _: () = assert!(HEADER_USED_BYTES as u64 <= HEADER_BYTES);
+/// Largest `id_generation`: it is the high half of a slot generation.
+pub const ID_GENERATION_MAX: u32 = u16::MAX as u32;
+/// Largest `reuse` count, the low half of a slot generation (0 is never used).
+pub const REUSE_MAX: u32 = 0xFFFF;
+
+/// Size of one slot. The only value version 2 accepts.
 pub const SLOT_BYTES: u64 = 4096;
 /// Most slots a table may have (4 GiB of slots).
 pub const SLOT_COUNT_MAX: u32 = 1 << 20;
@@ -57,37 +80,71 @@ pub fn split_id(id: u64) -> Option<(u32, u32)> {
     Some((low - 1, (id >> 32) as u32))
 }
 
-/// The generation the next put of a slot uses. 0 is skipped on wrap, so a
-/// used slot never has generation 0 (which marks a slot never used).
-pub fn next_generation(g: u32) -> u32 {
-    match g.wrapping_add(1) {
-        0 => 1,
-        n => n,
+/// The generation the next put of a slot uses. A slot generation is
+/// `(id_generation << 16) | reuse` with `reuse` in `1..=0xFFFF`: within one
+/// id generation `reuse` counts up and wraps from 0xFFFF to 1 (never 0, so a
+/// used slot never has generation 0, which marks a slot never used); a slot
+/// whose generation is of another id generation (or 0) starts at reuse 1.
+/// Tables of different id generations therefore never hand out the same id.
+pub fn next_generation(g: u32, id_generation: u16) -> u32 {
+    let high = (id_generation as u32) << 16;
+    let next = if g >> 16 == id_generation as u32 {
+        match g & REUSE_MAX {
+            REUSE_MAX => 1,
+            reuse => reuse + 1,
+        }
+    } else {
+        1
+    };
+    debug_assert!((1..=REUSE_MAX).contains(&next));
+    high | next
+}
+
+/// Checks that a slot's non-zero generation belongs to the table's id
+/// generation and has a non-zero reuse count. Every generation a table of
+/// this id generation writes does; anything else would let the table hold an
+/// id another id generation handed out.
+pub fn check_generation(generation: u32, id_generation: u16) -> Result<(), String> {
+    if generation >> 16 != id_generation as u32 || generation & REUSE_MAX == 0 {
+        return Err(format!(
+            "generation 0x{generation:08x} is not of the table's id generation {id_generation} \
+             (expected 0x{id_generation:04x}0001..=0x{id_generation:04x}ffff)"
+        ));
     }
+    Ok(())
 }
 
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The fields of the table header (block 0).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableHeader {
     pub slot_count: u32,
     pub volume_id: [u8; 16],
+    /// Wall-clock time of the `format` (kept by a restore), unix ms.
     pub created_unix_ms: u64,
+    /// The directory's reset counter of the object when the table was
+    /// formatted or restored.
+    pub incarnation: u32,
+    /// High half of every slot generation in the table (see [`next_generation`]).
+    pub id_generation: u16,
 }
 
 impl TableHeader {
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; HEADER_BYTES as usize];
-        b[0..8].copy_from_slice(&TABLE_MAGIC);
-        b[8..12].copy_from_slice(&TABLE_VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&(SLOT_BYTES as u32).to_le_bytes());
-        b[16..20].copy_from_slice(&self.slot_count.to_le_bytes());
-        b[20..36].copy_from_slice(&self.volume_id);
-        b[36..44].copy_from_slice(&self.created_unix_ms.to_le_bytes());
+        b[H_MAGIC..H_VERSION].copy_from_slice(&TABLE_MAGIC);
+        b[H_VERSION..H_SLOT_BYTES].copy_from_slice(&TABLE_VERSION.to_le_bytes());
+        b[H_SLOT_BYTES..H_SLOT_COUNT].copy_from_slice(&(SLOT_BYTES as u32).to_le_bytes());
+        b[H_SLOT_COUNT..H_VOLUME_ID].copy_from_slice(&self.slot_count.to_le_bytes());
+        b[H_VOLUME_ID..H_CREATED].copy_from_slice(&self.volume_id);
+        b[H_CREATED..H_INCARNATION].copy_from_slice(&self.created_unix_ms.to_le_bytes());
+        b[H_INCARNATION..H_ID_GENERATION].copy_from_slice(&self.incarnation.to_le_bytes());
+        b[H_ID_GENERATION..HEADER_CRC_OFFSET].copy_from_slice(&(self.id_generation as u32).to_le_bytes());
         let crc = crc32(&[&b[..HEADER_CRC_OFFSET]]);
-        b[44..48].copy_from_slice(&crc.to_le_bytes());
+        b[HEADER_CRC_OFFSET..HEADER_USED_BYTES].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -100,41 +157,55 @@ impl TableHeader {
         if b.iter().all(|&x| x == 0) {
             return Err(HandleError::NotFormatted);
         }
-        if b[0..8] != TABLE_MAGIC {
+        if b[H_MAGIC..H_VERSION] != TABLE_MAGIC {
             return Err(HandleError::Foreign(format!(
                 "block 0 is not a Holdfast handle table: magic {:?} (hex {}), expected \"HFHNDTB\\0\"",
-                String::from_utf8_lossy(&b[0..8]),
-                hex(&b[0..8])
+                String::from_utf8_lossy(&b[H_MAGIC..H_VERSION]),
+                hex(&b[H_MAGIC..H_VERSION])
             )));
         }
-        let version = le_u32(&b[8..12]);
+        // Before the crc: a table of another version reports its version, not a crc error.
+        let version = le_u32(&b[H_VERSION..]);
         if version != TABLE_VERSION {
             return Err(HandleError::Corrupt(format!(
-                "handle table header version {version}, this build reads version {TABLE_VERSION}"
+                "handle table header version {version}, this build reads version {TABLE_VERSION} only \
+                 (the table lives in RAM, so an older one is reset, not migrated)"
             )));
         }
-        let stored = le_u32(&b[44..48]);
+        let stored = le_u32(&b[HEADER_CRC_OFFSET..]);
         let computed = crc32(&[&b[..HEADER_CRC_OFFSET]]);
         if stored != computed {
             return Err(HandleError::Corrupt(format!(
                 "handle table header crc32 is 0x{stored:08x}, its bytes give 0x{computed:08x}"
             )));
         }
-        let slot_bytes = le_u32(&b[12..16]);
+        let slot_bytes = le_u32(&b[H_SLOT_BYTES..]);
         if slot_bytes as u64 != SLOT_BYTES {
             return Err(HandleError::Corrupt(format!(
                 "handle table header says slot_bytes {slot_bytes}, version {TABLE_VERSION} uses {SLOT_BYTES}"
             )));
         }
-        let slot_count = le_u32(&b[16..20]);
+        let slot_count = le_u32(&b[H_SLOT_COUNT..]);
         if slot_count == 0 || slot_count > SLOT_COUNT_MAX {
             return Err(HandleError::Corrupt(format!(
                 "handle table header says slot_count {slot_count}, it must be 1..={SLOT_COUNT_MAX}"
             )));
         }
+        let id_generation = le_u32(&b[H_ID_GENERATION..]);
+        if id_generation > ID_GENERATION_MAX {
+            return Err(HandleError::Corrupt(format!(
+                "handle table header says id_generation {id_generation}, it must be at most {ID_GENERATION_MAX}"
+            )));
+        }
         let mut volume_id = [0u8; 16];
-        volume_id.copy_from_slice(&b[20..36]);
-        Ok(TableHeader { slot_count, volume_id, created_unix_ms: le_u64(&b[36..44]) })
+        volume_id.copy_from_slice(&b[H_VOLUME_ID..H_CREATED]);
+        Ok(TableHeader {
+            slot_count,
+            volume_id,
+            created_unix_ms: le_u64(&b[H_CREATED..]),
+            incarnation: le_u32(&b[H_INCARNATION..]),
+            id_generation: id_generation as u16,
+        })
     }
 
     /// Checks that every slot lies inside a device of `device_bytes`.
@@ -156,13 +227,13 @@ fn le_u16(b: &[u8]) -> u16 {
     u16::from_le_bytes(a)
 }
 
-fn le_u32(b: &[u8]) -> u32 {
+pub fn le_u32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u32::from_le_bytes(a)
 }
 
-fn le_u64(b: &[u8]) -> u64 {
+pub fn le_u64(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[..8]);
     u64::from_le_bytes(a)
@@ -213,7 +284,9 @@ pub fn free_slot_sector(generation: u32, slot: u32) -> Vec<u8> {
     buf
 }
 
-fn fill_header(buf: &mut [u8], flags: u16, generation: u32, slot: u32, record_len: u32) {
+/// Fills a slot header at the start of `buf`; the crc covers the header
+/// and the `record_len` bytes after it, which must already be in place.
+pub fn fill_header(buf: &mut [u8], flags: u16, generation: u32, slot: u32, record_len: u32) {
     buf[0..4].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
     buf[4..6].copy_from_slice(&SLOT_VERSION.to_le_bytes());
     buf[6..8].copy_from_slice(&flags.to_le_bytes());
@@ -225,9 +298,10 @@ fn fill_header(buf: &mut [u8], flags: u16, generation: u32, slot: u32, record_le
     buf[20..24].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Parses the bytes of slot `slot` (at least its header; normally the whole
-/// 4096-byte block). The error is the reason, without the slot number.
-pub fn parse_slot(slot: u32, b: &[u8]) -> Result<SlotContent, String> {
+/// Parses the bytes of slot `slot` of a table of `id_generation` (at least
+/// its header; normally the whole 4096-byte block). The error is the
+/// reason, without the slot number.
+pub fn parse_slot(slot: u32, id_generation: u16, b: &[u8]) -> Result<SlotContent, String> {
     if b.len() < SLOT_HEADER_BYTES {
         return Err(format!("only {} bytes read, the slot header has {SLOT_HEADER_BYTES}", b.len()));
     }
@@ -268,12 +342,14 @@ pub fn parse_slot(slot: u32, b: &[u8]) -> Result<SlotContent, String> {
             if record_len != 0 {
                 return Err(format!("FREE slot with record_len {record_len}, expected 0"));
             }
+            check_generation(generation, id_generation)?;
             Ok(SlotContent::Free { generation })
         }
         SLOT_FLAG_USED => {
             if generation == 0 {
                 return Err("USED slot with generation 0".into());
             }
+            check_generation(generation, id_generation)?;
             let record = HandleRecord::decode(record_bytes).map_err(|e| e.to_string())?;
             let id = make_id(generation, slot);
             if record.persistent_id != id {

@@ -11,8 +11,24 @@ use super::layout::{self, TableHeader};
 use super::*;
 use crate::device::MemDevice;
 
+mod ids;
+mod park;
+
 const VOL: [u8; 16] = [0xA5; 16];
 const OTHER_VOL: [u8; 16] = [0x5A; 16];
+/// The id generation and incarnation the test tables are formatted with:
+/// not 0, so a table that ignored its id generation would fail the tests.
+const IDG: u16 = 7;
+const INC: u32 = 3;
+
+/// The slot generation of the `reuse`-th put of a slot in a table of [`IDG`].
+fn gen(reuse: u32) -> u32 {
+    ((IDG as u32) << 16) | reuse
+}
+
+fn table_format(now_unix_ms: u64) -> TableFormat {
+    TableFormat { volume_id: VOL, now_unix_ms, incarnation: INC, id_generation: IDG }
+}
 
 /// MemDevice that counts writes, can fail or stall them, and can yield
 /// before each write so concurrent tasks interleave.
@@ -72,7 +88,7 @@ impl Device for TestDev {
 
 async fn new_table(slots: u64) -> HandleTable<TestDev> {
     let dev = TestDev::new(slots);
-    HandleTable::format(&dev, VOL, 1_700_000_000_000).await.unwrap();
+    HandleTable::format(&dev, &table_format(1_700_000_000_000)).await.unwrap();
     HandleTable::mount(dev, VOL).await.unwrap()
 }
 
@@ -221,7 +237,14 @@ proptest! {
     }
 
     #[test]
-    fn handles_slot_with_any_flipped_bit_is_refused(r in arb_record(), generation in 1u32.., slot in 0u32..1000, bit in any::<usize>()) {
+    fn handles_slot_with_any_flipped_bit_is_refused(
+        r in arb_record(),
+        idg in any::<u16>(),
+        reuse in 1u32..=REUSE_MAX,
+        slot in 0u32..1000,
+        bit in any::<usize>(),
+    ) {
+        let generation = ((idg as u32) << 16) | reuse;
         let mut buf = layout::new_slot_buffer();
         r.encode_into(&mut buf).unwrap();
         let covered = buf.len();
@@ -229,10 +252,10 @@ proptest! {
         prop_assert_eq!(buf.len() % 512, 0);
         let mut expect = r.clone();
         expect.persistent_id = make_id(generation, slot);
-        prop_assert_eq!(layout::parse_slot(slot, &buf), Ok(layout::SlotContent::Used { generation, record: Box::new(expect) }));
+        prop_assert_eq!(layout::parse_slot(slot, idg, &buf), Ok(layout::SlotContent::Used { generation, record: Box::new(expect) }));
         let bit = bit % (covered * 8);
         buf[bit / 8] ^= 1 << (bit % 8);
-        prop_assert!(layout::parse_slot(slot, &buf).is_err());
+        prop_assert!(layout::parse_slot(slot, idg, &buf).is_err());
     }
 }
 
@@ -313,14 +336,15 @@ async fn handles_put_get_find_list_update_delete() {
     let b = t.put(sample(2, "data")).await.unwrap();
     let c = t.put(sample(3, "other")).await.unwrap();
     assert_eq!(t.len(), 3);
-    assert_eq!(a.persistent_id, make_id(1, 0));
+    assert_eq!(a.persistent_id, make_id(gen(1), 0));
     assert_ne!(a.persistent_id, b.persistent_id);
     assert_eq!(t.get(a.persistent_id).unwrap(), a);
     assert_eq!(t.get(b.persistent_id).unwrap().path, "dir\\file-2.txt");
     assert!(matches!(t.get(0), Err(HandleError::NotFound(0))));
-    assert!(matches!(t.get(make_id(2, 0)), Err(HandleError::NotFound(_))), "wrong generation");
-    assert!(matches!(t.get(make_id(1, 15)), Err(HandleError::NotFound(_))), "free slot");
-    assert!(matches!(t.get(make_id(1, 99)), Err(HandleError::NotFound(_))), "past the end");
+    assert!(matches!(t.get(make_id(gen(2), 0)), Err(HandleError::NotFound(_))), "wrong generation");
+    assert!(matches!(t.get(make_id(1, 0)), Err(HandleError::NotFound(_))), "another id generation");
+    assert!(matches!(t.get(make_id(gen(1), 15)), Err(HandleError::NotFound(_))), "free slot");
+    assert!(matches!(t.get(make_id(gen(1), 99)), Err(HandleError::NotFound(_))), "past the end");
 
     assert_eq!(t.find([0xC1; 16], [2; 16]), Some(b.clone()));
     assert_eq!(t.find([0xC1; 16], [9; 16]), None);
@@ -353,7 +377,7 @@ async fn handles_put_get_find_list_update_delete() {
     assert!(matches!(t.update(clash).await, Err(HandleError::Exists)));
     assert_eq!(t.get(c.persistent_id).unwrap(), c);
     let mut gone = b2.clone();
-    gone.persistent_id = make_id(7, 1);
+    gone.persistent_id = make_id(gen(7), 1);
     assert!(matches!(t.update(gone).await, Err(HandleError::NotFound(_))));
 
     t.delete(a.persistent_id).await.unwrap();
@@ -452,7 +476,7 @@ async fn handles_ids_are_not_reused_after_delete() {
     let generations: HashSet<u32> = seen.iter().filter(|&&i| split_id(i).unwrap().0 == 0).map(|&i| split_id(i).unwrap().1).collect();
     assert!(generations.len() > 1, "slot 0 was reused with new generations");
     assert!(!seen.contains(&0));
-    assert_eq!(layout::next_generation(u32::MAX), 1, "generation 0 is skipped on wrap");
+    assert_eq!(next_generation(gen(REUSE_MAX), IDG), gen(1), "reuse 0 is skipped on wrap");
 }
 
 #[tokio::test]
@@ -479,20 +503,20 @@ async fn handles_remount_sees_exactly_the_acknowledged_state() {
     assert_eq!(t.find([0xC1; 16], [3; 16]), None);
 
     let c = t.put(sample(3, "s")).await.unwrap();
-    assert_eq!(c.persistent_id, make_id(1, 2), "the failed put gave its slot back");
+    assert_eq!(c.persistent_id, make_id(gen(1), 2), "the failed put gave its slot back");
     t.delete(b.persistent_id).await.unwrap();
 
     let again = remount(&t).await;
     assert_eq!(all(&again), vec![a2, c]);
     assert_eq!(all(&again), all(&t));
     assert_eq!(again.len(), 2);
-    assert_eq!(again.find([0xC1; 16], [3; 16]).map(|r| r.persistent_id), Some(make_id(1, 2)));
+    assert_eq!(again.find([0xC1; 16], [3; 16]).map(|r| r.persistent_id), Some(make_id(gen(1), 2)));
     // The deleted slot keeps its generation on the device.
     let mut next = Vec::new();
     for n in 10..16 {
         next.push(again.put(sample(n, "s")).await.unwrap().persistent_id);
     }
-    assert!(next.contains(&make_id(2, 1)), "{next:x?}");
+    assert!(next.contains(&make_id(gen(2), 1)), "{next:x?}");
     assert!(matches!(again.put(sample(20, "s")).await, Err(HandleError::Full(_))));
 }
 
@@ -537,13 +561,17 @@ async fn handles_foreign_and_corrupt_headers_are_refused() {
     img[37] ^= 1;
     assert!(matches!(mount(img, VOL).await, Err(HandleError::Corrupt(m)) if m.contains("crc32")));
 
-    let mut img = good.clone();
-    img[8] = 2;
-    assert!(matches!(mount(img, VOL).await, Err(HandleError::Corrupt(m)) if m.contains("version 2")));
+    // Version 1 (the table before incarnations) and a newer version both
+    // report their version, not a crc error.
+    for version in [1u8, 3] {
+        let mut img = good.clone();
+        img[8] = version;
+        assert!(matches!(mount(img, VOL).await, Err(HandleError::Corrupt(m)) if m.contains(&format!("version {version}"))));
+    }
 
     // A well-formed header claiming more slots than the object has.
     let mut img = good.clone();
-    let h = TableHeader { slot_count: 5, volume_id: VOL, created_unix_ms: 1 };
+    let h = TableHeader { slot_count: 5, volume_id: VOL, created_unix_ms: 1, incarnation: INC, id_generation: IDG };
     img[..HEADER_BYTES as usize].copy_from_slice(&h.encode());
     assert!(matches!(mount(img, VOL).await, Err(HandleError::Corrupt(m)) if m.contains("5 slots")));
 
@@ -582,7 +610,7 @@ async fn handles_check_reports_duplicate_replay_keys() {
     // Write a second record with the same replay key into slot 3 by hand.
     let mut buf = layout::new_slot_buffer();
     sample(1, "s").encode_into(&mut buf).unwrap();
-    layout::finish_used_slot(&mut buf, 1, 3).unwrap();
+    layout::finish_used_slot(&mut buf, gen(1), 3).unwrap();
     t.device().mem.write(layout::slot_offset(3), Bytes::from(buf)).await.unwrap();
 
     let report = check(t.device()).await.unwrap();
@@ -628,7 +656,7 @@ fn yielding_table_dev(slots: u64) -> TestDev {
 #[tokio::test]
 async fn handles_concurrent_puts_get_distinct_ids_and_survive_remount() {
     let dev = yielding_table_dev(100);
-    HandleTable::format(&dev, VOL, 1).await.unwrap();
+    HandleTable::format(&dev, &table_format(1)).await.unwrap();
     let t = Arc::new(HandleTable::mount(dev, VOL).await.unwrap());
     let mut set = tokio::task::JoinSet::new();
     for n in 1..=64u8 {
@@ -653,7 +681,7 @@ async fn handles_concurrent_puts_get_distinct_ids_and_survive_remount() {
 #[tokio::test]
 async fn handles_concurrent_mutations_of_one_slot_are_serialized() {
     let dev = yielding_table_dev(8);
-    HandleTable::format(&dev, VOL, 1).await.unwrap();
+    HandleTable::format(&dev, &table_format(1)).await.unwrap();
     let t = Arc::new(HandleTable::mount(dev, VOL).await.unwrap());
     let a = t.put(sample(1, "s")).await.unwrap();
 
@@ -692,12 +720,12 @@ async fn handles_concurrent_mutations_of_one_slot_are_serialized() {
 async fn handles_format_zeroes_old_slots_and_refuses_tiny_objects() {
     let t = new_table(4).await;
     t.put(sample(1, "s")).await.unwrap();
-    HandleTable::format(t.device(), VOL, 2).await.unwrap();
+    HandleTable::format(t.device(), &table_format(2)).await.unwrap();
     let again = remount(&t).await;
     assert_eq!(again.len(), 0);
     assert_eq!(again.created_unix_ms(), 2);
     let tiny = TestDev::from_mem(MemDevice::new(HEADER_BYTES), false);
-    assert!(matches!(HandleTable::format(&tiny, VOL, 0).await, Err(HandleError::Invalid(_))));
+    assert!(matches!(HandleTable::format(&tiny, &table_format(0)).await, Err(HandleError::Invalid(_))));
 }
 
 /// The table can be shared between tasks and its futures spawned.
@@ -706,7 +734,10 @@ fn handles_table_and_futures_are_send(t: &HandleTable<MemDevice>, d: &MemDevice)
     fn send<T: Send>(_: T) {}
     fn send_sync<T: Send + Sync>() {}
     send_sync::<HandleTable<MemDevice>>();
-    send(HandleTable::<MemDevice>::format(d, VOL, 0));
+    send(HandleTable::<MemDevice>::format(d, &table_format(0)));
+    send(HandleTable::<MemDevice>::probe(d));
+    send(HandleTable::<MemDevice>::restore(d, &[], VOL, 1));
+    send(t.park_image(0));
     send(HandleTable::mount(MemDevice::new(8192), VOL));
     send(t.put(HandleRecord::default()));
     send(t.update(HandleRecord::default()));

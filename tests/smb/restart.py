@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""A persistent handle across a whole-cluster restart (driven by
+crates/holdfast/tests/restart.rs; docs/restarts.md):
+
+    restart.py open STATE     DH2Q persistent + WRITE + an exclusive lock
+                              on bytes 0..LOCK_BYTES, writes STATE (JSON),
+                              prints READY, then holds the connection until
+                              a line arrives on stdin and exits without
+                              CLOSE or LOGOFF (the cluster stops meanwhile).
+    restart.py reclaim STATE  after a planned stop: same ClientGuid, DH2C
+                              reclaims the same FileId, the bytes read back;
+                              a second client's lock on the range is
+                              refused until the reclaimed handle unlocks it.
+    restart.py gone STATE     after a power loss: DH2C of the old FileId is
+                              STATUS_OBJECT_NAME_NOT_FOUND, as MS-SMB2
+                              3.3.5.9.12 says for a handle the server does
+                              not have; the file opens again (plain and
+                              persistent) and its bytes read back.
+
+Connections are retried for up to RECONNECT_S seconds while the cluster
+comes back. Environment as for test_persistent.py.
+"""
+
+import json
+import sys
+import uuid
+
+from smbprotocol.exceptions import SMBResponseException
+from smbprotocol.open import CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel, CreateOptions, LockFlags, Open, ShareAccess, SMB2LockElement
+
+from failover import connect_retrying
+from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2
+
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_LOCK_NOT_GRANTED = 0xC0000055
+STATUS_FILE_LOCK_CONFLICT = 0xC0000054
+LOCK_BYTES = 100
+
+
+def lock(f, flags):
+    e = SMB2LockElement()
+    e["offset"] = 0
+    e["length"] = LOCK_BYTES
+    e["flags"] = flags
+    f.lock([e])
+
+
+def status_of(fn):
+    try:
+        fn()
+    except SMBResponseException as e:
+        return e.status
+    return 0
+
+
+def open_for_lock(tree, name):
+    """A second client's open that sharing allows beside the first one."""
+    f = Open(tree, name)
+    f.create(
+        ImpersonationLevel.Impersonation,
+        FilePipePrinterAccessMask.FILE_READ_DATA,
+        0,
+        ShareAccess.FILE_SHARE_READ | ShareAccess.FILE_SHARE_WRITE | ShareAccess.FILE_SHARE_DELETE,
+        CreateDisposition.FILE_OPEN,
+        CreateOptions.FILE_NON_DIRECTORY_FILE,
+    )
+    return f
+
+
+def open_write_lock(state):
+    client_guid, create_guid = uuid.uuid4(), uuid.uuid4()
+    name = f"restart-{uuid.uuid4().hex[:8]}.bin"
+    conn, _, tree = connect(client_guid)
+    f, resp = create(tree, name, [dh2q(create_guid)])
+    d = durable_v2(resp)
+    check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "persistent handle granted")
+    check(f.write(DATA, 0) == len(DATA), f"wrote {len(DATA)} bytes")
+    lock(f, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)
+    st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name}
+    with open(state, "w") as out:
+        json.dump(st, out)
+    return conn
+
+
+def reclaim(st):
+    conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
+    f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
+    check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C after the restart reclaimed the same FileId.Persistent")
+    check(f.read(0, len(DATA)) == DATA, "the bytes written before the stop are read back")
+    conn2, _, tree2 = connect_retrying(uuid.uuid4())
+    g = open_for_lock(tree2, st["name"])
+    s = status_of(lambda: lock(g, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY))
+    check(s in (STATUS_LOCK_NOT_GRANTED, STATUS_FILE_LOCK_CONFLICT), f"the byte-range lock survived the restart: a second client's lock is refused (status 0x{s:08x})")
+    lock(f, LockFlags.SMB2_LOCKFLAG_UNLOCK)
+    s = status_of(lambda: lock(g, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY))
+    check(s == 0, f"once the reclaimed handle unlocks, the second client's lock is granted (status 0x{s:08x})")
+    g.close()
+    conn2.disconnect()
+    f.close()
+    conn.disconnect()
+
+
+def gone(st):
+    conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
+    s = status_of(lambda: create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN))
+    check(s == STATUS_OBJECT_NAME_NOT_FOUND, f"DH2C of a handle lost with the RAM is STATUS_OBJECT_NAME_NOT_FOUND (got 0x{s:08x})")
+    f, _ = create(tree, st["name"], [], disposition=CreateDisposition.FILE_OPEN)
+    check(f.read(0, len(DATA)) == DATA, "the file's bytes survived the power loss")
+    f.close()
+    g, resp = create(tree, st["name"], [dh2q(uuid.uuid4())], disposition=CreateDisposition.FILE_OPEN)
+    d = durable_v2(resp)
+    check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "a new persistent open is granted after the reset")
+    check(g.file_id[:8] != bytes.fromhex(st["file_id"])[:8], "the new handle's FileId is not the lost one's")
+    g.close()
+    conn.disconnect()
+
+
+def main():
+    phase, state = sys.argv[1], sys.argv[2]
+    if phase == "open":
+        conn = open_write_lock(state)
+        print("READY", flush=True)
+        sys.stdin.readline()
+        try:
+            conn.disconnect(close=False)
+        except Exception:  # the server side is long gone
+            pass
+    else:
+        with open(state) as inp:
+            st = json.load(inp)
+        {"reclaim": reclaim, "gone": gone}[phase](st)
+        print("PASS", flush=True)
+
+
+if __name__ == "__main__":
+    main()
