@@ -39,6 +39,12 @@ command -v smbclient >/dev/null 2>&1 || apt_install smbclient
 [ -x /usr/sbin/smbd ] || apt_install samba
 command -v smbtorture >/dev/null 2>&1 || apt_install samba-testsuite
 
+# The rig of separate hosts (scripts/netns-cluster.sh,
+# crates/holdfast/tests/netns.rs): network namespaces and addresses
+# (iproute2), and the address hook's gratuitous ARP (dist/holdfast-addr).
+command -v ip >/dev/null 2>&1 || apt_install iproute2
+command -v arping >/dev/null 2>&1 || apt_install iputils-arping
+
 # cargo-fuzz for the fuzz slice in scripts/test.sh (scripts/fuzz-slice.sh
 # runs it on the stable toolchain).
 command -v cargo-fuzz >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo-fuzz" ] || cargo install --locked cargo-fuzz

@@ -11,6 +11,9 @@ crates/holdfast/tests/restart.rs; docs/restarts.md):
                               reclaims the same FileId, the bytes read back;
                               a second client's lock on the range is
                               refused until the reclaimed handle unlocks it.
+    restart.py conflict STATE while the handle is disconnected: another
+                              client's conflicting open is refused with
+                              STATUS_FILE_NOT_AVAILABLE.
     restart.py gone STATE     after a power loss: DH2C of the old FileId is
                               STATUS_OBJECT_NAME_NOT_FOUND, as MS-SMB2
                               3.3.5.9.12 says for a handle the server does
@@ -34,6 +37,7 @@ from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_LOCK_NOT_GRANTED = 0xC0000055
 STATUS_FILE_LOCK_CONFLICT = 0xC0000054
+STATUS_FILE_NOT_AVAILABLE = 0xC0000467
 LOCK_BYTES = 100
 
 
@@ -100,6 +104,15 @@ def reclaim(st):
     conn.disconnect()
 
 
+def conflict(st):
+    """While the handle is disconnected (its host died), another client's
+    conflicting open is refused, once the service answers again."""
+    conn, _, tree = connect_retrying(uuid.uuid4())
+    s = status_of(lambda: create(tree, st["name"], [], disposition=CreateDisposition.FILE_OPEN, share=ShareAccess.FILE_SHARE_READ))
+    check(s == STATUS_FILE_NOT_AVAILABLE, f"a conflicting open of the disconnected handle's file is STATUS_FILE_NOT_AVAILABLE (got 0x{s:08x})")
+    conn.disconnect()
+
+
 def gone(st):
     conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
     s = status_of(lambda: create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN))
@@ -128,7 +141,7 @@ def main():
     else:
         with open(state) as inp:
             st = json.load(inp)
-        {"reclaim": reclaim, "gone": gone}[phase](st)
+        {"reclaim": reclaim, "gone": gone, "conflict": conflict}[phase](st)
         print("PASS", flush=True)
 
 

@@ -12,6 +12,8 @@
 //! DIR/node-N/smbd-S.toml  config of service S's smbd while it runs there,
 //! DIR/node-N/smbd-S.log   its log, and smbd-S.pid its process id
 //! DIR/smb-users           SMB users; DIR/smb-credentials the default one's
+//! DIR/holdfast-addr       the address takeover hook, when a service
+//!                         address is not on loopback
 //! ```
 
 use std::io::Write;
@@ -36,7 +38,7 @@ pub fn node_config_path(dir: &Path, id: u64) -> PathBuf {
 
 /// Writes a new cluster into `dir` without an SMB service (benchmarks).
 pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
-    init_with_service(dir, a, &SmbArgs { smb_port: 4445, no_smb_service: true, address_hook: None })
+    init_with_service(dir, a, &SmbArgs { smb_port: 4445, no_smb_service: true, address_hook: None, services: Vec::new() })
 }
 
 /// Writes a new cluster into `dir`; with `smb_port`, the default share gets
@@ -44,12 +46,7 @@ pub fn init(dir: &Path, a: &InitArgs) -> anyhow::Result<ClusterFile> {
 /// existing cluster.
 pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Result<ClusterFile> {
     let smb_port = smb.port();
-    if !(1..=holdfast_types::limits::NODES_MAX as u32).contains(&a.nodes) {
-        bail!("--nodes must be 1 to {}", holdfast_types::limits::NODES_MAX);
-    }
-    if a.base_port as u32 + a.nodes > u16::MAX as u32 {
-        bail!("--base-port {} leaves no room for {} nodes", a.base_port, a.nodes);
-    }
+    let nodes = node_addrs(a)?;
     let memory = crate::local::parse_size(&a.memory)?;
     if dir.join(CLUSTER_FILE).exists() {
         bail!("{} already holds a cluster; remove it or use another --dir", dir.display());
@@ -65,8 +62,6 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
         .with_context(|| format!("create {}", dir.join(SECRET_FILE).display()))?;
     writeln!(f, "{}", secret.to_hex())?;
     f.sync_all()?;
-    let nodes: Vec<ClusterNode> =
-        (1..=a.nodes as u64).map(|id| ClusterNode { id, addr: format!("127.0.0.1:{}", a.base_port as u64 + id) }).collect();
     for n in &nodes {
         let nd = node_dir(&dir, n.id);
         std::fs::create_dir_all(&nd)?;
@@ -79,8 +74,9 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
             members: nodes.iter().map(|m| PeerConfig { id: m.id, addr: m.addr.clone() }).collect(),
             // All nodes of a local cluster share this machine's cores; one
             // runtime thread each avoids cross-thread hand-offs (measured:
-            // 512 B write p50 87 µs with 1 thread, 114 µs with 2).
-            worker_threads: 1,
+            // 512 B write p50 87 µs with 1 thread, 114 µs with 2). A node
+            // on a host of its own gets two.
+            worker_threads: if a.node_addrs.is_empty() { 1 } else { 2 },
             heartbeat_ms: a.timing.heartbeat_ms,
             peer_down_ms: a.timing.peer_down_ms,
             write_timeout_ms: 1000,
@@ -108,12 +104,13 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     }];
     holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
     // Its address moves with the volume's owner (docs/services.md).
-    let services: Vec<ServiceDef> = smb_port
-        .map(|port| ServiceDef { name: "share".into(), listen: format!("127.0.0.1:{port}"), shares: vec!["share".into()] })
-        .into_iter()
-        .collect();
+    let services = services(smb, smb_port, &shares)?;
+    let off_loopback = services.iter().any(|s| s.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| !a.ip().is_loopback()));
     let address_hook = match &smb.address_hook {
         Some(h) => Some(std::path::absolute(h).with_context(|| format!("--address-hook {h}"))?.display().to_string()),
+        // An address that must move between hosts' interfaces needs the
+        // hook; the shipped one travels with the cluster directory.
+        None if off_loopback => Some(write_address_hook(&dir)?.display().to_string()),
         None => None,
     };
     let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0 };
@@ -122,4 +119,73 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     // Written last: its presence means the directory is complete.
     std::fs::write(dir.join(CLUSTER_FILE), toml::to_string(&file)?)?;
     Ok(file)
+}
+
+/// The nodes of the new cluster: `--node ID=IP:PORT` as given, or
+/// `--nodes` on 127.0.0.1 from `--base-port` + 1.
+fn node_addrs(a: &InitArgs) -> anyhow::Result<Vec<ClusterNode>> {
+    let max = holdfast_types::limits::NODES_MAX;
+    if a.node_addrs.is_empty() {
+        if !(1..=max as u32).contains(&a.nodes) {
+            bail!("--nodes must be 1 to {max}");
+        }
+        if a.base_port as u32 + a.nodes > u16::MAX as u32 {
+            bail!("--base-port {} leaves no room for {} nodes", a.base_port, a.nodes);
+        }
+        return Ok((1..=a.nodes as u64).map(|id| ClusterNode { id, addr: format!("127.0.0.1:{}", a.base_port as u64 + id) }).collect());
+    }
+    if a.node_addrs.len() > max {
+        bail!("{} --node given; a cluster has at most {max} nodes", a.node_addrs.len());
+    }
+    let mut nodes: Vec<ClusterNode> = Vec::new();
+    for spec in &a.node_addrs {
+        let (id, addr) = spec.split_once('=').with_context(|| format!("--node {spec:?}: expected ID=IP:PORT, e.g. 1=198.18.0.1:7101"))?;
+        let id: u64 = id.trim().parse().ok().filter(|&i| (1..=max as u64).contains(&i)).with_context(|| format!("--node {spec:?}: the id must be 1 to {max}"))?;
+        let sa: std::net::SocketAddr = addr.trim().parse().map_err(|_| anyhow::anyhow!("--node {spec:?}: {addr:?} is not IP:PORT"))?;
+        if sa.ip().is_unspecified() || sa.port() == 0 {
+            bail!("--node {spec:?}: peers and clients connect to this address; give a concrete IP and a non-zero port");
+        }
+        if let Some(other) = nodes.iter().find(|n| n.id == id || n.addr == sa.to_string()) {
+            bail!("--node {spec:?}: node {} at {} already has that id or address", other.id, other.addr);
+        }
+        nodes.push(ClusterNode { id, addr: sa.to_string() });
+    }
+    nodes.sort_by_key(|n| n.id);
+    Ok(nodes)
+}
+
+/// `--service NAME=IP:PORT` (each serving the share of its name), or the
+/// default service `share` on 127.0.0.1:PORT, or none.
+fn services(smb: &SmbArgs, smb_port: Option<u16>, shares: &[ShareDef]) -> anyhow::Result<Vec<ServiceDef>> {
+    if smb.services.is_empty() {
+        return Ok(smb_port
+            .map(|port| ServiceDef { name: "share".into(), listen: format!("127.0.0.1:{port}"), shares: vec!["share".into()] })
+            .into_iter()
+            .collect());
+    }
+    smb.services
+        .iter()
+        .map(|spec| {
+            let (name, listen) = spec.split_once('=').with_context(|| format!("--service {spec:?}: expected NAME=IP:PORT, e.g. share=198.18.0.50:445"))?;
+            let share = shares
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .with_context(|| format!("--service {spec:?}: no share named {name:?} (a service serves the share of its name)"))?;
+            let listen = holdfast_types::share::parse_service_addr(listen.trim()).map_err(|e| anyhow::anyhow!("--service {spec:?}: {e}"))?;
+            Ok(ServiceDef { name: share.name.clone(), listen: listen.to_string(), shares: vec![share.name.clone()] })
+        })
+        .collect()
+}
+
+/// The shipped address takeover hook (`dist/holdfast-addr`), written into
+/// the cluster directory so that it reaches every host with it.
+const ADDRESS_HOOK: &str = include_str!("../../../dist/holdfast-addr");
+pub const ADDRESS_HOOK_FILE: &str = "holdfast-addr";
+
+fn write_address_hook(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(ADDRESS_HOOK_FILE);
+    std::fs::write(&path, ADDRESS_HOOK).with_context(|| format!("write {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
 }

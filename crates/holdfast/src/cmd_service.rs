@@ -80,11 +80,16 @@ async fn move_service(info: &ClusterInfo, client: &Client, name: &str, to: NodeI
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Where the node directories are local (a cluster from `up`/`init`),
-    // also wait for the new smbd: its pid file, then its address answering.
+    // On loopback (a cluster from `up`, node directories local) the new
+    // smbd is told from the old one by its pid file; on a real network the
+    // pid file is on the new host, and the address answering is the sign.
+    let wait = Duration::from_millis(MOVE_STEP_WAIT_MS);
+    let loopback = def.listen.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
     let pid_file = info.dir.join(format!("node-{to}/smbd-{name}.pid"));
-    if pid_file.parent().is_some_and(|p| p.is_dir()) {
-        wait_listening(&pid_file, &def.listen, Duration::from_millis(MOVE_STEP_WAIT_MS)).await?;
+    if loopback && pid_file.parent().is_some_and(|p| p.is_dir()) {
+        wait_listening(&pid_file, &def.listen, wait).await?;
+    } else {
+        wait_answering(&def.listen, wait).await?;
     }
     println!("service {name} ({}) now on node {to}", def.listen);
     Ok(())
@@ -92,13 +97,24 @@ async fn move_service(info: &ClusterInfo, client: &Client, name: &str, to: NodeI
 
 /// Waits until `pid_file` exists and `addr` accepts a TCP connection.
 pub async fn wait_listening(pid_file: &Path, addr: &str, wait: Duration) -> anyhow::Result<()> {
+    wait_for(addr, Some(pid_file), wait).await
+}
+
+/// Waits until `addr` accepts a TCP connection.
+pub async fn wait_answering(addr: &str, wait: Duration) -> anyhow::Result<()> {
+    wait_for(addr, None, wait).await
+}
+
+async fn wait_for(addr: &str, pid_file: Option<&Path>, wait: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + wait;
     loop {
-        if pid_file.exists() && tokio::net::TcpStream::connect(addr).await.is_ok() {
+        let connect = tokio::time::timeout(Duration::from_millis(500), tokio::net::TcpStream::connect(addr));
+        if pid_file.is_none_or(|p| p.exists()) && matches!(connect.await, Ok(Ok(_))) {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!("no smbd listening on {addr} within {} ms (pid file {})", wait.as_millis(), pid_file.display());
+            let pid = pid_file.map_or_else(String::new, |p| format!(" (pid file {})", p.display()));
+            bail!("no smbd listening on {addr} within {} ms{pid}", wait.as_millis());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

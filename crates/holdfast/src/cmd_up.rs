@@ -16,6 +16,9 @@ const HEALTHY_TIMEOUT_S: u64 = 60;
 const SMBD_LISTEN_TIMEOUT_S: u64 = 30;
 
 pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
+    if !a.init.node_addrs.is_empty() {
+        bail!("`up` runs a local cluster on 127.0.0.1; for real hosts write the cluster with `holdfast init --node ID=IP:PORT ...` and start `holdfast node` on each host (README, \"Real hosts\")");
+    }
     if !dir.join(CLUSTER_FILE).exists() {
         crate::cluster_dir::init_with_service(dir, &a.init, &a.smb)?;
     }

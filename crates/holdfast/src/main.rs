@@ -122,10 +122,15 @@ enum VolumeCmd {
 
 #[derive(Args, Clone)]
 pub struct InitArgs {
+    /// Nodes of a local cluster, on 127.0.0.1 from --base-port + 1.
     #[arg(long, default_value_t = 3)]
     nodes: u32,
     #[arg(long, default_value_t = 7100)]
     base_port: u16,
+    /// A node of a cluster on real hosts, ID=IP:PORT (repeat for each host;
+    /// replaces --nodes and --base-port). See the README, "Real hosts".
+    #[arg(long = "node", value_name = "ID=IP:PORT")]
+    node_addrs: Vec<String>,
     /// Memory budget for in-memory components on each node.
     #[arg(long, default_value = "4GiB")]
     memory: String,
@@ -183,9 +188,15 @@ pub struct SmbArgs {
     #[arg(long, conflicts_with_all = ["smb_port", "address_hook"])]
     pub no_smb_service: bool,
     /// Address takeover hook, run as `HOOK add|remove IP SERVICE` where a
-    /// service starts or stops (docs/services.md). Default: none (loopback).
+    /// service starts or stops (docs/services.md). Default: none on
+    /// loopback; the shipped `holdfast-addr` (written into --dir) when a
+    /// service address is not on loopback.
     #[arg(long)]
     pub address_hook: Option<String>,
+    /// The SMB service of a share on a real network, NAME=IP:PORT (NAME is
+    /// the share it serves; replaces the default 127.0.0.1:--smb-port).
+    #[arg(long = "service", value_name = "NAME=IP:PORT", conflicts_with = "no_smb_service")]
+    pub services: Vec<String>,
 }
 
 impl SmbArgs {

@@ -88,6 +88,7 @@ impl BenchCluster {
             nodes: 3,
             // Nodes on base+1..=base+3; a service on base+4.
             base_port: free_base_port(if service { 4 } else { 3 })?,
+            node_addrs: Vec::new(),
             memory: "8GiB".into(),
             fault_injection: false,
             repair_delay_ms: 3_600_000,
@@ -98,7 +99,7 @@ impl BenchCluster {
         };
         if service {
             let smb_port = args.base_port + 4;
-            crate::cluster_dir::init_with_service(&tmp, &args, &crate::SmbArgs { smb_port, no_smb_service: false, address_hook: None })?;
+            crate::cluster_dir::init_with_service(&tmp, &args, &crate::SmbArgs { smb_port, no_smb_service: false, address_hook: None, services: Vec::new() })?;
         } else {
             crate::cluster_dir::init(&tmp, &args)?;
         }
