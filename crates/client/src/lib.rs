@@ -164,6 +164,19 @@ impl Client {
             ControlReply::Status(s) => s,
             other => return Err(ClientError::Reply(format!("{other:?}"))),
         };
+        let mut first = first;
+        if first.leader.is_none() {
+            // A host cut off from the rest knows no confirmed leader and
+            // answers with its old view: ask the others for one that does.
+            for n in self.node_ids().into_iter().filter(|&n| n != first.node) {
+                if let Ok(ControlReply::Status(s)) = self.control_at(n, &ControlRequest::Status).await {
+                    if s.leader.is_some() {
+                        first = s;
+                        break;
+                    }
+                }
+            }
+        }
         let mut status = first.clone();
         if let Some(l) = first.leader.filter(|&l| l != first.node) {
             if let Ok(ControlReply::Status(s)) = self.control_at(l, &ControlRequest::Status).await {

@@ -20,4 +20,4 @@ pub mod volume;
 pub use client::{ClientError, FsClient};
 pub use device::{ObjectDevice, ObjectIo};
 pub use park::{ParkedTable, Prepared, TableExpect};
-pub use server::{Fail, FileServer};
+pub use server::{Fail, FileServer, ServeGate};

@@ -79,7 +79,16 @@ pub fn info(a: &Attr) -> FileInfo {
     }
 }
 
+/// What decides whether this host may serve a volume right now: the node
+/// answers from its lease and its directory (docs/leases.md). `objects`
+/// are the volume's two objects; empty asks about the host as a whole.
+pub trait ServeGate: Send + Sync {
+    fn may_serve(&self, objects: &[u64]) -> Result<(), String>;
+}
+
 pub struct FileServer {
+    /// Checked before every operation; none (unit tests) lets everything through.
+    gate: std::sync::OnceLock<Arc<dyn ServeGate>>,
     volumes_cfg: Vec<VolumeDef>,
     shares_cfg: Vec<ShareDef>,
     mounted: RwLock<HashMap<String, Arc<Volume>>>,
@@ -92,6 +101,7 @@ pub struct FileServer {
 impl FileServer {
     pub fn new(volumes: Vec<VolumeDef>, shares: Vec<ShareDef>, detect_delay_ms: u64) -> Arc<FileServer> {
         Arc::new(FileServer {
+            gate: std::sync::OnceLock::new(),
             volumes_cfg: volumes,
             shares_cfg: shares,
             mounted: RwLock::new(HashMap::new()),
@@ -99,6 +109,19 @@ impl FileServer {
             next_fid: AtomicU64::new(1),
             detect_delay_ms,
         })
+    }
+
+    /// Installs the gate (once, before serving).
+    pub fn set_gate(&self, gate: Arc<dyn ServeGate>) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// The gate for `vol`: a fenced host answers every operation, metadata
+    /// reads included, with NETWORK_NAME_DELETED, so the client reconnects
+    /// (to the service address, which a new host serves).
+    fn check_gate(&self, vol: &Volume) -> Result<(), Fail> {
+        let Some(g) = self.gate.get() else { return Ok(()) };
+        g.may_serve(&[vol.fs.device().object, vol.handles.device().object]).map_err(|m| Fail::new(NtStatus::NETWORK_NAME_DELETED, m))
     }
 
     pub fn volumes(&self) -> &[VolumeDef] {
@@ -164,20 +187,27 @@ impl FileServer {
         let vol = self.mounted.read().expect("mounted lock").get(&def.volume).cloned().ok_or_else(|| {
             Fail::new(NtStatus::BAD_NETWORK_NAME, format!("share {share:?}: volume {:?} is not mounted on this host", def.volume))
         })?;
+        self.check_gate(&vol)?;
         let root = vol.share(&def.name).map(|(_, r)| *r).ok_or_else(|| Fail::new(NtStatus::INTERNAL_ERROR, "share root missing"))?;
         Ok((vol, def.clone(), root))
     }
 
     pub(crate) fn volume_of_fid(&self, fid: u64) -> Result<Arc<Volume>, Fail> {
-        self.fids
+        let vol = self
+            .fids
             .lock()
             .expect("fids lock")
             .get(&fid)
             .cloned()
-            .ok_or_else(|| Fail::new(NtStatus::FILE_CLOSED, format!("fid {fid} is not open on this host")))
+            .ok_or_else(|| Fail::new(NtStatus::FILE_CLOSED, format!("fid {fid} is not open on this host")))?;
+        self.check_gate(&vol)?;
+        Ok(vol)
     }
 
     pub fn shares(&self) -> Vec<ShareInfo> {
+        if self.gate.get().is_some_and(|g| g.may_serve(&[]).is_err()) {
+            return Vec::new();
+        }
         let mounted = self.mounted.read().expect("mounted lock");
         self.shares_cfg
             .iter()

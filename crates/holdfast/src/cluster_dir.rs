@@ -88,6 +88,10 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
             test_only_ack_without_replicas: false,
             cluster_file: Some(dir.join(CLUSTER_FILE)),
             fs_socket: None,
+            // Ends before the others would declare this host down, so a
+            // silent death costs no extra wait (docs/leases.md).
+            lease_ms: a.timing.peer_down_ms.saturating_sub(100).max(2 * a.timing.heartbeat_ms),
+            test_only_serve_without_lease: false,
         };
         cfg.validate().map_err(|e| anyhow::anyhow!("node timing: {e}"))?;
         std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;

@@ -69,11 +69,25 @@ impl Rig {
         self.ok(&["addr-holder"]).lines().map(|l| l.trim().parse().expect("host number")).collect()
     }
 
-    /// The host the directory places the service on, once the client
-    /// reaches it there.
+    /// The host the directory places the service on, as its confirmed
+    /// leader says (a host cut off from the rest answers with an old view),
+    /// once the client reaches the service.
     fn serving(&self) -> u64 {
         self.ok(&["wait-service", "60"]);
-        self.status().services.iter().find(|s| s.name == "share").expect("service share").node
+        self.leader_status().services.iter().find(|s| s.name == "share").expect("service share").node
+    }
+
+    /// A status answered by the directory's leader itself.
+    fn leader_status(&self) -> StatusView {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status();
+            if s.leader == Some(s.node) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "no status from a confirmed leader in 60 s\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `tests/smb/SCRIPT ARGS` from the client's namespace, against the
@@ -95,6 +109,63 @@ impl Rig {
         c
     }
 
+    /// `restart.py open`: a persistent handle with a write and a lock,
+    /// held until [`Opener::finish`].
+    fn open_handle(&self, state: &std::path::Path) -> Opener {
+        use std::io::BufRead;
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let mut child = self
+            .python("restart.py", &["open", state.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run restart.py open");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).unwrap() > 0, "restart.py open ended before READY:\n{seen}");
+            seen.push_str(&line);
+            if line.trim() == "READY" {
+                return Opener(child);
+            }
+        }
+    }
+
+    /// `restart.py PHASE STATE` must pass.
+    fn phase(&self, state: &std::path::Path, phase: &str, what: &str) {
+        let o = self.python("restart.py", &[phase, state.to_str().unwrap()]).output().unwrap();
+        assert!(o.status.success() && text(&o).contains("PASS"), "{what}:\n{}\n{}", text(&o), self.logs());
+    }
+
+    fn node_log(&self, n: u64) -> String {
+        std::fs::read_to_string(self.dir.join(format!("host-{n}/node-{n}/node.log"))).unwrap_or_default()
+    }
+
+    /// Processes running in host `n` (the node, and any smbd).
+    fn processes(&self, n: u64) -> Vec<String> {
+        let pids = Command::new("ip").args(["netns", "pids", &format!("{}-h{n}", self.prefix)]).output().expect("ip netns pids");
+        String::from_utf8_lossy(&pids.stdout)
+            .lines()
+            .filter_map(|p| std::fs::read(format!("/proc/{}/cmdline", p.trim())).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .collect()
+    }
+
+    /// Waits until every node is up and registered.
+    fn wait_all_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(s) = serde_json::from_str::<StatusView>(&String::from_utf8_lossy(&self.script(&["cli", "status", "--json"]).stdout)) {
+                if s.leader.is_some() && s.nodes.iter().all(|n| n.state == "up" && n.registered) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "not every host is up and registered\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn logs(&self) -> String {
         let mut s = String::new();
         for n in 1..=3 {
@@ -107,6 +178,25 @@ impl Rig {
             }
         }
         s
+    }
+}
+
+/// A client holding a persistent handle (`restart.py open`).
+struct Opener(std::process::Child);
+
+impl Opener {
+    /// Lets it drop its connection and exit.
+    fn finish(mut self) {
+        use std::io::Write;
+        let _ = self.0.stdin.take().unwrap().write_all(b"go\n");
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Opener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -149,36 +239,13 @@ fn rig_silent_death_the_client_reclaims_on_a_survivor() {
     let rig = Rig::up("hfb");
     let victim = rig.serving();
     let state = rig.dir.join("handle.json");
-    std::fs::create_dir_all(&rig.dir).unwrap();
-    let mut opener = rig
-        .python("restart.py", &["open", state.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run restart.py open");
-    let mut out = std::io::BufReader::new(opener.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        use std::io::BufRead;
-        assert!(out.read_line(&mut line).unwrap() > 0, "restart.py open ended before READY:\n{seen}");
-        seen.push_str(&line);
-        if line.trim() == "READY" {
-            break;
-        }
-    }
+    let opener = rig.open_handle(&state);
 
     // The serving host dies without a word: link down, then SIGKILL.
     rig.ok(&["kill", &victim.to_string()]);
-    let o = rig.python("restart.py", &["conflict", state.to_str().unwrap()]).output().unwrap();
-    assert!(o.status.success(), "while disconnected:\n{}\n{}", text(&o), rig.logs());
-    let o = rig.python("restart.py", &["reclaim", state.to_str().unwrap()]).output().unwrap();
-    assert!(o.status.success(), "reclaim on the survivor:\n{}\n{}", text(&o), rig.logs());
-    {
-        use std::io::Write;
-        let _ = opener.stdin.take().unwrap().write_all(b"go\n");
-    }
-    let _ = opener.wait();
+    rig.phase(&state, "conflict", "while disconnected");
+    rig.phase(&state, "reclaim", "reclaim on the survivor");
+    opener.finish();
     let survivor = rig.serving();
     assert_ne!(survivor, victim);
     // The dead host boots again without its hook address, and rejoins.
@@ -193,4 +260,81 @@ fn rig_silent_death_the_client_reclaims_on_a_survivor() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(rig.holders(), vec![survivor], "only the survivor holds the address after the dead host returns");
+}
+
+/// Polls `ok` every 100 ms for up to 30 s.
+fn eventually(what: &str, rig: &Rig, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s\n{}", rig.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn rig_partitioned_owner_fences_itself_and_the_service_moves() {
+    let rig = Rig::up("hfc");
+    let old = rig.serving();
+    let state = rig.dir.join("handle.json");
+    let opener = rig.open_handle(&state);
+
+    // Cut the serving host off from the other hosts; the client still
+    // reaches it.
+    rig.ok(&["partition", &old.to_string()]);
+    // Its lease ends: it kills its smbd and gives the address back.
+    eventually("the partitioned host fences itself", &rig, || rig.node_log(old).contains("lease_lost"));
+    eventually("the partitioned host runs no smbd and holds no address", &rig, || {
+        !rig.processes(old).iter().any(|p| p.contains(" smbd ")) && !rig.holders().contains(&old)
+    });
+    // The service runs on a survivor, and the client reclaims its handle
+    // there: the lock it held is its own, and another client's is refused.
+    let new = rig.serving();
+    assert_ne!(new, old);
+    assert_eq!(rig.holders(), vec![new]);
+    rig.phase(&state, "reclaim", "reclaim after the partition");
+    opener.finish();
+
+    // After the heal the old host rejoins as a follower and serves nothing.
+    rig.ok(&["heal"]);
+    rig.wait_all_up();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(rig.serving(), new, "the service stays where it moved");
+    assert_eq!(rig.holders(), vec![new], "the old host does not take the address back");
+    assert!(!rig.processes(old).iter().any(|p| p.contains(" smbd ")), "the old host runs no smbd");
+}
+
+#[test]
+fn rig_frozen_owner_answers_nothing_after_it_thaws() {
+    let rig = Rig::up("hfd");
+    let old = rig.serving();
+    let state = rig.dir.join("handle.json");
+    let opener = rig.open_handle(&state);
+
+    // Frozen longer than the failure timeout: the others take over.
+    rig.ok(&["freeze", &old.to_string()]);
+    let new = {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = rig.leader_status();
+            match s.services.iter().find(|x| x.name == "share") {
+                Some(sv) if sv.node != old => break sv.node,
+                _ => assert!(Instant::now() < deadline, "the service did not leave the frozen host\n{}", rig.logs()),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    rig.phase(&state, "reclaim", "reclaim while the old host is frozen");
+    opener.finish();
+
+    // It wakes up: its lease is over, it kills its smbd and lets the
+    // address go, and the share goes on being served by the survivor.
+    rig.ok(&["thaw", &old.to_string()]);
+    eventually("the thawed host gives the address back and runs no smbd", &rig, || {
+        rig.holders() == vec![new] && !rig.processes(old).iter().any(|p| p.contains(" smbd "))
+    });
+    assert!(rig.node_log(old).contains("lease_lost") || rig.node_log(old).contains("this host lost its lease"), "the thawed host fenced itself");
+    rig.wait_all_up();
+    assert_eq!(rig.serving(), new);
+    let out = rig.python("test_persistent.py", &[]).output().expect("run test_persistent.py");
+    assert!(out.status.success(), "the share works through the service address after the thaw:\n{}", text(&out));
 }

@@ -67,6 +67,16 @@ pub struct NodeConfig {
     /// The file server's Unix socket; default `data_dir/fs.sock`.
     #[serde(default)]
     pub fs_socket: Option<PathBuf>,
+    /// How long a lease the directory's leader grants this host lasts; it is
+    /// renewed every heartbeat (docs/leases.md). At most `peer_down_ms` less
+    /// the margin, so that a host that died silently has lost its lease by
+    /// the time the others notice.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// Simulation only: serve without a valid lease (breaks the lease rule
+    /// on purpose, to show that the oracle catches it).
+    #[serde(default)]
+    pub test_only_serve_without_lease: bool,
 }
 
 /// The part of the cluster config the file server reads; other keys of
@@ -119,6 +129,9 @@ fn default_election_max_ms() -> u64 {
 fn default_write_timeout_ms() -> u64 {
     1000
 }
+fn default_lease_ms() -> u64 {
+    500
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -168,6 +181,9 @@ impl NodeConfig {
         }
         if !(10..=60_000).contains(&self.write_timeout_ms) {
             return Err("write_timeout_ms must be 10 to 60000".into());
+        }
+        if self.lease_ms < 2 * self.heartbeat_ms || self.lease_ms > 60_000 {
+            return Err(format!("lease_ms must be at least twice heartbeat_ms ({}) and at most 60000", self.heartbeat_ms));
         }
         Ok(())
     }

@@ -53,8 +53,7 @@ impl ObjectIo for NodeObjectIo {
     fn read(&self, object: ObjectId, offset: u64, len: u64) -> BoxFut<'_, Result<Vec<u8>, HoldfastError>> {
         Box::pin(async move {
             let n = self.node.upgrade().ok_or_else(gone)?;
-            n.check_object_usable(object)?;
-            n.replicator.read(object, offset, len).await
+            n.read_object(object, offset, len)
         })
     }
 }

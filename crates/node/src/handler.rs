@@ -47,6 +47,8 @@ impl RequestHandler for NodeInner {
                 | FrameKind::ResyncChunk
                 | FrameKind::ResyncFinish
                 | FrameKind::EpochCheck
+                | FrameKind::LeaseRenew
+                | FrameKind::LeaseBarrier
         );
         if node_only && !from_node {
             conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, format!("{kind:?} is for cluster nodes only")));
@@ -84,6 +86,26 @@ impl RequestHandler for NodeInner {
             FrameKind::Control => {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_control(&conn, rid, &frame.body, from_node).await });
+            }
+            FrameKind::LeaseRenew | FrameKind::LeaseBarrier => {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    let Ok(b) = <[u8; 8]>::try_from(frame.body.as_ref()) else {
+                        conn.respond_error(rid, &bad_frame(format!("{kind:?} body of {} bytes, not 8", frame.body.len())));
+                        return;
+                    };
+                    let index = u64::from_le_bytes(b);
+                    let from = conn.peer.node_id;
+                    let r = if kind == FrameKind::LeaseRenew {
+                        me.grant_lease(from, index).await.map(|g| (FrameKind::Data, vec![Bytes::copy_from_slice(&g.to_le_bytes())]))
+                    } else {
+                        me.barrier_local(from, index).await.map(|()| (FrameKind::Ok, vec![]))
+                    };
+                    match r {
+                        Ok((k, body)) => conn.respond(rid, k, body),
+                        Err(e) => conn.respond_error(rid, &e),
+                    }
+                });
             }
             FrameKind::Raft => {
                 let conn = conn.clone();
@@ -332,6 +354,14 @@ impl NodeInner {
 
     /// Refuses I/O on objects the directory does not know or declared LOST,
     /// with a message naming the object.
+    /// A read served by this owner: under its lease, from its own copy.
+    pub(crate) fn read_object(&self, object: u64, offset: u64, length: u64) -> Result<Vec<u8>, HoldfastError> {
+        self.check_object_usable(object)?;
+        let data = self.replicator.read_leased(object, offset, length)?;
+        self.served(object);
+        Ok(data)
+    }
+
     pub(crate) fn check_object_usable(&self, object: u64) -> Result<(), HoldfastError> {
         let state = self.dir()?.state();
         let Some(obj) = state.objects.get(&object) else {
@@ -358,7 +388,7 @@ impl NodeInner {
                 format!("node {} does not own object {:?}; node {} does", self.id, obj.name, obj.owner),
             ));
         }
-        Ok(())
+        self.may_serve(&[])
     }
 
     async fn on_write(&self, conn: &Arc<Conn>, rid: u64, body: Bytes) {
@@ -371,7 +401,10 @@ impl NodeInner {
             Err(e) => Err(e),
         };
         match r {
-            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Ok(()) => {
+                self.served(w.object);
+                conn.respond(rid, FrameKind::Ok, vec![])
+            }
             Err(e) => conn.respond_error(rid, &e),
         }
     }
@@ -392,10 +425,7 @@ impl NodeInner {
             Ok(r) => r,
             Err(e) => return conn.fail(rid, &bad_frame(e)),
         };
-        let data = match self.check_object_usable(r.object) {
-            Ok(()) => self.replicator.read(r.object, r.offset, r.length as u64).await,
-            Err(e) => Err(e),
-        };
+        let data = self.read_object(r.object, r.offset, r.length as u64);
         match data {
             Ok(d) => conn.respond(rid, FrameKind::Data, vec![Bytes::from(d)]),
             Err(e) => conn.respond_error(rid, &e),

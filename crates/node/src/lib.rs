@@ -8,6 +8,7 @@
 //! - [`handler`]: dispatch of incoming frames.
 //! - [`control`]: control-plane operations (status, create, move).
 //! - [`fileserve`]: the host's file server (share volumes, handle tables).
+//! - [`lease`]: time-bounded ownership: renewal, the serve gate, barriers.
 //! - [`reconcile`]: activates objects this node owns, demotes the rest.
 //! - [`services`]: runs the SMB services the directory places here.
 
@@ -16,6 +17,7 @@ pub mod control;
 pub mod fileserve;
 pub mod handler;
 pub mod hook;
+pub mod lease;
 pub mod node;
 pub mod peers;
 pub mod reconcile;

@@ -64,6 +64,10 @@ pub struct NodeInner {
     pub down_since: Mutex<HashMap<NodeId, tokio::time::Instant>>,
     /// Notified by a `Shutdown` control request (a planned stop).
     pub shutdown: tokio::sync::Notify,
+    /// This host's lease; nothing is served without it (`lease.rs`).
+    pub lease: crate::lease::Lease,
+    /// As directory leader: the leases it granted.
+    pub grants: Mutex<crate::lease::Grants>,
 }
 
 impl NodeInner {
@@ -89,6 +93,9 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let me = cfg.node_id;
     if cfg.test_only_ack_without_replicas {
         tracing::error!("test_only_ack_without_replicas is set: this node BREAKS durability on purpose");
+    }
+    if cfg.test_only_serve_without_lease {
+        tracing::error!("test_only_serve_without_lease is set: this node BREAKS the lease rule on purpose");
     }
     let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
     let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?);
@@ -124,6 +131,8 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         down_since: Mutex::new(HashMap::new()),
         reprotections: Mutex::new(HashSet::new()),
         shutdown: tokio::sync::Notify::new(),
+        lease: Default::default(),
+        grants: Default::default(),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));
@@ -162,11 +171,13 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         }
     });
     tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
+    tokio::spawn(crate::lease::lease_loop(inner.clone()));
     let services_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut services = None;
     if let Some(file) = &cfg.cluster_file {
         let section = crate::config::SharesSection::load(file)?;
         let fs = holdfast_file_server::FileServer::new(section.volumes.clone(), section.shares.clone(), cfg.peer_down_ms);
+        fs.set_gate(Arc::new(crate::lease::NodeGate(Arc::downgrade(&inner))));
         if !section.services.is_empty() {
             let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, services_stop.clone())
                 .map_err(NodeError::Runtime)?;

@@ -87,7 +87,13 @@ fn activate_and_demote(inner: &Arc<NodeInner>, state: &ClusterState) {
         let inner = inner.clone();
         let (object, epoch, index, active) = (obj.id, obj.epoch, obj.epoch_index, obj.active_nodes());
         tokio::spawn(async move {
-            match inner.replicator.activate(object, epoch, index, active).await {
+            // No other host may still serve this object under an older
+            // directory: the leader waits out their leases (lease.rs).
+            let r = match inner.lease_barrier(index).await {
+                Ok(()) => inner.replicator.activate(object, epoch, index, active).await,
+                Err(e) => Err(e),
+            };
+            match r {
                 Ok(()) => tracing::info!(object, epoch, "serving as owner"),
                 Err(e) => tracing::warn!(object, epoch, error = %e, "activation failed; will retry"),
             }

@@ -67,6 +67,9 @@ struct Slot {
     /// Exits or failed starts in a row, for the backoff.
     failures: u32,
     next_start: Instant,
+    /// The lease count (`Lease::taken`) when the child started: a child
+    /// from before a lapse of the lease is killed at once, never drained.
+    lease_taken: u64,
 }
 
 pub struct Supervisor {
@@ -134,7 +137,7 @@ impl Supervisor {
         let mut out = BTreeMap::new();
         let Ok(dir) = self.inner.dir() else { return out };
         let state = dir.state();
-        if state.stopping.is_some() {
+        if self.inner.may_serve(&[]).is_err() || state.stopping.is_some() {
             // A planned whole-cluster stop: no service runs until a node
             // starts again (docs/restarts.md).
             return out;
@@ -155,6 +158,20 @@ impl Supervisor {
     }
 
     fn tick(&mut self) {
+        // Fencing: without a lease this host serves nothing, and a new owner
+        // may start the same services as soon as the lease has run out. So
+        // kill at once, no grace, then give the addresses back; the same for
+        // a child started before a lapse of the lease (a host that woke from
+        // a freeze and renewed before this tick).
+        let fenced = self.inner.may_serve(&[]).is_err();
+        let taken = self.inner.lease.taken();
+        let doomed: Vec<String> = self.slots.iter().filter(|(_, s)| fenced || s.lease_taken != taken).map(|(n, _)| n.clone()).collect();
+        for name in doomed {
+            self.retire_now(&name, "this host lost its lease");
+        }
+        if fenced {
+            return;
+        }
         let wanted = self.wanted();
         let stale: Vec<(String, &'static str)> = self
             .slots
@@ -176,6 +193,7 @@ impl Supervisor {
                 address_added: false,
                 failures: 0,
                 next_start: Instant::now(),
+                lease_taken: taken,
             });
             if let Some(child) = slot.child.as_mut() {
                 match child.try_wait() {
@@ -254,10 +272,24 @@ impl Supervisor {
     /// Stops the service's child if any, reaps it, and gives its address
     /// back (hook `remove`).
     fn retire(&mut self, name: &str, why: &str) {
+        self.retire_with(name, why, false)
+    }
+
+    /// [`Supervisor::retire`] with SIGKILL at once.
+    fn retire_now(&mut self, name: &str, why: &str) {
+        self.retire_with(name, why, true)
+    }
+
+    fn retire_with(&mut self, name: &str, why: &str, kill_now: bool) {
         let Some(mut slot) = self.slots.remove(name) else { return };
         if let Some(mut child) = slot.child.take() {
-            tracing::info!(service = %name, pid = child.id(), why, "stopping smbd");
-            stop_child(&mut child);
+            tracing::info!(service = %name, pid = child.id(), why, kill_now, "stopping smbd");
+            if kill_now {
+                let _ = child.kill();
+                let _ = child.wait();
+            } else {
+                stop_child(&mut child);
+            }
         }
         let _ = std::fs::remove_file(self.file(name, "pid"));
         if slot.address_added {

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use holdfast_local_store::component::{check_range, RecentWrite};
 use holdfast_local_store::{Component, LocalStore};
 use holdfast_types::{ComponentState, Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId, ObjectKind};
-use holdfast_wire::msg::{self, ComponentWrite, EpochCheck, RecentWrites, RepairWrite, ResyncChunk, ResyncFinish, ResyncPrepare, ResyncStart};
+use holdfast_wire::msg::{self, ComponentWrite, RecentWrites, RepairWrite, ResyncChunk, ResyncFinish, ResyncPrepare, ResyncStart};
 use holdfast_wire::FrameKind;
 
 use crate::core::{OwnerCore, Position, WriteDecision};
@@ -401,46 +401,19 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         Ok(())
     }
 
-    /// Reads from the owner's own ACTIVE component, after a barrier: every
-    /// other ACTIVE component confirms that no newer owner has fenced it.
-    /// Without it, an owner cut off from the directory could keep answering
-    /// reads after a successor had acknowledged newer writes. The successor
-    /// always holds one of our ACTIVE components (its own), and fences it
-    /// before it serves, so our barrier fails from then on.
-    pub async fn read(&self, object: ObjectId, offset: u64, length: u64) -> Result<Vec<u8>, HoldfastError> {
+    /// Reads from this owner's own component with no round trip: the caller
+    /// holds a lease (docs/leases.md), so no other host can have taken the
+    /// object over and acknowledged a write this copy lacks.
+    pub fn read_leased(&self, object: ObjectId, offset: u64, length: u64) -> Result<Vec<u8>, HoldfastError> {
         let slot = self.slot(object)?;
         check_range(offset, length, slot.component.size_bytes()).map_err(|e| e.to_holdfast())?;
-        let (epoch, others) = {
+        let epoch = {
             let c = slot.core.lock().expect("core lock");
             if !c.is_serving() {
                 return Err(HoldfastError::new(ErrorCode::NotReady, format!("object {object} is not serving yet")));
             }
-            (c.epoch(), c.active().iter().copied().filter(|&n| n != self.me).collect::<Vec<_>>())
+            c.epoch()
         };
-        let check = EpochCheck { object, epoch };
-        let replies = futures::future::join_all(
-            others.iter().map(|&n| async move { (n, self.call(n, FrameKind::EpochCheck, vec![check.encode()], self.cfg.write_timeout).await) }),
-        )
-        .await;
-        let mut unreachable = Vec::new();
-        for (n, r) in replies {
-            match r {
-                Ok(_) => {}
-                Err(e) if e.code == ErrorCode::StaleEpoch => {
-                    return Err(HoldfastError::new(ErrorCode::NotOwner, format!("object {object}: node {n} knows a newer owner: {}", e.message)))
-                }
-                Err(_) => unreachable.push(n),
-            }
-        }
-        if !unreachable.is_empty() {
-            // As on the write path: a copy that cannot answer is committed
-            // ABSENT (possible only with the directory's majority); then the
-            // remaining copies vouch for this owner.
-            self.dir.set_state(object, unreachable.clone(), ComponentState::Absent, epoch).await.map_err(|e| {
-                HoldfastError::new(ErrorCode::NotReady, format!("cannot confirm ownership of object {object}: nodes {unreachable:?} unreachable: {}", e.message))
-            })?;
-            slot.core.lock().expect("core lock").on_absent(&unreachable);
-        }
         slot.component.read(Some(epoch), offset, length).map_err(|e| e.to_holdfast())
     }
 

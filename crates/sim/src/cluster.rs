@@ -22,6 +22,7 @@ pub struct Layout {
     pub secret: ClusterSecret,
     nodes: u32,
     break_durability: bool,
+    break_lease: bool,
 }
 
 pub struct ClientInfo {
@@ -39,7 +40,7 @@ impl Layout {
         for id in 1..=opts.nodes {
             std::fs::create_dir_all(dir.join(host_name(id)))?;
         }
-        Ok(Layout { dir, secret, nodes: opts.nodes, break_durability: opts.break_durability })
+        Ok(Layout { dir, secret, nodes: opts.nodes, break_durability: opts.break_durability, break_lease: opts.break_lease })
     }
 
     pub fn node_config(&self, id: u32) -> NodeConfig {
@@ -64,6 +65,8 @@ impl Layout {
             repair_delay_ms: 60 * 60 * 1000,
             cluster_file: None,
             fs_socket: None,
+            lease_ms: 500,
+            test_only_serve_without_lease: self.break_lease,
         }
     }
 

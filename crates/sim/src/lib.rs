@@ -38,13 +38,16 @@ pub struct SimOptions {
     pub liveness_secs: u64,
     /// Run with the durability rule broken on purpose.
     pub break_durability: bool,
+    /// Run with the lease rule broken on purpose: hosts serve without a
+    /// valid lease.
+    pub break_lease: bool,
     /// Node logs to stderr.
     pub verbose: bool,
 }
 
 impl SimOptions {
     pub fn new(seed: u64) -> SimOptions {
-        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, verbose: false }
+        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, break_lease: false, verbose: false }
     }
 
     /// The command that replays this run.
@@ -52,6 +55,9 @@ impl SimOptions {
         let mut c = format!("cargo run -p holdfast-sim --release -- --seed {} --nodes {}", self.seed, self.nodes);
         if self.fault_secs != 12 {
             c.push_str(&format!(" --fault-secs {}", self.fault_secs));
+        }
+        if self.break_lease {
+            c.push_str(" --break-lease");
         }
         if self.break_durability {
             c.push_str(" --break-durability");
@@ -97,6 +103,7 @@ impl std::fmt::Display for SimError {
 /// Runs one seed to completion and checks every invariant.
 pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     holdfast_types::io_mode::set_inline_blocking(true);
+    holdfast_node::lease::observe::start();
     let layout = cluster::Layout::create(opts).map_err(|e| SimError::Sim(format!("cluster files: {e}")))?;
     let world = Arc::new(Mutex::new(oracle::History::default()));
     let mut sim = turmoil::Builder::new()
@@ -118,6 +125,7 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     }
     sim.client("client", workload::run(opts.clone(), layout.client_info(), world.clone()));
     let injected = faults::drive(&mut sim, opts, &world);
+    world.lock().expect("history lock").served = holdfast_node::lease::observe::take();
     let result = match injected {
         Ok(faults) => {
             let h = world.lock().expect("history lock");

@@ -39,6 +39,8 @@ pub enum FrameKind {
     Read = 0x31,
     Control = 0x40,
     Raft = 0x50,
+    LeaseRenew = 0x60,
+    LeaseBarrier = 0x61,
     // Responses.
     Ok = 0x80,
     Data = 0x81,
@@ -69,6 +71,8 @@ impl FrameKind {
             0x31 => Read,
             0x40 => Control,
             0x50 => Raft,
+            0x60 => LeaseRenew,
+            0x61 => LeaseBarrier,
             0x80 => Ok,
             0x81 => Data,
             0x82 => Error,

@@ -3,6 +3,7 @@
 
 pub mod convergence;
 pub mod durability;
+pub mod lease;
 pub mod linearizable;
 pub mod loss;
 
@@ -50,6 +51,8 @@ pub struct History {
     /// After the liveness phase: each ACTIVE component's bytes.
     pub final_components: Vec<(NodeId, Vec<u8>)>,
     pub liveness_failure: Option<String>,
+    /// Every read and write a host served, in order (the lease oracle).
+    pub served: Vec<holdfast_node::lease::observe::Served>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +85,7 @@ pub fn check_all(h: &History) -> Vec<Violation> {
     v.extend(linearizable::check(h));
     v.extend(convergence::check(h));
     v.extend(loss::check(h));
+    v.extend(lease::check(h));
     v
 }
 
