@@ -25,7 +25,8 @@
 #
 # Environment: HOLDFAST_BIN (default: holdfast on PATH), RIG_DIR (state,
 # default /tmp/hf-rig), RIG_PREFIX (namespace and link names, default hf),
-# RIG_SMB_USER and RIG_SMB_PASSWORD (the SMB user `up` creates).
+# RIG_SMB_USER and RIG_SMB_PASSWORD (the SMB user `up` creates),
+# RIG_NO_TICKLE_ACKS=1 (no tickle ACKs after a takeover).
 # Needs root, iproute2 and arping (scripts/install-deps.sh installs them).
 set -euo pipefail
 
@@ -96,6 +97,11 @@ cmd_up() {
     # The README's steps: init once, copy the directory to every host.
     "$BIN" --dir "$CLUSTER" init "${nodes[@]}" --service "share=$SERVICE_IP:$SERVICE_PORT" \
         --memory 1GiB --volume-size 64MiB >/dev/null
+    # RIG_NO_TICKLE_ACKS=1: measure a takeover without tickle ACKs.
+    if [ "${RIG_NO_TICKLE_ACKS:-0}" = 1 ]; then
+        sed -i 's/^\[service_host\]$/&\nno_tickle_acks = true/' "$CLUSTER/cluster.toml"
+        grep -q '^no_tickle_acks = true' "$CLUSTER/cluster.toml" || die "cannot turn tickle ACKs off in $CLUSTER/cluster.toml"
+    fi
     # Users are a file of the cluster directory: added before it is copied.
     "$BIN" --dir "$CLUSTER" user add "$SMB_USER" --password "$SMB_PASSWORD" >/dev/null
     for i in $(seq 1 "$n"); do

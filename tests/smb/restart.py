@@ -128,9 +128,47 @@ def gone(st):
     conn.disconnect()
 
 
+def silent(state):
+    """A client that is using its connection when the serving host dies
+    without a word: after the stdin line (the host was just killed) it
+    reads at once, waits for its TCP to notice (a reset: from a tickle ACK,
+    or at the next retransmission once the address moved), reconnects and
+    reclaims. Prints NOTICED and RECLAIMED with wall-clock Unix ms."""
+    import time
+
+    conn = open_write_lock(state)
+    with open(state) as inp:
+        st = json.load(inp)
+    print("READY", flush=True)
+    sys.stdin.readline()
+    fid = bytes.fromhex(st["file_id"])
+    try:
+        # Any request on the connection will do: an echo.
+        conn.echo(timeout=120)
+    except Exception as e:  # reset, or closed
+        print(f"noticed: {type(e).__name__}: {e}", flush=True)
+    noticed = time.time()
+    print(f"NOTICED {noticed * 1000:.1f}", flush=True)
+    c2, f = reclaim_quick(st)
+    print(f"RECLAIMED {time.time() * 1000:.1f}", flush=True)
+    check(f.file_id[:8] == fid[:8], "the same FileId after the silent death")
+    f.close()
+    c2.disconnect()
+
+
+def reclaim_quick(st):
+    conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]), retry_s=0.02, quiet=True)
+    f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
+    check(f.read(0, len(DATA)) == DATA, "the bytes written before the death are read back")
+    return conn, f
+
+
 def main():
     phase, state = sys.argv[1], sys.argv[2]
-    if phase == "open":
+    if phase == "silent":
+        silent(state)
+        print("PASS", flush=True)
+    elif phase == "open":
         conn = open_write_lock(state)
         print("READY", flush=True)
         sys.stdin.readline()

@@ -117,7 +117,7 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
         None if off_loopback => Some(write_address_hook(&dir)?.display().to_string()),
         None => None,
     };
-    let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0 };
+    let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0, no_tickle_acks: false };
     holdfast_types::share::validate_services(&shares, &services, &service_host).map_err(|e| anyhow::anyhow!(e))?;
     let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares, services, service_host };
     // Written last: its presence means the directory is complete.

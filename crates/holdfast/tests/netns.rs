@@ -338,3 +338,41 @@ fn rig_frozen_owner_answers_nothing_after_it_thaws() {
     let out = rig.python("test_persistent.py", &[]).output().expect("run test_persistent.py");
     assert!(out.status.success(), "the share works through the service address after the thaw:\n{}", text(&out));
 }
+
+#[test]
+fn rig_silent_death_mid_request_the_new_host_tickles_the_client() {
+    use std::io::{BufRead, Write};
+    let rig = Rig::up("hfe");
+    let victim = rig.serving();
+    let state = rig.dir.join("handle.json");
+    let mut child = rig
+        .python("restart.py", &["silent", state.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run restart.py silent");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "restart.py silent ended before READY:\n{seen}");
+        seen.push_str(&line);
+        if line.trim() == "READY" {
+            break;
+        }
+    }
+    // The host dies while the client is about to send: its request goes
+    // nowhere, and only a reset (a tickle, or a retransmission that reaches
+    // the new host) ends the wait.
+    rig.ok(&["kill", &victim.to_string()]);
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    std::io::Read::read_to_string(&mut out, &mut seen).unwrap();
+    let st = child.wait().unwrap();
+    assert!(st.success() && seen.contains("PASS"), "silent death mid-request:\n{seen}\n{}", rig.logs());
+    let survivor = rig.serving();
+    assert!(
+        rig.node_log(survivor).contains("event=\"tickle_acks\" service=share connections=1"),
+        "the new host tickled the old host's client\n{}",
+        rig.logs()
+    );
+}

@@ -137,6 +137,13 @@ impl NodeInner {
                 self.shutdown.notify_one();
                 Ok(ControlReply::Done)
             }
+            ControlRequest::TickleList { service, conns } => {
+                if conns.len() > crate::tickle::TICKLE_CONNS_MAX {
+                    return Err(HoldfastError::new(ErrorCode::Invalid, format!("{} connections listed; at most {}", conns.len(), crate::tickle::TICKLE_CONNS_MAX)));
+                }
+                self.tickles.lock().expect("tickles lock").insert(service, conns);
+                Ok(ControlReply::Done)
+            }
             ControlRequest::Propose { command } => {
                 let cmd: Command = serde_json::from_value(command)
                     .map_err(|e| HoldfastError::new(ErrorCode::Invalid, format!("bad directory command: {e}")))?;
@@ -357,5 +364,20 @@ pub fn dir_error(e: DirectoryError) -> HoldfastError {
         }
         DirectoryError::Timeout(m) => HoldfastError::new(ErrorCode::Timeout, m),
         other => HoldfastError::new(ErrorCode::Internal, other.to_string()),
+    }
+}
+
+impl NodeInner {
+    /// Sends this node's connection list of `service` to every other node
+    /// (best effort: a node that misses it gets it again within seconds).
+    pub async fn share_tickle_list(&self, service: &str, conns: Vec<String>) {
+        let req = ControlRequest::TickleList { service: service.to_string(), conns };
+        let body = Bytes::from(serde_json::to_vec(&req).expect("requests serialise"));
+        for m in self.cfg.members.iter().filter(|m| m.id != self.id) {
+            let Ok(conn) = self.peers.get(m.id, Duration::from_millis(200)).await else { continue };
+            if let Err(e) = conn.call(FrameKind::Control, vec![body.clone()], Duration::from_millis(1000)).await {
+                tracing::debug!(node = m.id, error = %e, "connection list not delivered");
+            }
+        }
     }
 }

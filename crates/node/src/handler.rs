@@ -440,8 +440,8 @@ impl NodeInner {
             Ok(r) => r,
             Err(e) => return conn.respond_error(rid, &HoldfastError::new(ErrorCode::Invalid, format!("bad control request: {e}"))),
         };
-        if matches!(req, ControlRequest::Propose { .. }) && !from_node {
-            return conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, "propose is for cluster nodes only"));
+        if matches!(req, ControlRequest::Propose { .. } | ControlRequest::TickleList { .. }) && !from_node {
+            return conn.respond_error(rid, &HoldfastError::new(ErrorCode::Unauthenticated, "propose and tickle lists are for cluster nodes only"));
         }
         match self.control(req).await {
             Ok(reply) => {

@@ -22,6 +22,7 @@ pub mod node;
 pub mod peers;
 pub mod reconcile;
 pub mod services;
+pub mod tickle;
 pub mod transport;
 
 pub use config::NodeConfig;

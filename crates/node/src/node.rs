@@ -68,6 +68,9 @@ pub struct NodeInner {
     pub lease: crate::lease::Lease,
     /// As directory leader: the leases it granted.
     pub grants: Mutex<crate::lease::Grants>,
+    /// Per service running on another host: its clients' connections, for
+    /// tickle ACKs if this host takes it over (`tickle.rs`).
+    pub tickles: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl NodeInner {
@@ -133,6 +136,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         shutdown: tokio::sync::Notify::new(),
         lease: Default::default(),
         grants: Default::default(),
+        tickles: Mutex::new(HashMap::new()),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));

@@ -42,6 +42,10 @@ const RESTART_BACKOFF_MS_MAX: u64 = 5_000;
 const STABLE_RUN_MS: u64 = 10_000;
 /// SIGTERM first; SIGKILL if the child has not exited after this.
 const STOP_GRACE_MS: u64 = 3_000;
+/// How long a takeover waits for its new smbd before it sends tickles.
+const TICKLE_LISTEN_WAIT_MS: u64 = 2_000;
+/// A connection list is sent again this often even when unchanged.
+const CONNS_RESEND_MS: u64 = 5_000;
 /// The user file `holdfast user` writes, next to the cluster config.
 const USERS_FILE: &str = "smb-users";
 
@@ -55,6 +59,7 @@ struct SmbdToml<'a> {
     users_file: &'a Path,
     server_name: &'a str,
     shares: &'a [String],
+    conns_file: &'a Path,
 }
 
 /// One service this node runs (or is about to).
@@ -82,6 +87,11 @@ pub struct Supervisor {
     slots: BTreeMap<String, Slot>,
     /// Directory services without a `[[services]]` entry here, logged once.
     unknown_logged: std::collections::BTreeSet<String>,
+    /// The node's runtime, for the messages the supervisor sends.
+    rt: tokio::runtime::Handle,
+    /// Per service: the connection list last sent to the other nodes, and
+    /// when.
+    conns_sent: BTreeMap<String, (String, Instant)>,
 }
 
 /// Starts the supervisor thread; it stops its children and returns once
@@ -103,6 +113,8 @@ pub fn spawn(
         exe,
         slots: BTreeMap::new(),
         unknown_logged: Default::default(),
+        rt: tokio::runtime::Handle::current(),
+        conns_sent: BTreeMap::new(),
     };
     std::thread::Builder::new().name("services".into()).spawn(move || {
         sup.kill_leftovers();
@@ -172,6 +184,7 @@ impl Supervisor {
         if fenced {
             return;
         }
+        self.share_conns();
         let wanted = self.wanted();
         let stale: Vec<(String, &'static str)> = self
             .slots
@@ -237,7 +250,15 @@ impl Supervisor {
         let cfg_path = self.file(name, "toml");
         let fs_socket = self.inner.cfg.fs_socket_path();
         let users_file = self.cluster_dir.join(USERS_FILE);
-        let toml = toml::to_string(&SmbdToml { listen: addr, fs_socket: &fs_socket, users_file: &users_file, server_name: "HOLDFAST", shares: &def.shares })
+        let conns_file = self.file(name, "conns");
+        let toml = toml::to_string(&SmbdToml {
+            listen: addr,
+            fs_socket: &fs_socket,
+            users_file: &users_file,
+            server_name: "HOLDFAST",
+            shares: &def.shares,
+            conns_file: &conns_file,
+        })
             .map_err(|e| format!("smbd config: {e}"))?;
         std::fs::write(&cfg_path, toml).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;
         let log_path = self.file(name, "log");
@@ -266,7 +287,51 @@ impl Supervisor {
         let slot = self.slots.get_mut(name).expect("slot exists");
         slot.child = Some(child);
         slot.started = Instant::now();
+        if !added {
+            self.tickle(name, addr);
+        }
         Ok(())
+    }
+
+    /// A service taken over from another host: once its smbd answers, the
+    /// clients of the old host get tickle ACKs, so they reconnect now
+    /// instead of at their next TCP retransmission (tickle.rs).
+    fn tickle(&mut self, name: &str, addr: &str) {
+        let Some(list) = self.inner.tickles.lock().expect("tickles lock").remove(name) else { return };
+        let moving = self.config.service_host.address_hook.is_some() && !self.config.service_host.no_tickle_acks;
+        let Ok(sa) = addr.parse::<std::net::SocketAddr>() else { return };
+        if !moving || sa.ip().is_loopback() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(TICKLE_LISTEN_WAIT_MS);
+        while std::net::TcpStream::connect_timeout(&sa, Duration::from_millis(100)).is_err() {
+            if Instant::now() >= deadline {
+                tracing::warn!(service = %name, "smbd not answering; tickling anyway");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let conns: Vec<_> = list.iter().filter_map(|l| crate::tickle::parse_line(l)).filter(|(_, s)| std::net::SocketAddr::V4(*s) == sa).collect();
+        match crate::tickle::send_tickles(&conns) {
+            Ok(n) => tracing::warn!(event = "tickle_acks", service = %name, connections = n, "tickle ACKs sent to the old host's clients"),
+            Err(e) => tracing::error!(service = %name, error = %e, "cannot send tickle ACKs (needs CAP_NET_RAW)"),
+        }
+    }
+
+    /// Sends each running service's connection list to the other nodes when
+    /// it changed, and every `CONNS_RESEND_MS` (a peer that restarted).
+    fn share_conns(&mut self) {
+        for name in self.slots.iter().filter(|(_, s)| s.child.is_some()).map(|(n, _)| n.clone()).collect::<Vec<_>>() {
+            let text = std::fs::read_to_string(self.file(&name, "conns")).unwrap_or_default();
+            let fresh = self.conns_sent.get(&name).is_some_and(|(t, at)| *t == text && at.elapsed() < Duration::from_millis(CONNS_RESEND_MS));
+            if fresh {
+                continue;
+            }
+            self.conns_sent.insert(name.clone(), (text.clone(), Instant::now()));
+            let conns: Vec<String> = text.lines().take(crate::tickle::TICKLE_CONNS_MAX).map(str::to_string).collect();
+            let inner = self.inner.clone();
+            self.rt.spawn(async move { inner.share_tickle_list(&name, conns).await });
+        }
     }
 
     /// Stops the service's child if any, reaps it, and gives its address

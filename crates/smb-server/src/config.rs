@@ -26,6 +26,10 @@ pub struct SmbdConfig {
     pub shares: Vec<String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Where the open TCP connections are listed for the node daemon (the
+    /// tickle ACKs of a takeover); none: not listed.
+    #[serde(default)]
+    pub conns_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@
 pub mod breaks;
 pub mod config;
 pub mod conn;
+pub mod conns;
 pub mod credits;
 pub mod ctx;
 pub mod error;
@@ -45,6 +46,7 @@ pub async fn run(cfg: SmbdConfig) -> Result<(), SmbdError> {
 /// Like [`run`] on an already bound listener (tests bind port 0).
 pub async fn serve(listener: TcpListener, cfg: SmbdConfig) -> Result<(), SmbdError> {
     let slots = Arc::new(Semaphore::new(cfg.limits.connections_max.max(1)));
+    let conns = conns::ConnRegistry::new(cfg.conns_file.clone());
     let srv = Arc::new(server::Server::new(cfg));
     tracing::info!(addr = ?listener.local_addr().ok(), "smbd listening");
     loop {
@@ -60,7 +62,9 @@ pub async fn serve(listener: TcpListener, cfg: SmbdConfig) -> Result<(), SmbdErr
         let _ = sock.set_nodelay(true);
         let local = sock.local_addr().unwrap_or_else(|_| "127.0.0.1:0".parse().expect("addr"));
         let srv = srv.clone();
+        let registered = conns.register(peer, local);
         tokio::spawn(async move {
+            let _registered = registered;
             let c = conn::Conn::new(srv, local);
             match c.serve(sock).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),

@@ -77,6 +77,7 @@ async fn start() -> (std::net::SocketAddr, PathBuf) {
         server_name: "TESTSRV".into(),
         shares: vec![],
         limits: Limits::default(),
+        conns_file: None,
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();

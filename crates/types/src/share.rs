@@ -99,6 +99,11 @@ pub struct ServiceHostDef {
     /// failed; 0 = the default.
     #[serde(default)]
     pub address_hook_timeout_ms: u64,
+    /// Off: no tickle ACKs after a takeover (for measuring what they buy,
+    /// `bench failover --silent`). They are sent only where an address
+    /// hook moves the service address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_tickle_acks: bool,
 }
 
 /// Hook timeout when the config gives none.

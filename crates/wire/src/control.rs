@@ -46,6 +46,10 @@ pub enum ControlRequest {
     /// service stops and every handle table is parked on its volume
     /// (docs/restarts.md). Replies `Done` once committed.
     StopCluster,
+    /// The connections of SMB service `service` on the sending node, one
+    /// `CLIENT_IP:PORT SERVICE_IP:PORT` each, at most 4096 (node to node
+    /// only): what the node that takes the service over tickles.
+    TickleList { service: String, conns: Vec<String> },
     /// The answering node process exits cleanly (status 0) just after it
     /// replies `Done`. Refused (INVALID) unless a planned stop is under
     /// way, so it cannot take one host down by mistake.
