@@ -376,3 +376,19 @@ fn rig_silent_death_mid_request_the_new_host_tickles_the_client() {
         rig.logs()
     );
 }
+
+#[test]
+fn rig_bench_failover_silent_reports_both_modes() {
+    // SAFETY: geteuid(2) reads no memory of ours.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the rig needs root");
+    let out = Command::new(BIN).args(["bench", "failover", "--silent", "--trials", "1", "--json"]).output().expect("run bench");
+    assert!(out.status.success(), "bench failover --silent failed:\n{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in ["reclaim_p50_ms", "reclaim_max_ms", "lost_handles", "lost_acked_writes", "tickle_speedup_p50"] {
+        assert!(v.get(k).is_some(), "key {k} missing: {v}");
+    }
+    for k in ["reclaim_p50_ms", "reclaim_max_ms", "lost_handles", "lost_acked_writes"] {
+        assert!(v["no_tickle"].get(k).is_some(), "no_tickle.{k} missing: {v}");
+    }
+    assert_eq!((v["lost_handles"].as_u64(), v["lost_acked_writes"].as_u64()), (Some(0), Some(0)), "{v}");
+}

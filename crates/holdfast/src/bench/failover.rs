@@ -48,10 +48,10 @@ const WORKLOAD_BEFORE_KILL: Duration = Duration::from_millis(300);
 pub struct FailoverArgs {
     /// Print one JSON object.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// Host kills to time.
     #[arg(long, default_value_t = 10)]
-    trials: usize,
+    pub(super) trials: usize,
     /// Keep the temporary cluster's directory (node and smbd logs) after the
     /// run. It is always kept when the run fails.
     #[arg(long)]
@@ -61,6 +61,10 @@ pub struct FailoverArgs {
     /// defaults (100, 600, 400..800).
     #[arg(long)]
     tuned: bool,
+    /// Separate hosts in network namespaces and a silent death (link down,
+    /// then SIGKILL), with and without tickle ACKs. Needs root.
+    #[arg(long, conflicts_with_all = ["tuned", "keep_dir"])]
+    silent: bool,
 }
 
 /// The node the service is placed on, once its smbd answers there.
@@ -109,26 +113,43 @@ struct Trial {
     new_node: NodeId,
 }
 
-async fn trial(cluster: &mut BenchCluster, client: &Client, t: &Target, n: usize) -> anyhow::Result<Result<Trial, String>> {
-    let dir = cluster.info.dir.clone();
-    let svc = cluster.info.file.services.first().context("no service")?.clone();
-    let node = service_ready(client, &dir, &svc.name, &svc.listen).await?;
+/// A client holding its handle under a write workload (`hold`).
+pub(super) struct Held {
+    h: HandleRef,
+    init: Vec<u8>,
+    writer: tokio::task::JoinHandle<u64>,
+    n: usize,
+}
+
+/// What a trial measured after the kill at `t0`.
+pub(super) struct Outcome {
+    pub reclaim_ms: f64,
+    pub write_resume_ms: f64,
+    pub acked: u64,
+    pub lost_writes: u64,
+}
+
+/// Opens file `n` with a persistent handle, an RH lease and a lock, and
+/// writes blocks back to back, long enough that writes are in flight.
+pub(super) async fn hold(t: &Target, n: usize) -> anyhow::Result<Held> {
     let name = format!("bench-failover-{}-{n}.dat", std::process::id());
     let init = initial(n);
     let (s, h) = smb_story::open_and_hold(t, &name, &init).await?;
     let acked = Arc::new(AtomicU64::new(0));
-    let writer = tokio::spawn(workload(s, h.file_id, n, acked.clone()));
+    let writer = tokio::spawn(workload(s, h.file_id, n, acked));
     tokio::time::sleep(WORKLOAD_BEFORE_KILL).await;
-    let t0 = Instant::now();
-    cluster.kill_node(node)?;
+    Ok(Held { h, init, writer, n })
+}
+
+/// After the kill at `t0`: the workload notices, the client reclaims with
+/// DH2C, writes again and reads back every acknowledged block. `Err` is a
+/// lost handle.
+pub(super) async fn finish(t: &Target, held: Held, t0: Instant) -> anyhow::Result<Result<Outcome, String>> {
+    let Held { h, init, writer, n } = held;
     let acked = writer.await.context("workload task")?;
-    let deadline = t0 + smb_story::SERVICE_WAIT;
-    let (mut s, open, t1) = match smb_story::reclaim(t, &h, deadline).await {
+    let (mut s, open, t1) = match smb_story::reclaim(t, &h, t0 + smb_story::SERVICE_WAIT).await {
         Ok(r) => r,
-        Err(e) => {
-            cluster.restart_node(node)?;
-            return Ok(Err(format!("trial {n}: handle lost: {e:#}")));
-        }
+        Err(e) => return Ok(Err(format!("trial {n}: handle lost: {e:#}"))),
     };
     anyhow::ensure!(open.file_id.persistent == h.file_id.persistent, "trial {n}: DH2C answered another handle");
     let next = (INITIAL_BYTES + acked as usize * BLOCK_BYTES) as u64;
@@ -146,13 +167,35 @@ async fn trial(cluster: &mut BenchCluster, client: &Client, t: &Target, n: usize
         }
     }
     let _ = s.client.close(&s.tree, open.file_id).await;
-    let to = service_ready(client, &dir, &svc.name, &svc.listen).await?;
-    cluster.restart_node(node)?;
-    Ok(Ok(Trial {
+    Ok(Ok(Outcome {
         reclaim_ms: (t1 - t0).as_secs_f64() * 1e3,
         write_resume_ms: (t2 - t0).as_secs_f64() * 1e3,
         acked,
         lost_writes: lost,
+    }))
+}
+
+async fn trial(cluster: &mut BenchCluster, client: &Client, t: &Target, n: usize) -> anyhow::Result<Result<Trial, String>> {
+    let dir = cluster.info.dir.clone();
+    let svc = cluster.info.file.services.first().context("no service")?.clone();
+    let node = service_ready(client, &dir, &svc.name, &svc.listen).await?;
+    let held = hold(t, n).await?;
+    let t0 = Instant::now();
+    cluster.kill_node(node)?;
+    let o = match finish(t, held, t0).await? {
+        Ok(o) => o,
+        Err(e) => {
+            cluster.restart_node(node)?;
+            return Ok(Err(e));
+        }
+    };
+    let to = service_ready(client, &dir, &svc.name, &svc.listen).await?;
+    cluster.restart_node(node)?;
+    Ok(Ok(Trial {
+        reclaim_ms: o.reclaim_ms,
+        write_resume_ms: o.write_resume_ms,
+        acked: o.acked,
+        lost_writes: o.lost_writes,
         killed: node,
         new_node: to,
     }))
@@ -172,6 +215,9 @@ async fn baseline(t: &Target, n: usize) -> anyhow::Result<f64> {
 pub fn run(dir: Option<&std::path::Path>, a: FailoverArgs) -> anyhow::Result<()> {
     require_own_cluster(dir, "failover")?;
     anyhow::ensure!((1..=TRIALS_MAX).contains(&a.trials), "--trials must be from 1 to {TRIALS_MAX}, got {}", a.trials);
+    if a.silent {
+        return super::failover_silent::run(&a);
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let timing = if a.tuned { crate::TimingArgs::TUNED } else { crate::TimingArgs::DEFAULT };
@@ -186,7 +232,7 @@ pub fn run(dir: Option<&std::path::Path>, a: FailoverArgs) -> anyhow::Result<()>
     })
 }
 
-fn pct(v: &[f64], p: f64) -> f64 {
+pub(super) fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
