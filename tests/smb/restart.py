@@ -28,11 +28,10 @@ import json
 import sys
 import uuid
 
-from smbprotocol.exceptions import SMBResponseException
 from smbprotocol.open import CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel, CreateOptions, LockFlags, Open, ShareAccess, SMB2LockElement
 
 from failover import connect_retrying
-from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2
+from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2, status_of
 
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_LOCK_NOT_GRANTED = 0xC0000055
@@ -47,14 +46,6 @@ def lock(f, flags):
     e["length"] = LOCK_BYTES
     e["flags"] = flags
     f.lock([e])
-
-
-def status_of(fn):
-    try:
-        fn()
-    except SMBResponseException as e:
-        return e.status
-    return 0
 
 
 def open_for_lock(tree, name):

@@ -112,22 +112,28 @@ impl Rig {
     /// `restart.py open`: a persistent handle with a write and a lock,
     /// held until [`Opener::finish`].
     fn open_handle(&self, state: &std::path::Path) -> Opener {
+        self.hold("open", state)
+    }
+
+    /// `restart.py PHASE STATE` once it printed READY; it goes on at the
+    /// line [`Opener::finish`] sends.
+    fn hold(&self, phase: &str, state: &std::path::Path) -> Opener {
         use std::io::BufRead;
         std::fs::create_dir_all(&self.dir).unwrap();
         let mut child = self
-            .python("restart.py", &["open", state.to_str().unwrap()])
+            .python("restart.py", &[phase, state.to_str().unwrap()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("run restart.py open");
+            .expect("run restart.py");
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut seen = String::new();
         loop {
             let mut line = String::new();
-            assert!(out.read_line(&mut line).unwrap() > 0, "restart.py open ended before READY:\n{seen}");
+            assert!(out.read_line(&mut line).unwrap() > 0, "restart.py {phase} ended before READY:\n{seen}");
             seen.push_str(&line);
             if line.trim() == "READY" {
-                return Opener(child);
+                return Opener { child, out, seen };
             }
         }
     }
@@ -181,22 +187,29 @@ impl Rig {
     }
 }
 
-/// A client holding a persistent handle (`restart.py open`).
-struct Opener(std::process::Child);
+/// A client holding a persistent handle (`restart.py open` or `silent`).
+struct Opener {
+    child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    seen: String,
+}
 
 impl Opener {
-    /// Lets it drop its connection and exit.
-    fn finish(mut self) {
+    /// Sends it the line it waits for; returns whether it then passed, and
+    /// everything it printed.
+    fn finish(mut self) -> (bool, String) {
         use std::io::Write;
-        let _ = self.0.stdin.take().unwrap().write_all(b"go\n");
-        let _ = self.0.wait();
+        let _ = self.child.stdin.take().unwrap().write_all(b"go\n");
+        let _ = std::io::Read::read_to_string(&mut self.out, &mut self.seen);
+        let ok = self.child.wait().is_ok_and(|s| s.success());
+        (ok, std::mem::take(&mut self.seen))
     }
 }
 
 impl Drop for Opener {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -341,34 +354,16 @@ fn rig_frozen_owner_answers_nothing_after_it_thaws() {
 
 #[test]
 fn rig_silent_death_mid_request_the_new_host_tickles_the_client() {
-    use std::io::{BufRead, Write};
     let rig = Rig::up("hfe");
     let victim = rig.serving();
     let state = rig.dir.join("handle.json");
-    let mut child = rig
-        .python("restart.py", &["silent", state.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run restart.py silent");
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "restart.py silent ended before READY:\n{seen}");
-        seen.push_str(&line);
-        if line.trim() == "READY" {
-            break;
-        }
-    }
+    let client = rig.hold("silent", &state);
     // The host dies while the client is about to send: its request goes
     // nowhere, and only a reset (a tickle, or a retransmission that reaches
     // the new host) ends the wait.
     rig.ok(&["kill", &victim.to_string()]);
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    std::io::Read::read_to_string(&mut out, &mut seen).unwrap();
-    let st = child.wait().unwrap();
-    assert!(st.success() && seen.contains("PASS"), "silent death mid-request:\n{seen}\n{}", rig.logs());
+    let (ok, seen) = client.finish();
+    assert!(ok && seen.contains("PASS"), "silent death mid-request:\n{seen}\n{}", rig.logs());
     let survivor = rig.serving();
     assert!(
         rig.node_log(survivor).contains("event=\"tickle_acks\" service=share connections=1"),

@@ -263,12 +263,12 @@ impl holdfast_file_server::ServeGate for NodeGate {
 }
 
 /// What the simulation's lease oracle sees: every read and write a host
-/// served, in the order they happened (the simulation runs every host on
-/// one thread, so a global sequence is that order). Off unless the
-/// simulator turns it on; bounded.
+/// served, in the order they happened. The simulator runs every host of a
+/// run on its own thread, so the record is per thread: that order, and no
+/// mixing of two runs on two threads. Off unless the simulator turns it on
+/// on its thread; bounded.
 pub mod observe {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
+    use std::cell::RefCell;
 
     use holdfast_types::{Epoch, NodeId, ObjectId};
 
@@ -282,30 +282,29 @@ pub mod observe {
         pub epoch: Epoch,
     }
 
-    static ON: AtomicBool = AtomicBool::new(false);
-    static LOG: Mutex<Vec<Served>> = Mutex::new(Vec::new());
-
-    /// Starts a new, empty record.
-    pub fn start() {
-        LOG.lock().expect("serve log").clear();
-        ON.store(true, Ordering::Release);
+    thread_local! {
+        static LOG: RefCell<Option<Vec<Served>>> = const { RefCell::new(None) };
     }
 
-    /// Stops recording and returns what was recorded, in order.
+    /// Starts a new, empty record on this thread.
+    pub fn start() {
+        LOG.with(|l| *l.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Stops recording on this thread and returns what was recorded.
     pub fn take() -> Vec<Served> {
-        ON.store(false, Ordering::Release);
-        std::mem::take(&mut *LOG.lock().expect("serve log"))
+        LOG.with(|l| l.borrow_mut().take()).unwrap_or_default()
     }
 
     pub(crate) fn served(node: NodeId, object: ObjectId, epoch: Option<Epoch>) {
-        if !ON.load(Ordering::Acquire) {
-            return;
-        }
         let Some(epoch) = epoch else { return };
-        let mut log = LOG.lock().expect("serve log");
-        if log.len() < SERVES_MAX {
-            log.push(Served { node, object, epoch });
-        }
+        LOG.with(|l| {
+            if let Some(log) = l.borrow_mut().as_mut() {
+                if log.len() < SERVES_MAX {
+                    log.push(Served { node, object, epoch });
+                }
+            }
+        });
     }
 }
 
