@@ -2,7 +2,8 @@
 """A persistent handle across a whole-cluster restart (driven by
 crates/holdfast/tests/restart.rs; docs/restarts.md):
 
-    restart.py open STATE     DH2Q persistent + WRITE + an exclusive lock
+    restart.py open STATE     DH2Q persistent with an RH lease + WRITE + an
+                              exclusive lock
                               on bytes 0..LOCK_BYTES, writes STATE (JSON),
                               prints READY, then holds the connection until
                               a line arrives on stdin and exits without
@@ -28,13 +29,13 @@ import json
 import sys
 import uuid
 
-from smbprotocol.open import CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel, CreateOptions, LockFlags, Open, ShareAccess, SMB2LockElement
+from smbprotocol.create_contexts import CreateContextName, SMB2CreateContextRequest, SMB2CreateRequestLeaseV2, SMB2CreateResponseLeaseV2
+from smbprotocol.open import CreateDisposition, FilePipePrinterAccessMask, ImpersonationLevel, CreateOptions, LockFlags, Open, RequestedOplockLevel, ShareAccess, SMB2LockElement
 
 from failover import connect_retrying
 from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh2c, dh2q, durable_v2, status_of
 
 STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
-STATUS_LOCK_NOT_GRANTED = 0xC0000055
 STATUS_FILE_LOCK_CONFLICT = 0xC0000054
 STATUS_FILE_NOT_AVAILABLE = 0xC0000467
 LOCK_BYTES = 100
@@ -62,33 +63,64 @@ def open_for_lock(tree, name):
     return f
 
 
+LEASE_RH = 0x1 | 0x2
+
+
+def lease_rh(key):
+    """A v2 lease request for Read and Handle caching under `key`."""
+    req = SMB2CreateRequestLeaseV2()
+    req["lease_key"] = key
+    req["lease_state"] = LEASE_RH
+    req["parent_lease_key"] = b"\0" * 16
+    req["epoch"] = b"\0\0"
+    ctx = SMB2CreateContextRequest()
+    ctx["buffer_name"] = CreateContextName.SMB2_CREATE_REQUEST_LEASE_V2
+    ctx["buffer_data"] = req
+    return ctx
+
+
+def lease_state(resp):
+    leases = [r for r in resp if isinstance(r, SMB2CreateResponseLeaseV2)]
+    return leases[0]["lease_state"].get_value() if leases else 0
+
+
 def open_write_lock(state):
-    client_guid, create_guid = uuid.uuid4(), uuid.uuid4()
+    client_guid, create_guid, key = uuid.uuid4(), uuid.uuid4(), uuid.uuid4().bytes
     name = f"restart-{uuid.uuid4().hex[:8]}.bin"
     conn, _, tree = connect(client_guid)
-    f, resp = create(tree, name, [dh2q(create_guid)])
+    f, resp = create(tree, name, [dh2q(create_guid), lease_rh(key)], oplock=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
     d = durable_v2(resp)
     check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "persistent handle granted")
+    check(lease_state(resp) == LEASE_RH, f"an RH lease granted (state 0x{lease_state(resp):x})")
     check(f.write(DATA, 0) == len(DATA), f"wrote {len(DATA)} bytes")
     lock(f, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)
-    st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name}
+    st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name, "lease_key": key.hex()}
     with open(state, "w") as out:
         json.dump(st, out)
     return conn
 
 
+def dh2c_with_lease(tree, st):
+    """DH2C of the handle in `st`, with its lease key, as a client that held a lease reconnects."""
+    ctxs = [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"])), lease_rh(bytes.fromhex(st["lease_key"]))]
+    return create(tree, st["name"], ctxs, disposition=CreateDisposition.FILE_OPEN, oplock=RequestedOplockLevel.SMB2_OPLOCK_LEVEL_LEASE)
+
+
 def reclaim(st):
     conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
-    f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
-    check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C after the restart reclaimed the same FileId.Persistent")
+    f, resp = dh2c_with_lease(tree, st)
+    check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C reclaimed the same FileId.Persistent")
+    check(lease_state(resp) == LEASE_RH, f"the RH lease came back with the handle (state 0x{lease_state(resp):x})")
     check(f.read(0, len(DATA)) == DATA, "the bytes written before the stop are read back")
     conn2, _, tree2 = connect_retrying(uuid.uuid4())
     g = open_for_lock(tree2, st["name"])
-    s = status_of(lambda: lock(g, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY))
-    check(s in (STATUS_LOCK_NOT_GRANTED, STATUS_FILE_LOCK_CONFLICT), f"the byte-range lock survived the restart: a second client's lock is refused (status 0x{s:08x})")
+    # A read, not a lock: a second client's lock request would break the
+    # first client's lease, and smbprotocol cannot take a lease break.
+    s = status_of(lambda: g.read(0, LOCK_BYTES))
+    check(s == STATUS_FILE_LOCK_CONFLICT, f"the byte-range lock is held: a second client's read of the range conflicts (status 0x{s:08x})")
     lock(f, LockFlags.SMB2_LOCKFLAG_UNLOCK)
-    s = status_of(lambda: lock(g, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY))
-    check(s == 0, f"once the reclaimed handle unlocks, the second client's lock is granted (status 0x{s:08x})")
+    s = status_of(lambda: g.read(0, LOCK_BYTES))
+    check(s == 0, f"once the reclaimed handle unlocks, the second client reads the range (status 0x{s:08x})")
     g.close()
     conn2.disconnect()
     f.close()
@@ -106,7 +138,7 @@ def conflict(st):
 
 def gone(st):
     conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]))
-    s = status_of(lambda: create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN))
+    s = status_of(lambda: dh2c_with_lease(tree, st))
     check(s == STATUS_OBJECT_NAME_NOT_FOUND, f"DH2C of a handle lost with the RAM is STATUS_OBJECT_NAME_NOT_FOUND (got 0x{s:08x})")
     f, _ = create(tree, st["name"], [], disposition=CreateDisposition.FILE_OPEN)
     check(f.read(0, len(DATA)) == DATA, "the file's bytes survived the power loss")
@@ -149,7 +181,7 @@ def silent(state):
 
 def reclaim_quick(st):
     conn, _, tree = connect_retrying(uuid.UUID(st["client_guid"]), retry_s=0.02, quiet=True)
-    f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
+    f, _ = dh2c_with_lease(tree, st)
     check(f.read(0, len(DATA)) == DATA, "the bytes written before the death are read back")
     return conn, f
 

@@ -358,6 +358,9 @@ fn rig_silent_death_mid_request_the_new_host_tickles_the_client() {
     let victim = rig.serving();
     let state = rig.dir.join("handle.json");
     let client = rig.hold("silent", &state);
+    // The serving host shares its connection list within a tick (100 ms);
+    // a connection younger than that is not tickled (docs/services.md).
+    std::thread::sleep(Duration::from_secs(1));
     // The host dies while the client is about to send: its request goes
     // nowhere, and only a reset (a tickle, or a retransmission that reaches
     // the new host) ends the wait.

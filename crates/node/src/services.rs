@@ -297,7 +297,10 @@ impl Supervisor {
     /// clients of the old host get tickle ACKs, so they reconnect now
     /// instead of at their next TCP retransmission (tickle.rs).
     fn tickle(&mut self, name: &str, addr: &str) {
-        let Some(list) = self.inner.tickles.lock().expect("tickles lock").remove(name) else { return };
+        let Some(list) = self.inner.tickles.lock().expect("tickles lock").remove(name) else {
+            tracing::info!(service = %name, "no connection list from the previous host; no tickle ACKs");
+            return;
+        };
         let moving = self.config.service_host.address_hook.is_some() && !self.config.service_host.no_tickle_acks;
         let Ok(sa) = addr.parse::<std::net::SocketAddr>() else { return };
         if !moving || sa.ip().is_loopback() {
