@@ -158,6 +158,11 @@ impl Rig {
             .collect()
     }
 
+    /// Whether host `n` runs an smbd.
+    fn runs_smbd(&self, n: u64) -> bool {
+        self.processes(n).iter().any(|p| p.contains(" smbd "))
+    }
+
     /// Waits until every node is up and registered.
     fn wait_all_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -299,7 +304,7 @@ fn rig_partitioned_owner_fences_itself_and_the_service_moves() {
     // Its lease ends: it kills its smbd and gives the address back.
     eventually("the partitioned host fences itself", &rig, || rig.node_log(old).contains("lease_lost"));
     eventually("the partitioned host runs no smbd and holds no address", &rig, || {
-        !rig.processes(old).iter().any(|p| p.contains(" smbd ")) && !rig.holders().contains(&old)
+        !rig.runs_smbd(old) && !rig.holders().contains(&old)
     });
     // The service runs on a survivor, and the client reclaims its handle
     // there: the lock it held is its own, and another client's is refused.
@@ -315,7 +320,7 @@ fn rig_partitioned_owner_fences_itself_and_the_service_moves() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(rig.serving(), new, "the service stays where it moved");
     assert_eq!(rig.holders(), vec![new], "the old host does not take the address back");
-    assert!(!rig.processes(old).iter().any(|p| p.contains(" smbd ")), "the old host runs no smbd");
+    assert!(!rig.runs_smbd(old), "the old host runs no smbd");
 }
 
 #[test]
@@ -345,7 +350,7 @@ fn rig_frozen_owner_answers_nothing_after_it_thaws() {
     // address go, and the share goes on being served by the survivor.
     rig.ok(&["thaw", &old.to_string()]);
     eventually("the thawed host gives the address back and runs no smbd", &rig, || {
-        rig.holders() == vec![new] && !rig.processes(old).iter().any(|p| p.contains(" smbd "))
+        rig.holders() == vec![new] && !rig.runs_smbd(old)
     });
     assert!(rig.node_log(old).contains("lease_lost") || rig.node_log(old).contains("this host lost its lease"), "the thawed host fenced itself");
     rig.wait_all_up();
