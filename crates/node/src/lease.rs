@@ -155,6 +155,14 @@ impl NodeInner {
         }
         dir.wait_applied(index, wait).await.map_err(crate::control::dir_error)?;
         let bound = lease_bound(self.cfg.lease_ms);
+        // A former leader granted only after a quorum acknowledged its term;
+        // a node that acknowledged a leader votes for no one else until the
+        // leader has been silent for an election timeout (openraft's leader
+        // lease on followers, and a candidate's own election timer). So the
+        // last such grant was sent at least `election_timeout_min_ms` before
+        // this leader's election, and ends that much sooner than a lease
+        // counted from it.
+        let former = bound.saturating_sub(Duration::from_millis(self.cfg.election_timeout_min_ms));
         let deadline = Instant::now() + Duration::from_millis(BARRIER_WAIT_MS_MAX);
         loop {
             let now = Instant::now();
@@ -169,11 +177,13 @@ impl NodeInner {
                     .iter()
                     .filter(|m| m.id != requester)
                     .filter_map(|m| {
-                        let (at, acked) = g.nodes.get(&m.id).copied().filter(|_| g.term == term).unwrap_or((since, 0));
-                        if acked >= index {
+                        let mine = g.nodes.get(&m.id).copied().filter(|_| g.term == term);
+                        if mine.is_some_and(|(_, acked)| acked >= index) {
                             return None;
                         }
-                        let ends = at.max(since) + bound;
+                        // This leader's own last grant, and any a former
+                        // leader may have made.
+                        let ends = (since + former).max(mine.map_or(since, |(at, _)| at + bound));
                         (now < ends).then(|| (m.id, ends - now))
                     })
                     .collect()
