@@ -26,7 +26,8 @@
 # Environment: HOLDFAST_BIN (default: holdfast on PATH), RIG_DIR (state,
 # default /tmp/hf-rig), RIG_PREFIX (namespace and link names, default hf),
 # RIG_SMB_USER and RIG_SMB_PASSWORD (the SMB user `up` creates),
-# RIG_NO_TICKLE_ACKS=1 (no tickle ACKs after a takeover).
+# RIG_NO_TICKLE_ACKS=1 (no tickle ACKs after a takeover), RIG_KEEP=1 (`down`
+# leaves RIG_DIR and its logs in place).
 # Needs root, iproute2 and arping (scripts/install-deps.sh installs them).
 set -euo pipefail
 
@@ -129,7 +130,8 @@ cmd_down() {
     for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
         ip netns del "$ns" 2>/dev/null || true
     done
-    rm -rf "$RIG"
+    # RIG_KEEP=1 keeps the hosts' logs for a look after the run.
+    [ "${RIG_KEEP:-0}" = 1 ] || rm -rf "$RIG"
     echo "rig down ($n hosts)"
 }
 

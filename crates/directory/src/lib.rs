@@ -258,6 +258,15 @@ impl Directory {
         }
     }
 
+    /// Waits until this node's view of the term or the leader changes
+    /// (from `seen`, as returned last time) and returns the new view;
+    /// `None` once the directory has shut down.
+    pub async fn leadership_changed(&self, seen: (u64, Option<NodeId>)) -> Option<(u64, Option<NodeId>)> {
+        let mut rx = self.inner.raft.metrics();
+        let m = rx.wait_for(|m| (m.current_term, m.current_leader) != seen).await.ok()?;
+        Some((m.current_term, m.current_leader))
+    }
+
     /// Current leader as this node knows it.
     pub fn leader(&self) -> Option<NodeId> {
         self.inner.raft.metrics().borrow().current_leader

@@ -20,8 +20,9 @@ use crate::node::NodeInner;
 
 /// How often ownership is checked against what is mounted.
 const MOUNT_CHECK_MS: u64 = 100;
-/// How soon a mount that failed is tried again at the same epochs (an
-/// unformatted volume becomes mountable once `holdfast` formats it).
+/// How soon a mount that failed is tried again at the same epochs and
+/// lease (an unformatted volume becomes mountable once `holdfast` formats
+/// it); a lease taken anew retries at once.
 const MOUNT_RETRY_MS: u64 = 1000;
 /// How often disconnected handles are checked for expiry.
 const SCAVENGE_MS: u64 = 500;
@@ -63,8 +64,12 @@ pub async fn file_server_loop(inner: Arc<NodeInner>, fs: Arc<FileServer>) {
     let mut m = Mounter { inner: inner.clone(), fs: fs.clone(), io, failed: HashMap::new(), asked: HashMap::new(), census_at: HashMap::new() };
     let mut tick = tokio::time::interval(Duration::from_millis(MOUNT_CHECK_MS));
     let mut last_scavenge = tokio::time::Instant::now();
+    let mut grew = inner.serving_changed.subscribe();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = grew.changed() => if r.is_err() { return },
+        }
         if last_scavenge.elapsed() >= Duration::from_millis(SCAVENGE_MS) {
             fs.scavenge().await;
             last_scavenge = tokio::time::Instant::now();
@@ -82,9 +87,10 @@ struct Mounter {
     inner: Arc<NodeInner>,
     fs: Arc<FileServer>,
     io: Arc<dyn ObjectIo>,
-    /// Per volume: the (data epoch, handle epoch) a mount last failed at, so
-    /// a broken volume is logged once per ownership change, not every tick.
-    failed: HashMap<String, ((Epoch, Epoch), tokio::time::Instant)>,
+    /// Per volume: the (data epoch, handle epoch, lease count) a mount last
+    /// failed at, so a broken volume is logged once per ownership change or
+    /// lease, not every tick.
+    failed: HashMap<String, ((Epoch, Epoch, u64), tokio::time::Instant)>,
     /// Directory commands already proposed, by (object, what) -> (epoch,
     /// when), so each is asked once per epoch unless it stays unapplied.
     asked: HashMap<(ObjectId, &'static str), (Epoch, tokio::time::Instant)>,
@@ -156,7 +162,7 @@ impl Mounter {
         if !self.serving(data.id, data.epoch) || !self.serving(handles.id, handles.epoch) {
             return;
         }
-        let at = (data.epoch, handles.epoch);
+        let at = (data.epoch, handles.epoch, self.inner.lease.taken());
         if self.failed.get(&vol.name).is_some_and(|(a, when)| *a == at && when.elapsed() < Duration::from_millis(MOUNT_RETRY_MS)) {
             return;
         }
@@ -168,6 +174,7 @@ impl Mounter {
                 self.failed.remove(&vol.name);
                 log_prepared(&vol.name, handles, &prepared);
                 tracing::info!(volume = %vol.name, epoch = data.epoch, "serving volume");
+                self.inner.serving_grew();
             }
             Err(e) => {
                 if self.failed.insert(vol.name.clone(), (at, tokio::time::Instant::now())).map(|(a, _)| a) != Some(at) {

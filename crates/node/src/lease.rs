@@ -39,6 +39,8 @@ use crate::node::NodeInner;
 pub const LEASE_DRIFT_PPM: u64 = 10_000;
 /// Added to every wait for a lease to run out.
 pub const LEASE_MARGIN_MS: u64 = 50;
+/// While a node holds no lease it asks this many times per heartbeat.
+const LEASE_RETRY_DIVISOR: u32 = 4;
 /// Longest a barrier waits for the leases of other nodes.
 const BARRIER_WAIT_MS_MAX: u64 = 30_000;
 
@@ -88,8 +90,8 @@ impl Lease {
 #[derive(Default)]
 pub struct Grants {
     /// The term these records belong to and when this node saw itself
-    /// become leader in it: leases a former leader granted end at most a
-    /// lease after that.
+    /// become leader in it (no earlier than its election): leases a former
+    /// leader granted end at most `lease_bound` after that.
     term: u64,
     leader_since: Option<Instant>,
     /// Per node: when it was last granted (its receive time here) and the
@@ -134,10 +136,8 @@ impl NodeInner {
         let term = dir.term();
         let applied = dir.state().applied_index;
         let now = Instant::now();
+        self.became_leader(term);
         let mut g = self.grants.lock().expect("grants lock");
-        if g.term != term || g.leader_since.is_none() {
-            *g = Grants { term, leader_since: Some(now), nodes: HashMap::new() };
-        }
         let e = g.nodes.entry(from).or_insert((now, 0));
         e.0 = now;
         e.1 = e.1.max(acked);
@@ -155,22 +155,14 @@ impl NodeInner {
         }
         dir.wait_applied(index, wait).await.map_err(crate::control::dir_error)?;
         let bound = lease_bound(self.cfg.lease_ms);
-        // A former leader granted only after a quorum acknowledged its term;
-        // a node that acknowledged a leader votes for no one else until the
-        // leader has been silent for an election timeout (openraft's leader
-        // lease on followers, and a candidate's own election timer). So the
-        // last such grant was sent at least `election_timeout_min_ms` before
-        // this leader's election, and ends that much sooner than a lease
-        // counted from it.
-        let former = bound.saturating_sub(Duration::from_millis(self.cfg.election_timeout_min_ms));
         let deadline = Instant::now() + Duration::from_millis(BARRIER_WAIT_MS_MAX);
         loop {
             let now = Instant::now();
             let term = dir.term();
             let open: Vec<(NodeId, Duration)> = {
                 let g = self.grants.lock().expect("grants lock");
-                // Until this leader has granted in its own term, any node
-                // may hold a lease from the one before.
+                // Until this leader has seen itself lead in this term, any
+                // node may hold a lease from the one before.
                 let since = if g.term == term { g.leader_since } else { None }.unwrap_or(now);
                 self.cfg
                     .members
@@ -181,9 +173,10 @@ impl NodeInner {
                         if mine.is_some_and(|(_, acked)| acked >= index) {
                             return None;
                         }
-                        // This leader's own last grant, and any a former
-                        // leader may have made.
-                        let ends = (since + former).max(mine.map_or(since, |(at, _)| at + bound));
+                        // A former leader granted before this one was
+                        // elected (it needed a quorum in its own term), so
+                        // before `since`; this leader's own grants after.
+                        let ends = mine.map_or(since, |(at, _)| at.max(since)) + bound;
                         (now < ends).then(|| (m.id, ends - now))
                     })
                     .collect()
@@ -239,26 +232,60 @@ impl NodeInner {
         self.lease.extend_to(until);
         if !had {
             tracing::info!(node = self.id, leader, lease_ms = self.cfg.lease_ms, "lease acquired: serving");
+            self.serving_grew();
         }
         Ok(())
     }
+
+    /// This node just saw itself lead in `term`: leases a former leader
+    /// granted are bounded from now (see `barrier_local`), which is no
+    /// earlier than the election.
+    fn became_leader(&self, term: u64) {
+        let mut g = self.grants.lock().expect("grants lock");
+        if g.term != term || g.leader_since.is_none() {
+            *g = Grants { term, leader_since: Some(Instant::now()), nodes: HashMap::new() };
+        }
+    }
 }
 
-/// Renews this node's lease every heartbeat, for as long as the node runs.
+/// Renews this node's lease every heartbeat, for as long as the node runs;
+/// every `LEASE_RETRY_DIVISOR`th of one while it holds none, and at once
+/// when the directory's leader changes, so that a takeover after a
+/// leader's death does not wait a heartbeat for the survivors' leases.
 pub async fn lease_loop(inner: std::sync::Arc<NodeInner>) {
+    let Some(dir) = inner.directory.get() else { return };
     let every = Duration::from_millis(inner.cfg.heartbeat_ms);
+    let retry = every / LEASE_RETRY_DIVISOR;
     let mut held = false;
+    let mut seen = (0, None);
+    // A new leader (or term) ends a renewal still waiting on the old one
+    // and starts the next at once. False once the directory is gone.
+    let new_leader = |seen: &mut (u64, Option<NodeId>), view: Option<(u64, Option<NodeId>)>| {
+        let Some(v) = view else { return false };
+        *seen = v;
+        if v.1 == Some(inner.id) {
+            inner.became_leader(v.0);
+        }
+        true
+    };
     loop {
         let started = Instant::now();
-        if let Err(e) = inner.renew().await {
-            tracing::debug!(error = %e, "lease not renewed");
+        tokio::select! {
+            r = inner.renew() => if let Err(e) = r {
+                tracing::debug!(error = %e, "lease not renewed");
+            },
+            view = dir.leadership_changed(seen) => if new_leader(&mut seen, view) { continue } else { return },
         }
         let valid = inner.lease.valid();
         if held && !valid {
             tracing::warn!(event = "lease_lost", node = inner.id, "lease expired: no directory majority renewed it; serving nothing until it does");
         }
         held = valid;
-        tokio::time::sleep(every.saturating_sub(started.elapsed())).await;
+        let nap = if valid { every } else { retry }.saturating_sub(started.elapsed());
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            view = dir.leadership_changed(seen) => if !new_leader(&mut seen, view) { return },
+        }
     }
 }
 

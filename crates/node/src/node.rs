@@ -71,9 +71,19 @@ pub struct NodeInner {
     /// Per service running on another host: its clients' connections, for
     /// tickle ACKs if this host takes it over (`tickle.rs`).
     pub tickles: Mutex<HashMap<String, Vec<String>>>,
+    /// Bumped whenever what this host may serve grows: a lease taken, an
+    /// object activated here, a volume mounted. The mount loop and the
+    /// service supervisor wait on it between their ticks, so a takeover
+    /// runs its steps back to back instead of one per tick.
+    pub serving_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl NodeInner {
+    /// See `serving_changed`.
+    pub fn serving_grew(&self) {
+        self.serving_changed.send_modify(|n| *n += 1);
+    }
+
     pub fn dir(&self) -> Result<&Directory, HoldfastError> {
         self.directory.get().ok_or_else(|| HoldfastError::new(ErrorCode::NotReady, format!("node {} is starting", self.id)))
     }
@@ -137,6 +147,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         lease: Default::default(),
         grants: Default::default(),
         tickles: Mutex::new(HashMap::new()),
+        serving_changed: tokio::sync::watch::Sender::new(0),
     });
     let _ = inner.me_weak.set(Arc::downgrade(&inner));
     let _ = dir_ops.node.set(Arc::downgrade(&inner));

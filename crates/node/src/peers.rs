@@ -116,6 +116,13 @@ impl Peers {
         self.last_seen(node).is_some_and(|t| t.elapsed() < down_after)
     }
 
+    /// When the first peer now up will count as down if nothing more is
+    /// heard from it.
+    pub fn next_down_at(&self, down_after: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        self.last_seen.lock().expect("seen lock").values().map(|t| *t + down_after).filter(|at| *at > now).min()
+    }
+
     pub fn last_seen(&self, node: NodeId) -> Option<Instant> {
         self.last_seen.lock().expect("seen lock").get(&node).copied()
     }

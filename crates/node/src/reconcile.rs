@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use holdfast_directory::{ClusterState, Command, CommandResult};
 use holdfast_types::{ComponentState, NodeId, ObjectState};
+use tokio::time::Instant;
 
 use crate::node::NodeInner;
 
@@ -23,9 +24,13 @@ pub async fn reconcile_loop(inner: Arc<NodeInner>) {
     let mut applied = dir.applied_index();
     loop {
         reconcile(&inner);
+        // Also the moment a peer turns down, so a failover does not start
+        // up to a tick late.
+        let tick = Instant::now() + Duration::from_millis(RECONCILE_TICK_MS);
+        let next = inner.peers.next_down_at(inner.down_after()).map_or(tick, |at| at.min(tick));
         tokio::select! {
             r = applied.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(Duration::from_millis(RECONCILE_TICK_MS)) => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
     }
 }
@@ -94,7 +99,10 @@ fn activate_and_demote(inner: &Arc<NodeInner>, state: &ClusterState) {
                 Err(e) => Err(e),
             };
             match r {
-                Ok(()) => tracing::info!(object, epoch, "serving as owner"),
+                Ok(()) => {
+                    tracing::info!(object, epoch, "serving as owner");
+                    inner.serving_grew();
+                }
                 Err(e) => tracing::warn!(object, epoch, error = %e, "activation failed; will retry"),
             }
             inner.activating.lock().expect("activating lock").remove(&(object, epoch));

@@ -116,11 +116,15 @@ pub fn spawn(
         rt: tokio::runtime::Handle::current(),
         conns_sent: BTreeMap::new(),
     };
+    let mut grew = sup.inner.serving_changed.subscribe();
     std::thread::Builder::new().name("services".into()).spawn(move || {
         sup.kill_leftovers();
         while !stop.load(Ordering::Acquire) {
             sup.tick();
-            std::thread::sleep(Duration::from_millis(TICK_MS));
+            // Next tick: at once when this host may serve more (a takeover
+            // goes on without waiting a tick), else after TICK_MS.
+            let wait = Duration::from_millis(TICK_MS);
+            let _ = sup.rt.block_on(async { tokio::time::timeout(wait, grew.changed()).await });
         }
         let names: Vec<String> = sup.slots.keys().cloned().collect();
         for name in names {

@@ -55,7 +55,7 @@ pub struct FailoverArgs {
     /// Keep the temporary cluster's directory (node and smbd logs) after the
     /// run. It is always kept when the run fails.
     #[arg(long)]
-    keep_dir: bool,
+    pub(super) keep_dir: bool,
     /// Run with the documented tuned failure detection (heartbeat 50 ms,
     /// peer down after 250 ms, elections 150..300 ms) instead of the
     /// defaults (100, 600, 400..800).
@@ -63,7 +63,7 @@ pub struct FailoverArgs {
     tuned: bool,
     /// Separate hosts in network namespaces and a silent death (link down,
     /// then SIGKILL), with and without tickle ACKs. Needs root.
-    #[arg(long, conflicts_with_all = ["tuned", "keep_dir"])]
+    #[arg(long, conflicts_with = "tuned")]
     silent: bool,
 }
 

@@ -37,13 +37,14 @@ struct Rig {
     dir: PathBuf,
     prefix: &'static str,
     no_tickle: bool,
+    keep: bool,
 }
 
 impl Rig {
-    fn up(work: &Path, prefix: &'static str, no_tickle: bool) -> anyhow::Result<Rig> {
+    fn up(work: &Path, prefix: &'static str, no_tickle: bool, keep: bool) -> anyhow::Result<Rig> {
         let script = work.join("netns-cluster.sh");
         std::fs::write(&script, RIG_SCRIPT)?;
-        let rig = Rig { script, dir: work.join(prefix), prefix, no_tickle };
+        let rig = Rig { script, dir: work.join(prefix), prefix, no_tickle, keep };
         let _ = rig.run(&["down"]);
         rig.ok(&["up", "3"])?;
         rig.ok(&["wait-service", "60"])?;
@@ -61,6 +62,7 @@ impl Rig {
             .env("RIG_SMB_USER", RIG_USER)
             .env("RIG_SMB_PASSWORD", RIG_PASSWORD)
             .env("RIG_NO_TICKLE_ACKS", if self.no_tickle { "1" } else { "0" })
+            .env("RIG_KEEP", if self.keep { "1" } else { "0" })
             .output()
             .context("run the rig script")
     }
@@ -187,7 +189,7 @@ pub fn run(a: &FailoverArgs) -> anyhow::Result<()> {
         if !a.json {
             eprintln!("{} tickle ACKs:", if no_tickle { "without" } else { "with" });
         }
-        let rig = Rig::up(&work, prefix, no_tickle)?;
+        let rig = Rig::up(&work, prefix, no_tickle, a.keep_dir)?;
         let (reclaim, resume, lost_handles, lost_writes) = trials(&rig, a.trials, !a.json)?;
         drop(rig);
         modes.push(json!({
@@ -199,7 +201,11 @@ pub fn run(a: &FailoverArgs) -> anyhow::Result<()> {
             "reclaim_ms": reclaim,
         }));
     }
-    let _ = std::fs::remove_dir_all(&work);
+    if a.keep_dir {
+        eprintln!("the hosts' logs are kept in {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     let (with, without) = (&modes[0], &modes[1]);
     let p50 = with["reclaim_p50_ms"].as_f64().unwrap_or(0.0);
     let p50_off = without["reclaim_p50_ms"].as_f64().unwrap_or(0.0);
