@@ -386,7 +386,7 @@ fn rig_silent_death_mid_request_the_new_host_tickles_the_client() {
 fn rig_bench_failover_silent_reports_both_modes() {
     // SAFETY: geteuid(2) reads no memory of ours.
     assert_eq!(unsafe { libc::geteuid() }, 0, "the rig needs root");
-    let out = Command::new(BIN).args(["bench", "failover", "--silent", "--trials", "1", "--json"]).output().expect("run bench");
+    let out = Command::new(BIN).args(["bench", "failover", "--silent", "--trials", "1", "--partition-trials", "1", "--json"]).output().expect("run bench");
     assert!(out.status.success(), "bench failover --silent failed:\n{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     for k in ["reclaim_p50_ms", "reclaim_max_ms", "lost_handles", "lost_acked_writes", "tickle_speedup_p50"] {
@@ -396,4 +396,11 @@ fn rig_bench_failover_silent_reports_both_modes() {
         assert!(v["no_tickle"].get(k).is_some(), "no_tickle.{k} missing: {v}");
     }
     assert_eq!((v["lost_handles"].as_u64(), v["lost_acked_writes"].as_u64()), (Some(0), Some(0)), "{v}");
+    // The partition trial: no answer from the old host after its lease,
+    // no conflicting lock grant.
+    let p = &v["partition"];
+    for k in ["answers_after_lease_end", "conflicting_lock_grants"] {
+        assert_eq!(p[k], serde_json::json!([0]), "partition.{k}: {v}");
+    }
+    assert!(p["last_answer_before_lease_end_ms"][0].as_f64().is_some(), "partition trial reported no margin: {v}");
 }

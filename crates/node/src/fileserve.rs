@@ -46,8 +46,7 @@ impl ObjectIo for NodeObjectIo {
     fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<(), HoldfastError>> {
         Box::pin(async move {
             let n = self.node.upgrade().ok_or_else(gone)?;
-            n.check_object_usable(object)?;
-            n.replicator.write(object, offset, data).await
+            n.write_object(object, offset, data).await
         })
     }
 

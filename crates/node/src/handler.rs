@@ -362,6 +362,19 @@ impl NodeInner {
         Ok(data)
     }
 
+    /// A write served by this owner, from a client or the file server. The
+    /// gate is passed again once the write is done: a write admitted under
+    /// the lease may finish after it ended, when a new owner may already
+    /// serve; its outcome is then unknown to the writer (an error, as for a
+    /// timeout), never a success from a host without a lease.
+    pub(crate) async fn write_object(&self, object: u64, offset: u64, data: Bytes) -> Result<(), HoldfastError> {
+        self.check_object_usable(object)?;
+        self.replicator.write(object, offset, data).await?;
+        self.check_object_usable(object)?;
+        self.served(object);
+        Ok(())
+    }
+
     pub(crate) fn check_object_usable(&self, object: u64) -> Result<(), HoldfastError> {
         let state = self.dir()?.state();
         let Some(obj) = state.objects.get(&object) else {
@@ -396,15 +409,8 @@ impl NodeInner {
             Ok(w) => w,
             Err(e) => return conn.fail(rid, &bad_frame(e)),
         };
-        let r = match self.check_object_usable(w.object) {
-            Ok(()) => self.replicator.write(w.object, w.offset, w.data).await,
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => {
-                self.served(w.object);
-                conn.respond(rid, FrameKind::Ok, vec![])
-            }
+        match self.write_object(w.object, w.offset, w.data).await {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
             Err(e) => conn.respond_error(rid, &e),
         }
     }

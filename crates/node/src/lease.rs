@@ -68,6 +68,12 @@ impl Lease {
         self.until.lock().expect("lease lock").1
     }
 
+    /// How long ago it ended, if it did.
+    pub fn over_for(&self) -> Option<Duration> {
+        let until = self.until.lock().expect("lease lock").0?;
+        Instant::now().checked_duration_since(until)
+    }
+
     /// Time left, if any.
     pub fn remaining(&self) -> Option<Duration> {
         let until = self.until.lock().expect("lease lock").0?;
@@ -103,12 +109,22 @@ impl NodeInner {
     /// The gate in front of everything a host serves: a valid lease, and,
     /// for `objects`, this node as their owner in its directory.
     pub fn may_serve(&self, objects: &[u64]) -> Result<(), HoldfastError> {
-        if !self.cfg.test_only_serve_without_lease && !self.lease.valid() {
+        self.may_serve_for(Duration::ZERO)?;
+        self.owns(objects)
+    }
+
+    /// A lease that lasts at least `ahead` more.
+    pub fn may_serve_for(&self, ahead: Duration) -> Result<(), HoldfastError> {
+        if !self.cfg.test_only_serve_without_lease && self.lease.remaining().is_none_or(|r| r <= ahead) {
             return Err(HoldfastError::new(
                 ErrorCode::NotReady,
                 format!("node {} holds no lease (it cannot reach a directory majority); it serves nothing", self.id),
             ));
         }
+        Ok(())
+    }
+
+    fn owns(&self, objects: &[u64]) -> Result<(), HoldfastError> {
         if objects.is_empty() {
             return Ok(());
         }
@@ -278,7 +294,8 @@ pub async fn lease_loop(inner: std::sync::Arc<NodeInner>) {
         }
         let valid = inner.lease.valid();
         if held && !valid {
-            tracing::warn!(event = "lease_lost", node = inner.id, "lease expired: no directory majority renewed it; serving nothing until it does");
+            let over_ms = inner.lease.over_for().unwrap_or_default().as_millis() as u64;
+            tracing::warn!(event = "lease_lost", node = inner.id, over_ms, "lease expired: no directory majority renewed it; serving nothing until it does");
         }
         held = valid;
         let nap = if valid { every } else { retry }.saturating_sub(started.elapsed());

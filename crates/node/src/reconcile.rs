@@ -103,7 +103,16 @@ fn activate_and_demote(inner: &Arc<NodeInner>, state: &ClusterState) {
                     tracing::info!(object, epoch, "serving as owner");
                     inner.serving_grew();
                 }
-                Err(e) => tracing::warn!(object, epoch, error = %e, "activation failed; will retry"),
+                Err(e) => match inner.replicator.newer_owner(object) {
+                    Some(to) => {
+                        tracing::warn!(object, epoch, to, error = %e, "behind a newer component that cannot bring this one level; handing ownership to it");
+                        let cmd = Command::MoveOwner { object, to, expected_epoch: Some(epoch) };
+                        if let Err(e) = inner.propose(cmd).await {
+                            tracing::warn!(object, epoch, to, error = %e, "handing ownership over failed; will retry");
+                        }
+                    }
+                    None => tracing::warn!(object, epoch, error = %e, "activation failed; will retry"),
+                },
             }
             inner.activating.lock().expect("activating lock").remove(&(object, epoch));
         });

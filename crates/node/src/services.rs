@@ -35,6 +35,11 @@ use crate::node::NodeInner;
 
 /// How often placement is compared with the running children.
 const TICK_MS: u64 = 100;
+/// The supervisor fences this long before the lease ends (and wakes in
+/// time to): an smbd answers requests that need no file server (NEGOTIATE,
+/// SESSION_SETUP, ECHO) by itself, and none of those may go out after the
+/// lease, when a new owner may already answer on the same address.
+const FENCE_AHEAD_MS: u64 = 50;
 const RESTART_BACKOFF_MS_MIN: u64 = 100;
 const RESTART_BACKOFF_MS_MAX: u64 = 5_000;
 /// A child that ran this long before exiting restarts without backoff
@@ -122,8 +127,10 @@ pub fn spawn(
         while !stop.load(Ordering::Acquire) {
             sup.tick();
             // Next tick: at once when this host may serve more (a takeover
-            // goes on without waiting a tick), else after TICK_MS.
-            let wait = Duration::from_millis(TICK_MS);
+            // goes on without waiting a tick), at the fencing point of the
+            // lease, else after TICK_MS.
+            let tick = Duration::from_millis(TICK_MS);
+            let wait = sup.inner.lease.remaining().map_or(tick, |r| r.saturating_sub(Duration::from_millis(FENCE_AHEAD_MS)).max(Duration::from_millis(1)).min(tick));
             let _ = sup.rt.block_on(async { tokio::time::timeout(wait, grew.changed()).await });
         }
         let names: Vec<String> = sup.slots.keys().cloned().collect();
@@ -179,7 +186,7 @@ impl Supervisor {
         // kill at once, no grace, then give the addresses back; the same for
         // a child started before a lapse of the lease (a host that woke from
         // a freeze and renewed before this tick).
-        let fenced = self.inner.may_serve(&[]).is_err();
+        let fenced = self.inner.may_serve_for(Duration::from_millis(FENCE_AHEAD_MS)).is_err();
         let taken = self.inner.lease.taken();
         let doomed: Vec<String> = self.slots.iter().filter(|(_, s)| fenced || s.lease_taken != taken).map(|(n, _)| n.clone()).collect();
         for name in doomed {

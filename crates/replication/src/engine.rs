@@ -110,6 +110,10 @@ pub struct Replicator<T: PeerTransport, D: DirectoryOps> {
     transport: Arc<T>,
     dir: Arc<D>,
     slots: RwLock<HashMap<ObjectId, Arc<OwnerSlot>>>,
+    /// Per object whose activation found this node behind a component
+    /// whose log no longer reaches back to it: that component. It must
+    /// own the object instead (`newer_owner`).
+    behind: Mutex<HashMap<ObjectId, NodeId>>,
     pub cfg: ReplicatorConfig,
 }
 
@@ -123,7 +127,15 @@ fn decode_err(e: impl std::fmt::Display) -> HoldfastError {
 
 impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
     pub fn new(me: NodeId, store: Arc<LocalStore>, transport: Arc<T>, dir: Arc<D>, cfg: ReplicatorConfig) -> Replicator<T, D> {
-        Replicator { me, store, transport, dir, slots: RwLock::new(HashMap::new()), cfg }
+        Replicator { me, store, transport, dir, slots: RwLock::new(HashMap::new()), behind: Mutex::new(HashMap::new()), cfg }
+    }
+
+    /// After an activation of `object` failed with `NotCovered`: the
+    /// component newer than this node's that should own it, if that was
+    /// the reason. This node can never catch up by the log then; serving
+    /// would lose that component's writes, and retrying never ends.
+    pub fn newer_owner(&self, object: ObjectId) -> Option<NodeId> {
+        self.behind.lock().expect("behind lock").remove(&object)
     }
 
     fn slot(&self, object: ObjectId) -> Result<Arc<OwnerSlot>, HoldfastError> {
@@ -227,6 +239,9 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             };
             if let Err(e) = r {
                 if n == self.me {
+                    if e.code == ErrorCode::NotCovered {
+                        self.behind.lock().expect("behind lock").insert(object, plan.source);
+                    }
                     return Err(e);
                 }
                 tracing::warn!(object, epoch, node = n, error = %e, "cannot bring component level; committing it STALE for a rebuild");

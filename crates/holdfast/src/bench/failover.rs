@@ -65,6 +65,10 @@ pub struct FailoverArgs {
     /// then SIGKILL), with and without tickle ACKs. Needs root.
     #[arg(long, conflicts_with = "tuned")]
     silent: bool,
+    /// With --silent: partition trials after the silent deaths (the
+    /// serving host cut off from the other hosts, its client kept).
+    #[arg(long, default_value_t = 5, requires = "silent")]
+    pub(super) partition_trials: usize,
 }
 
 /// The node the service is placed on, once its smbd answers there.

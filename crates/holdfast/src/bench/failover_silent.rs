@@ -32,7 +32,7 @@ const RIG_PASSWORD: &str = "Bench-Failover-7";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One rig, removed when dropped.
-struct Rig {
+pub(super) struct Rig {
     script: PathBuf,
     dir: PathBuf,
     prefix: &'static str,
@@ -67,12 +67,17 @@ impl Rig {
             .context("run the rig script")
     }
 
-    fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
+    pub(super) fn ok(&self, args: &[&str]) -> anyhow::Result<String> {
         let o = self.run(args)?;
         if !o.status.success() {
             bail!("rig {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         }
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// Host `n`'s node log.
+    pub(super) fn node_log(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("host-{n}/node-{n}/node.log"))
     }
 
     /// The status as the directory's confirmed leader gives it.
@@ -94,7 +99,7 @@ impl Rig {
     }
 
     /// Every host up and every component ACTIVE; returns the serving host.
-    fn ready(&self) -> anyhow::Result<u64> {
+    pub(super) fn ready(&self) -> anyhow::Result<u64> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let s = self.status()?;
@@ -130,9 +135,19 @@ fn enter_netns(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The trials on one rig: (reclaim ms, write-resume ms, lost handles, lost
-/// acknowledged writes).
-fn trials(rig: &Rig, n: usize, verbose: bool) -> anyhow::Result<(Vec<f64>, Vec<f64>, u64, u64)> {
+/// What the trials on one rig measured.
+struct Measured {
+    reclaim: Vec<f64>,
+    resume: Vec<f64>,
+    lost_handles: u64,
+    lost_writes: u64,
+    /// The partition trials' report, if any ran.
+    partition: Option<serde_json::Value>,
+}
+
+/// `n` silent deaths on one rig, then `partitions` partition trials
+/// (`failover_partition.rs`).
+fn trials(rig: &Rig, n: usize, partitions: usize, verbose: bool) -> anyhow::Result<Measured> {
     let client_ns = format!("{}-c1", rig.prefix);
     std::thread::scope(|sc| {
         sc.spawn(|| -> anyhow::Result<_> {
@@ -170,7 +185,11 @@ fn trials(rig: &Rig, n: usize, verbose: bool) -> anyhow::Result<(Vec<f64>, Vec<f
                 rig.ok(&["start", &victim.to_string()])?;
             }
             rig.ready()?;
-            Ok((reclaim, resume, lost_handles, lost_writes))
+            let partition = match partitions {
+                0 => None,
+                k => Some(super::failover_partition::trials(rig, &rt, &t, k, verbose)?),
+            };
+            Ok(Measured { reclaim, resume, lost_handles, lost_writes, partition })
         })
         .join()
         .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
@@ -185,13 +204,16 @@ pub fn run(a: &FailoverArgs) -> anyhow::Result<()> {
     let work = std::env::temp_dir().join(format!("holdfast-bench-silent-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let mut modes = Vec::new();
+    let mut partitioned = None;
     for (prefix, no_tickle) in [("hfbt", false), ("hfbn", true)] {
         if !a.json {
             eprintln!("{} tickle ACKs:", if no_tickle { "without" } else { "with" });
         }
         let rig = Rig::up(&work, prefix, no_tickle, a.keep_dir)?;
-        let (reclaim, resume, lost_handles, lost_writes) = trials(&rig, a.trials, !a.json)?;
+        // The partition trials need no second run: tickle ACKs play no part.
+        let Measured { reclaim, resume, lost_handles, lost_writes, partition } = trials(&rig, a.trials, if no_tickle { 0 } else { a.partition_trials }, !a.json)?;
         drop(rig);
+        partitioned = partitioned.or(partition);
         modes.push(json!({
             "reclaim_p50_ms": pct(&reclaim, 50.0),
             "reclaim_max_ms": pct(&reclaim, 100.0),
@@ -215,6 +237,9 @@ pub fn run(a: &FailoverArgs) -> anyhow::Result<()> {
     o.insert("death".into(), json!("silent: link down, then SIGKILL of every process of the host"));
     o.insert("no_tickle".into(), without.clone());
     o.insert("tickle_speedup_p50".into(), json!(if p50 > 0.0 { round1(p50_off / p50) } else { 0.0 }));
+    if let Some(p) = &partitioned {
+        o.insert("partition".into(), p.clone());
+    }
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -222,9 +247,13 @@ pub fn run(a: &FailoverArgs) -> anyhow::Result<()> {
         for (k, v) in out.as_object().expect("object") {
             println!("  {k:<22} {v}");
         }
-        println!("targets: reclaim_p50_ms <= 2000, reclaim_max_ms <= 3000, lost_handles = lost_acked_writes = 0, tickle_speedup_p50 >= 2");
+        println!("targets: reclaim_p50_ms <= 2000, reclaim_max_ms <= 3000, lost_handles = lost_acked_writes = 0, tickle_speedup_p50 >= 2;");
+        println!("  partition: answers_after_lease_end = conflicting_lock_grants = 0 in every trial");
     }
     let lost = |m: &serde_json::Value| m["lost_handles"].as_u64().unwrap_or(0) + m["lost_acked_writes"].as_u64().unwrap_or(0);
     anyhow::ensure!(lost(with) == 0 && lost(without) == 0, "handles or acknowledged writes were lost");
+    let broken = |k: &str| partitioned.as_ref().and_then(|p| p[k].as_array().map(|v| v.iter().any(|x| x.as_u64() != Some(0)))).unwrap_or(false);
+    anyhow::ensure!(!broken("answers_after_lease_end"), "a partitioned host answered after its lease ended");
+    anyhow::ensure!(!broken("conflicting_lock_grants"), "a conflicting lock was granted");
     Ok(())
 }

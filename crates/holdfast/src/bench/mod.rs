@@ -3,6 +3,7 @@
 
 pub(crate) mod cluster;
 pub(crate) mod failover;
+mod failover_partition;
 mod failover_silent;
 mod failover_store;
 mod handles;
