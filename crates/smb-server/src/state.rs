@@ -123,8 +123,10 @@ pub struct Open {
 pub struct DirCursor {
     pub started: bool,
     pub pattern: String,
-    /// `.` and `..` already returned.
-    pub dots_done: bool,
+    /// How many of `.` and `..` (those matching the pattern) were
+    /// returned: a response may hold only one (a single-entry search, a
+    /// small buffer).
+    pub dots_sent: usize,
     /// Resume strictly after this name (empty = from the start).
     pub after: String,
     pub ended: bool,

@@ -70,8 +70,8 @@ impl DirInfoClass {
     }
 }
 
-/// What the server knows about one directory entry. Short (8.3) names are
-/// not generated: ShortNameLength is always 0.
+/// What the server knows about one directory entry. The short (8.3) name
+/// is derived from `name` (`short_name.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DirEntry<'a> {
     pub name: &'a str,
@@ -91,6 +91,17 @@ pub struct DirEntry<'a> {
 }
 
 const SHORT_NAME_BYTES: usize = 24;
+
+/// ShortNameLength, Reserved and the 24-byte ShortName field.
+fn put_short_name(out: &mut BytesMut, name: &str) {
+    let short = super::short_name::short_name(name);
+    let len = utf16le_len(&short);
+    assert!(len <= SHORT_NAME_BYTES, "short name {short:?} over {SHORT_NAME_BYTES} bytes");
+    out.put_u8(len as u8);
+    out.put_u8(0);
+    put_utf16le(out, &short);
+    out.put_bytes(0, SHORT_NAME_BYTES - len);
+}
 
 /// Appends as many `entries` as fit in `output_buffer_length` bytes and
 /// returns how many did. Each entry starts 8-byte aligned; the last one
@@ -152,15 +163,11 @@ fn encode_entry(class: DirInfoClass, e: &DirEntry<'_>, name_len: usize, out: &mu
         DirInfoClass::FullDirectory => out.put_u32_le(e.ea_size),
         DirInfoClass::BothDirectory => {
             out.put_u32_le(e.ea_size);
-            out.put_u8(0); // ShortNameLength
-            out.put_u8(0);
-            out.put_bytes(0, SHORT_NAME_BYTES);
+            put_short_name(out, e.name);
         }
         DirInfoClass::IdBothDirectory => {
             out.put_u32_le(e.ea_size);
-            out.put_u8(0);
-            out.put_u8(0);
-            out.put_bytes(0, SHORT_NAME_BYTES);
+            put_short_name(out, e.name);
             out.put_u16_le(0);
             out.put_u64_le(e.file_id);
         }

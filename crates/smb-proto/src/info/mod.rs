@@ -7,6 +7,7 @@ pub mod file;
 pub mod fs;
 pub mod security;
 pub mod set;
+pub mod short_name;
 
 /// FileInfoClass values of InfoType FILE ([MS-FSCC] 2.4).
 pub mod file_class {

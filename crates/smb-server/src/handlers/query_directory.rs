@@ -34,19 +34,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryDirectoryRequest) -> HResult {
     let cursor = o.dir.clone();
     let fs = ctx.srv.fs().await?;
     let mut found: Vec<(String, FileInfo)> = Vec::new();
-    let mut dots = 0usize;
-    if !cursor.dots_done {
+    let dots_left: Vec<&str> = [".", ".."].into_iter().filter(|d| wildcard::matches(&cursor.pattern, d)).skip(cursor.dots_sent).collect();
+    let dots = dots_left.len();
+    if dots > 0 {
         let me = match fs.call(&FsRequest::Stat { fid }).await {
             Ok(FsReply::Info(i)) => i,
             Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
             Err(e) => return Err(ctx.srv.fs_error(e).await),
         };
-        for d in [".", ".."] {
-            if wildcard::matches(&cursor.pattern, d) {
-                found.push((d.to_string(), me));
-                dots += 1;
-            }
-        }
+        found.extend(dots_left.into_iter().map(|d| (d.to_string(), me)));
     }
     let mut after = cursor.after.clone();
     let single = req.flags & qd::RETURN_SINGLE_ENTRY != 0;
@@ -79,9 +75,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryDirectoryRequest) -> HResult {
         // A first search that matches nothing is "no such file".
         return Err(if first_call { NtStatus::NO_SUCH_FILE } else { NtStatus::NO_MORE_FILES });
     }
-    if count >= dots {
-        o.dir.dots_done = true;
-    }
+    o.dir.dots_sent += count.min(dots);
     if count > dots {
         o.dir.after = found[count - 1].0.clone();
     }

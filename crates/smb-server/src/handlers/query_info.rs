@@ -8,6 +8,7 @@ use holdfast_smb_proto::info::file::*;
 use holdfast_smb_proto::info::fs::*;
 use holdfast_smb_proto::info::security::{encode_security_descriptor, Sid};
 use holdfast_smb_proto::info::{file_class as fc, fs_class};
+use holdfast_smb_proto::info::short_name::short_name;
 use holdfast_smb_proto::msg::error::ErrorResponse;
 use holdfast_smb_proto::msg::query_info::{fit_info_output, info_type, QueryInfoRequest, QueryInfoResponse};
 use holdfast_types::ntstatus::NtStatus;
@@ -207,15 +208,14 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             .encode(out);
             FileCompressionInformation::BYTES
         }
-        // No 8.3 short names are generated; the long name stands in (it
-        // opens the same file), as smbclient's allinfo wants an answer.
+        // The same 8.3 name a directory listing shows (`short_name.rs`).
         // The root has no name: what Windows answers there.
         fc::ALTERNATE_NAME => {
             let last = o.path.rsplit(['\\', '/']).next().unwrap_or("");
             if last.is_empty() {
                 return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
             }
-            FileNameInformation { name: last.to_string() }.encode(out);
+            FileNameInformation { name: short_name(last) }.encode(out);
             FileNameInformation::BYTES
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
