@@ -11,7 +11,7 @@ use holdfast_types::ntstatus::NtStatus;
 use crate::access::*;
 use crate::opens::Open;
 use crate::park::PARKED_IMAGE_NAME;
-use crate::proto::{Entry, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
+use crate::proto::{Entry, FileInfo, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
 use crate::server::{info, split, Fail, FileServer};
 use crate::time::now_filetime;
 use crate::volume::Volume;
@@ -186,6 +186,17 @@ impl FileServer {
     pub(crate) async fn write(&self, fid: u64, offset: u64, data: Bytes) -> Result<Reply, Fail> {
         let vol = self.volume_of_fid(fid)?;
         let ino = vol.opens.lock().expect("opens lock").check_io(fid, offset, data.len() as u64, true)?.ino;
+        // A file is not sparse (Holdfast has no FSCTL_SET_SPARSE): a write
+        // past the end takes the whole gap, as NTFS allocates it, so one
+        // the volume cannot hold is DISK_FULL, not a hole (MS-FSA 2.1.5.3).
+        let a = vol.fs.stat(ino)?;
+        let end = offset.saturating_add(data.len() as u64);
+        if end > a.allocation_bytes {
+            let s = vol.fs.statfs();
+            if end - a.allocation_bytes > s.free_blocks.saturating_mul(s.block_bytes) {
+                return Err(Fail::new(NtStatus::DISK_FULL, format!("a write to {end} bytes needs more than the volume's free space")));
+            }
+        }
         vol.fs.write(ino, offset, &data, now_filetime()).await?;
         Ok(Reply::Written { count: data.len() as u32 })
     }
@@ -202,8 +213,12 @@ impl FileServer {
 
     pub(crate) fn stat(&self, fid: u64) -> Result<Reply, Fail> {
         let vol = self.volume_of_fid(fid)?;
-        let ino = vol.opens.lock().expect("opens lock").get(fid)?.ino;
-        Ok(Reply::Info(info(&vol.fs.stat(ino)?)))
+        let (ino, delete_pending) = {
+            let opens = vol.opens.lock().expect("opens lock");
+            let ino = opens.get(fid)?.ino;
+            (ino, opens.is_delete_pending(ino))
+        };
+        Ok(Reply::Info(FileInfo { delete_pending, ..info(&vol.fs.stat(ino)?) }))
     }
 
     pub(crate) async fn set_info(&self, s: SetInfoReq) -> Result<Reply, Fail> {
@@ -239,6 +254,14 @@ impl FileServer {
             vol.fs.set_size(ino, eof, now).await?;
         }
         if let Some(a) = s.allocation_size {
+            // MS-FSA 2.1.5.14.1: an allocation below the end of file cuts
+            // the file there.
+            if a < vol.fs.stat(ino)?.size_bytes {
+                if access & FILE_WRITE_DATA == 0 {
+                    return Err(Fail::new(NtStatus::ACCESS_DENIED, "shrinking the allocation needs write access"));
+                }
+                vol.fs.set_size(ino, a, now).await?;
+            }
             vol.fs.set_allocation(ino, a).await?;
         }
         let set = SetAttr {

@@ -151,6 +151,9 @@ pub struct FileInfo {
     pub last_access_time: u64,
     pub last_write_time: u64,
     pub change_time: u64,
+    /// Set only by `Stat`: a delete-on-close of an open of this file is
+    /// pending (FileStandardInformation.DeletePending).
+    pub delete_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,7 +355,7 @@ impl Request {
 
 fn put_info(e: &mut Enc, i: &FileInfo) {
     e.u64(i.ino).bool(i.is_dir).u64(i.size_bytes).u64(i.allocation_bytes).u32(i.attributes);
-    e.u64(i.creation_time).u64(i.last_access_time).u64(i.last_write_time).u64(i.change_time);
+    e.u64(i.creation_time).u64(i.last_access_time).u64(i.last_write_time).u64(i.change_time).bool(i.delete_pending);
 }
 
 fn get_info(d: &mut Dec) -> Result<FileInfo, DecodeError> {
@@ -366,6 +369,7 @@ fn get_info(d: &mut Dec) -> Result<FileInfo, DecodeError> {
         last_access_time: d.u64()?,
         last_write_time: d.u64()?,
         change_time: d.u64()?,
+        delete_pending: d.bool()?,
     })
 }
 

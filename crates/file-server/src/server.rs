@@ -76,6 +76,7 @@ pub fn info(a: &Attr) -> FileInfo {
         last_access_time: a.last_access_time,
         last_write_time: a.last_write_time,
         change_time: a.change_time,
+        delete_pending: false,
     }
 }
 

@@ -113,6 +113,9 @@ pub struct Open {
     /// FilePositionInformation: kept for the client, which sets and reads
     /// it; the lease-table entry keeps it over a reconnect.
     pub position: u64,
+    /// FileModeInformation as the client set it (SET_INFO): reported
+    /// back, no other effect.
+    pub mode: u32,
     /// Open.ChannelSequence (3.x): the newest channel epoch seen.
     pub channel_sequence: u16,
     pub dir: DirCursor,

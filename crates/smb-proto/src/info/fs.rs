@@ -50,6 +50,27 @@ impl FileFsSizeInformation {
     }
 }
 
+/// FileFsControlInformation (6), 48 bytes: quota settings. Holdfast keeps
+/// no quotas: no filtering, no default threshold or limit (all ones, as
+/// Windows reports them), quotas off (flags 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileFsControlInformation;
+
+impl FileFsControlInformation {
+    pub const CLASS: u8 = 6;
+    pub const BYTES: usize = 48;
+
+    pub fn encode(&self, out: &mut BytesMut) {
+        out.put_u64_le(0); // FreeSpaceStartFiltering
+        out.put_u64_le(0); // FreeSpaceThreshold
+        out.put_u64_le(0); // FreeSpaceStopFiltering
+        out.put_u64_le(u64::MAX); // DefaultQuotaThreshold
+        out.put_u64_le(u64::MAX); // DefaultQuotaLimit
+        out.put_u32_le(0); // FileSystemControlFlags
+        out.put_u32_le(0); // Padding
+    }
+}
+
 /// FILE_DEVICE_DISK, the DeviceType of a disk share.
 pub const FILE_DEVICE_DISK: u32 = 0x0000_0007;
 

@@ -126,6 +126,23 @@ impl<'a> QueryInfoResponse<'a> {
 /// ([MS-SMB2] 3.3.5.20.1): a buffer smaller than the class's fixed part is
 /// STATUS_INFO_LENGTH_MISMATCH; a variable-length class that does not fit
 /// whole is truncated and answered with STATUS_BUFFER_OVERFLOW.
+/// The smallest OutputBufferLength Windows takes for a class before it
+/// answers INFO_LENGTH_MISMATCH: the size of its structure with the
+/// variable part empty, rounded up to the structure's alignment (so larger
+/// than [MS-FSCC]'s fixed part for some). Measured against Windows by
+/// Samba's smbtorture (`smb2.getinfo.qfs_buffercheck`,
+/// `qfile_buffercheck`). `None`: the encoder's fixed part stands.
+pub fn windows_min_output_bytes(info_type: u8, class: u8) -> Option<usize> {
+    let fs = [(1, 24), (3, 24), (4, 8), (5, 16), (6, 48), (7, 32), (11, 28)];
+    let file = [(4, 40), (5, 24), (6, 8), (7, 4), (8, 4), (16, 4), (17, 4), (18, 104), (21, 8), (22, 32), (28, 16), (34, 56), (35, 8)];
+    let table: &[(u8, usize)] = match info_type {
+        info_type::FILESYSTEM => &fs,
+        info_type::FILE => &file,
+        _ => return None,
+    };
+    table.iter().find(|(c, _)| *c == class).map(|(_, n)| *n)
+}
+
 pub fn fit_info_output(encoded: &[u8], fixed_bytes: usize, output_buffer_length: u32) -> Result<(&[u8], NtStatus)> {
     let max = output_buffer_length as usize;
     if max < fixed_bytes {

@@ -174,6 +174,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         is_dir: info.is_dir,
         granted_access: req.desired_access,
         position: 0,
+        mode: 0,
         channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };

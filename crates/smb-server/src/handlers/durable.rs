@@ -527,6 +527,7 @@ async fn reclaim(
         is_dir: info.is_dir,
         granted_access: rec.granted_access,
         position,
+        mode: 0,
         channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };

@@ -31,12 +31,14 @@ pub fn basic(i: &FileInfo) -> FileBasicInformation {
     }
 }
 
-pub fn standard(i: &FileInfo, delete_pending: bool) -> FileStandardInformation {
+/// A file whose delete is pending counts no links: its one name goes at
+/// the last close (what Windows and Samba report).
+pub fn standard(i: &FileInfo) -> FileStandardInformation {
     FileStandardInformation {
         allocation_size: i.allocation_bytes,
         end_of_file: i.size_bytes,
-        number_of_links: 1,
-        delete_pending,
+        number_of_links: u32::from(!i.delete_pending),
+        delete_pending: i.delete_pending,
         directory: i.is_dir,
     }
 }

@@ -10,7 +10,7 @@ use holdfast_smb_proto::info::security::{encode_security_descriptor, Sid};
 use holdfast_smb_proto::info::{file_class as fc, fs_class};
 use holdfast_smb_proto::info::short_name::short_name;
 use holdfast_smb_proto::msg::error::ErrorResponse;
-use holdfast_smb_proto::msg::query_info::{fit_info_output, info_type, QueryInfoRequest, QueryInfoResponse};
+use holdfast_smb_proto::msg::query_info::{fit_info_output, info_type, windows_min_output_bytes, QueryInfoRequest, QueryInfoResponse};
 use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
@@ -101,6 +101,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
                     .encode(&mut out);
                     FileFsSectorSizeInformation::BYTES
                 }
+                fs_class::CONTROL => {
+                    FileFsControlInformation.encode(&mut out);
+                    FileFsControlInformation::BYTES
+                }
                 fs_class::OBJECT_ID => {
                     FileFsObjectIdInformation { object_id: ctx.srv.guid, extended_info: [0; 48] }.encode(&mut out);
                     FileFsObjectIdInformation::BYTES
@@ -126,6 +130,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
     };
+    let fixed = windows_min_output_bytes(req.info_type, req.file_info_class).unwrap_or(fixed);
     let (output, status) = fit_info_output(&out, fixed, req.output_buffer_length).map_err(|e| e.status())?;
     Ok(Reply::with_status(status, &QueryInfoResponse { output }))
 }
@@ -139,7 +144,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             FileBasicInformation::BYTES
         }
         fc::STANDARD => {
-            fileinfo::standard(i, false).encode(out);
+            fileinfo::standard(i).encode(out);
             FileStandardInformation::BYTES
         }
         fc::INTERNAL => {
@@ -159,7 +164,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             FilePositionInformation::BYTES
         }
         fc::MODE => {
-            FileModeInformation { mode: 0 }.encode(out);
+            FileModeInformation { mode: o.mode }.encode(out);
             FileModeInformation::BYTES
         }
         fc::ALIGNMENT => {
@@ -169,12 +174,12 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
         fc::ALL => {
             FileAllInformation {
                 basic: fileinfo::basic(i),
-                standard: fileinfo::standard(i, false),
+                standard: fileinfo::standard(i),
                 internal: FileInternalInformation { index_number: i.ino },
                 ea: FileEaInformation { ea_size: 0 },
                 access: FileAccessInformation { access_flags: access },
                 position: FilePositionInformation { current_byte_offset: o.position },
-                mode: FileModeInformation { mode: 0 },
+                mode: FileModeInformation { mode: o.mode },
                 alignment: FileAlignmentInformation { alignment_requirement: 0 },
                 name: FileNameInformation { name: format!("\\{}", o.path) },
             }

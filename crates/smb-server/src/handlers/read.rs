@@ -7,6 +7,15 @@ use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
 
+/// [MS-FSA] 2.1.5.2/2.1.5.3: an offset or an end past the largest signed
+/// 64-bit offset is INVALID_PARAMETER, before anything is read or written.
+pub fn io_range(offset: u64, len: u64) -> Result<(), NtStatus> {
+    match offset.checked_add(len) {
+        Some(end) if end <= i64::MAX as u64 => Ok(()),
+        _ => Err(NtStatus::INVALID_PARAMETER),
+    }
+}
+
 pub async fn handle(ctx: &mut Ctx<'_>, req: ReadRequest) -> HResult {
     let o = ctx.open(req.file_id)?;
     if o.is_dir {
@@ -16,6 +25,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: ReadRequest) -> HResult {
     if u64::from(req.length) > IO_BYTES_MAX {
         return Err(NtStatus::INVALID_PARAMETER);
     }
+    io_range(req.offset, req.length.into())?;
     let fs = ctx.srv.fs().await?;
     let data = match fs.read(fid, req.offset, req.length).await {
         Ok(d) => d,

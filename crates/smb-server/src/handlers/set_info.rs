@@ -1,6 +1,7 @@
 //! SET_INFO ([MS-SMB2] 3.3.5.21): basic, rename, disposition, end of file
-//! and allocation go to the file server; position and mode are accepted
-//! and have no effect (no buffered I/O state on the server).
+//! and allocation go to the file server; position and mode are kept on the
+//! open and reported back, with no other effect (no buffered I/O state on
+//! the server; every write is durable when acknowledged anyway).
 
 use holdfast_file_server::proto::{Request as FsRequest, SetInfoReq};
 use holdfast_smb_proto::info::set::{disposition_ex_flags, SetFileInfo};
@@ -10,6 +11,9 @@ use holdfast_smb_proto::msg::set_info::{SetInfoRequest, SetInfoResponse};
 use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
+
+/// FILE_WRITE_THROUGH, FILE_SEQUENTIAL_ONLY, FILE_NO_INTERMEDIATE_BUFFERING.
+const SETTABLE_MODES: u32 = 0x2 | 0x4 | 0x8;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
     crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
@@ -21,6 +25,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         return Err(NtStatus::NOT_SUPPORTED);
     }
     let info = SetFileInfo::decode(req.file_info_class, req.buffer).map_err(|e| e.status())?;
+    // [MS-FSA] 2.1.5.14.2: a file cannot be made a directory.
+    if let SetFileInfo::Basic(b) = &info {
+        if !is_dir && b.file_attributes & holdfast_smb_proto::file_attr::DIRECTORY != 0 {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+    }
     let call = match info {
         SetFileInfo::Basic(b) => FsRequest::SetInfo(SetInfoReq {
             fid,
@@ -58,7 +68,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
             ctx.open(req.file_id)?.position = p;
             return Ok(Reply::ok(&SetInfoResponse));
         }
-        SetFileInfo::Mode(_) => return Ok(Reply::ok(&SetInfoResponse)),
+        SetFileInfo::Mode(mode) => {
+            // [MS-FSA] 2.1.5.14.7: only these may be set here (the
+            // synchronous-I/O flags are fixed at create, and no SMB2 open
+            // has them).
+            if mode & !SETTABLE_MODES != 0 {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            ctx.open(req.file_id)?.mode = mode;
+            return Ok(Reply::ok(&SetInfoResponse));
+        }
         SetFileInfo::Link(_) => return Err(NtStatus::NOT_SUPPORTED),
         SetFileInfo::Other { .. } => return Err(NtStatus::INVALID_INFO_CLASS),
     };

@@ -8,6 +8,8 @@ use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
 
+const FILE_BYTES_MAX: u64 = 0xfff_ffff_0000;
+
 pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
     crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
     let o = ctx.open(req.file_id)?;
@@ -15,6 +17,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: WriteRequest<'_>) -> HResult {
         return Err(NtStatus::INVALID_DEVICE_REQUEST);
     }
     let (fid, entry) = (o.fs_fid, o.entry);
+    let len = req.data.len() as u64;
+    crate::handlers::read::io_range(req.offset, len)?;
+    if len == 0 {
+        return Ok(Reply::ok(&WriteResponse { count: 0, remaining: 0 }));
+    }
+    // Windows' largest file (NTFS: 16 TiB less 64 KiB): a write may end
+    // there, not past it.
+    if req.offset + len > FILE_BYTES_MAX {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
     crate::breaks::contend(ctx.srv, entry).await;
     let fs = ctx.srv.fs().await?;
     let count = match fs.write(fid, req.offset, Bytes::copy_from_slice(req.data)).await {
