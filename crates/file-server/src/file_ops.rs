@@ -125,7 +125,9 @@ impl FileServer {
                 let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
                 let r = async {
                     vol.fs.set_size(attr.ino, 0, now).await?;
-                    vol.fs.set_attr(attr.ino, &SetAttr { attributes: Some(attrs), last_write_time: Some(now), change_time: Some(now), ..Default::default() }).await
+                    let a = vol.fs.set_attr(attr.ino, &SetAttr { attributes: Some(attrs), last_write_time: Some(now), change_time: Some(now), ..Default::default() }).await?;
+                    // An overwrite takes the AllocationSize asked, as a create does.
+                    if o.allocation_size > 0 { vol.fs.set_allocation(attr.ino, o.allocation_size).await } else { Ok(a) }
                 }
                 .await;
                 match r {
@@ -135,7 +137,9 @@ impl FileServer {
                         return Err(e.into());
                     }
                 }
-            } else if action == FILE_CREATED && o.allocation_size > 0 {
+            } else if action == FILE_CREATED && o.allocation_size > 0 && attr.kind != FileKind::Dir {
+                // A directory's allocation is the file system's (Windows
+                // ignores AllocationSize there).
                 match vol.fs.set_allocation(attr.ino, o.allocation_size).await {
                     Ok(a) => a,
                     Err(e) => {

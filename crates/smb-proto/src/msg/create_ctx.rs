@@ -425,8 +425,10 @@ pub(crate) fn split_context_chain(region: &[u8]) -> Result<Vec<(&[u8], &[u8])>> 
             }
             &rest[..next]
         };
-        if name_length == 0 {
-            return Err(ProtoError::InvalidValue { field: "create context NameLength", value: 0 });
+        // Every defined name is 4 bytes or longer; Windows refuses a
+        // shorter one (smbtorture smb2.create.blob).
+        if name_length < CONTEXT_NAME_BYTES_MIN {
+            return Err(ProtoError::InvalidValue { field: "create context NameLength", value: name_length as u64 });
         }
         let name = inner_range(ctx, name_offset, name_length, "create context Name")?;
         let data = if data_length == 0 {
@@ -442,6 +444,9 @@ pub(crate) fn split_context_chain(region: &[u8]) -> Result<Vec<(&[u8], &[u8])>> 
     }
 }
 
+
+/// The shortest create context name a server takes.
+const CONTEXT_NAME_BYTES_MIN: usize = 4;
 /// A range inside one context, after its header.
 fn inner_range<'a>(ctx: &'a [u8], offset: usize, length: usize, field: &'static str) -> Result<&'a [u8]> {
     let end = offset.checked_add(length);

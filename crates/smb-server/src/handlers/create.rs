@@ -27,6 +27,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         // Pipe opens are `pipe.rs`'s (dispatch hands them there first).
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
     }
+    crate::handlers::create_checks::check(&req)?;
     let opens_max = ctx.srv.cfg.limits.opens_max;
     if ctx.session()?.opens.len() >= opens_max {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);

@@ -25,9 +25,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         return Err(NtStatus::NOT_SUPPORTED);
     }
     let info = SetFileInfo::decode(req.file_info_class, req.buffer).map_err(|e| e.status())?;
-    // [MS-FSA] 2.1.5.14.2: a file cannot be made a directory.
+    // [MS-FSA] 2.1.5.14.2: a file cannot be made a directory, nor a
+    // directory temporary.
     if let SetFileInfo::Basic(b) = &info {
-        if !is_dir && b.file_attributes & holdfast_smb_proto::file_attr::DIRECTORY != 0 {
+        use holdfast_smb_proto::file_attr::{DIRECTORY, TEMPORARY};
+        if !is_dir && b.file_attributes & DIRECTORY != 0 || is_dir && b.file_attributes & TEMPORARY != 0 {
             return Err(NtStatus::INVALID_PARAMETER);
         }
     }
