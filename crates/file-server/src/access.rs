@@ -64,9 +64,18 @@ fn deletes(access: u32) -> bool {
     access & DELETE != 0
 }
 
-/// MS-FSA 2.1.5.1.2.1: does a new open (`access`, `share`) conflict with an
-/// existing one? Opens that only read attributes never conflict.
+/// Access that takes part in sharing checks; an open with none of it
+/// (attributes, security, SYNCHRONIZE only) is never checked, on either
+/// side.
+const SHARED_ACCESS: u32 = FILE_READ_DATA | FILE_EXECUTE | FILE_WRITE_DATA | FILE_APPEND_DATA | DELETE;
+
+/// MS-FSA 2.1.5.1.2.2: does a new open (`access`, `share`) conflict with an
+/// existing one? Opens that only read attributes never conflict, whatever
+/// their share mode or the other's.
 pub fn sharing_conflict(existing_access: u32, existing_share: u32, access: u32, share: u32) -> bool {
+    if existing_access & SHARED_ACCESS == 0 || access & SHARED_ACCESS == 0 {
+        return false;
+    }
     (reads(existing_access) && share & FILE_SHARE_READ == 0)
         || (writes(existing_access) && share & FILE_SHARE_WRITE == 0)
         || (deletes(existing_access) && share & FILE_SHARE_DELETE == 0)
@@ -97,6 +106,10 @@ mod tests {
         assert!(sharing_conflict(DELETE, 3, FILE_READ_DATA, 3));
         // Attribute-only opens pass any share mode.
         assert!(!sharing_conflict(FILE_READ_ATTRIBUTES, 0, FILE_READ_ATTRIBUTES, 0));
+        // ... including against an open that deletes or writes (a rename
+        // while Word holds its directory for attributes only).
+        assert!(!sharing_conflict(FILE_READ_ATTRIBUTES | 0x0010_0000, 0, DELETE, 3));
+        assert!(!sharing_conflict(DELETE, 0, FILE_READ_ATTRIBUTES, 0));
         assert_eq!(map_generic(GENERIC_READ) & FILE_WRITE_DATA, 0);
         assert_ne!(map_generic(GENERIC_WRITE) & FILE_WRITE_DATA, 0);
         assert_eq!(map_generic(MAXIMUM_ALLOWED), FILE_ALL_ACCESS);

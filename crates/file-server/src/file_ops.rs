@@ -339,6 +339,14 @@ impl FileServer {
         if ino == root {
             return Err(Fail::new(NtStatus::ACCESS_DENIED, "a share's root cannot be renamed"));
         }
+        // Windows renames through an open of the file's directory for
+        // DELETE, sharing read and write: an open of that directory that
+        // deletes, or does not share delete, is a sharing violation
+        // (smbtorture smb2.rename.*share_delete*, *delete_access*).
+        let shared = FILE_SHARE_READ | FILE_SHARE_WRITE;
+        if vol.opens.lock().expect("opens lock").of_ino(src.parent).any(|o| sharing_conflict(o.access, o.share_access, RENAME_PARENT_ACCESS, shared)) {
+            return Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{new_path:?}: the file's directory is open without sharing delete, or for delete")));
+        }
         if let Ok(target) = vol.fs.lookup(dst_parent, last) {
             if target.ino != ino {
                 if !replace {
@@ -354,6 +362,9 @@ impl FileServer {
     }
 }
 
+
+/// The access of the directory open a rename makes (see `rename`).
+const RENAME_PARENT_ACCESS: u32 = DELETE;
 /// Removes the file whose last open closed with its delete pending.
 pub(crate) async fn remove_file(vol: &Volume, ino: u64) -> Result<(), Fail> {
     let a = match vol.fs.stat(ino) {

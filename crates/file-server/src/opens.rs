@@ -117,6 +117,11 @@ impl OpenTable {
         self.by_ino.get(&ino).map_or(0, |v| v.len())
     }
 
+    /// Every open of `ino`, disconnected ones included.
+    pub fn of_ino(&self, ino: u64) -> impl Iterator<Item = &Open> {
+        self.by_ino.get(&ino).into_iter().flatten().filter_map(|fid| self.opens.get(fid))
+    }
+
     pub fn is_delete_pending(&self, ino: u64) -> bool {
         self.delete_pending.contains(&ino)
     }

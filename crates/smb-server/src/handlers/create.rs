@@ -27,12 +27,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         // Pipe opens are `pipe.rs`'s (dispatch hands them there first).
         return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
     }
-    crate::handlers::create_checks::check(&req)?;
     let opens_max = ctx.srv.cfg.limits.opens_max;
     if ctx.session()?.opens.len() >= opens_max {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
     }
     let d = Durable::parse(&req, ctx.conn.neg.is_smb3())?;
+    // A reconnect's other fields are ignored, whatever they hold (smbtorture
+    // durable-open.reopen2 sends nonsense there on purpose).
+    if !matches!(d, Durable::ReconnectV1 { .. } | Durable::ReconnectV2 { .. }) {
+        crate::handlers::create_checks::check(&req)?;
+    }
     match d {
         Durable::ReconnectV1 { .. } | Durable::ReconnectV2 { .. } => return durable::reconnect(ctx, &tree, &req, d).await,
         Durable::RequestV2 { create_guid, .. } => {
