@@ -89,6 +89,7 @@ pub async fn disconnect_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Ope
             let _g = srv.record_writes.lock().await;
             fs.handle_update(&rec.share, &rec).await
         };
+        srv.leases.lock().expect("lease table").disconnect_done(o.entry);
         match r {
             Ok(()) => tracing::info!(id = format!("{:#x}", rec.persistent_id), path = %rec.path, "durable open disconnected"),
             Err(e) => {

@@ -73,6 +73,10 @@ pub struct Entry {
     pub create_key: Option<([u8; 16], [u8; 16])>,
     pub replay_eligible: bool,
     pub create_action: u32,
+    /// Its connection went and the file server has not yet marked its open
+    /// disconnected: an open on the path waits for that (`plan_open`), or
+    /// it would find the old open still connected there.
+    pub disconnecting: bool,
 }
 
 impl Entry {
@@ -322,6 +326,7 @@ impl Table {
         }
         e.holder = None;
         e.breaking_to = None;
+        e.disconnecting = true;
         if let Some(r) = e.record.as_mut() {
             r.disconnect_time_unix_ms = now_unix_ms;
         }
@@ -378,6 +383,7 @@ impl Table {
             create_key: (rec.create_guid != [0; 16]).then_some((rec.client_guid, rec.create_guid)),
             replay_eligible: rec.is_replay_eligible,
             create_action: rec.create_action,
+            disconnecting: false,
             record: Some(rec),
             position: 0,
         };
@@ -426,8 +432,15 @@ impl Table {
     }
 
     /// Any break on this path still waiting for its acknowledgment?
+    /// The file server has marked the open of `disconnect(id)` disconnected.
+    pub fn disconnect_done(&mut self, id: u64) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.disconnecting = false;
+        }
+    }
+
     pub fn breaking_on_path(&self, share: &str, path_key: &str) -> bool {
-        self.entry_ids_on_path(share, path_key).iter().any(|id| self.entries[id].breaking_to.is_some())
+        self.entry_ids_on_path(share, path_key).iter().any(|id| self.entries[id].breaking_to.is_some() || self.entries[id].disconnecting)
             || self.lease_ids_on_path(share, path_key).iter().any(|lid| self.leases.get(lid).is_some_and(|l| l.breaking_to.is_some()))
     }
 
@@ -469,6 +482,10 @@ impl Table {
         for id in ids {
             let e = &self.entries[&id];
             if e.lease.is_some() && e.lease == n.lease {
+                continue;
+            }
+            if e.disconnecting {
+                plan.wait = true;
                 continue;
             }
             let conflicts = holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access);
@@ -824,6 +841,7 @@ mod tests {
             create_key: None,
             replay_eligible: false,
             create_action: 0,
+            disconnecting: false,
         });
         (id, g)
     }

@@ -166,6 +166,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         create_key,
         replay_eligible: create_key.is_some(),
         create_action,
+        disconnecting: false,
     });
     let tid = ctx.tree_id;
     let open = Open {
