@@ -56,15 +56,58 @@ pub struct ByteLock {
     pub exclusive: bool,
 }
 
+/// MS-FSA 2.1.5.7: a range whose last byte would pass 2^64 - 1 is
+/// refused (a zero-length range is always valid).
+pub fn byte_range_valid(offset: u64, length: u64) -> bool {
+    length == 0 || length - 1 <= u64::MAX - offset
+}
+
+/// MS-FSA 2.1.4.10: two ranges conflict when neither starts after the
+/// other's last byte. A zero-length range at `o` has its last byte at
+/// `o - 1`, so it meets a lock that spans `o` from below but not one that
+/// starts at `o`; the range {0, 0} meets nothing.
+pub fn ranges_overlap(offset: u64, length: u64, other_offset: u64, other_length: u64) -> bool {
+    if (offset == 0 && length == 0) || (other_offset == 0 && other_length == 0) {
+        return false;
+    }
+    // An invalid range (only a READ or WRITE can pass one) reaches the end.
+    let last = |o: u64, l: u64| match l {
+        0 => o - 1,
+        _ if byte_range_valid(o, l) => o + (l - 1),
+        _ => u64::MAX,
+    };
+    offset <= last(other_offset, other_length) && other_offset <= last(offset, length)
+}
+
 impl ByteLock {
     fn overlaps(&self, offset: u64, length: u64) -> bool {
-        // Zero-length locks never conflict (MS-FSA 2.1.4.10).
-        if self.length == 0 || length == 0 {
+        ranges_overlap(self.offset, self.length, offset, length)
+    }
+
+    /// Whether a new lock conflicts with this one: shared locks never
+    /// conflict with each other, and a shared lock may stack on the same
+    /// open's exclusive lock (as Windows and Samba allow).
+    fn blocks_lock(&self, fid: u64, owner: u64, offset: u64, length: u64, exclusive: bool) -> bool {
+        if !self.exclusive && !exclusive {
             return false;
         }
-        let end = self.offset.saturating_add(self.length);
-        let other_end = offset.saturating_add(length);
-        self.offset < other_end && offset < end
+        if self.exclusive && !exclusive && self.fid == fid && self.owner == owner {
+            return false;
+        }
+        self.overlaps(offset, length)
+    }
+
+    /// Whether a READ (`write` false) or WRITE through `fid` conflicts
+    /// with this lock (MS-FSA 2.1.4.10): another open's lock blocks writes,
+    /// and reads if exclusive; the open's own shared lock blocks its writes.
+    fn blocks_io(&self, fid: u64, offset: u64, length: u64, write: bool) -> bool {
+        if !self.exclusive && !write {
+            return false;
+        }
+        if !self.overlaps(offset, length) {
+            return false;
+        }
+        self.fid != fid || (!self.exclusive && write)
     }
 }
 
@@ -239,17 +282,16 @@ impl OpenTable {
 
     pub fn lock(&mut self, fid: u64, offset: u64, length: u64, exclusive: bool, owner: u64) -> Result<(), NtStatus> {
         let ino = self.get(fid)?.ino;
-        if offset.checked_add(length).is_none() {
-            return Err(NtStatus::INVALID_PARAMETER);
+        if !byte_range_valid(offset, length) {
+            return Err(NtStatus::INVALID_LOCK_RANGE);
         }
         let locks = self.locks.entry(ino).or_default();
         if locks.len() >= LOCKS_PER_FILE_MAX {
             return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
-        // Shared locks stack with shared locks; an exclusive lock conflicts
-        // with every overlapping lock, the holder's own included (Windows
-        // does not merge or upgrade byte-range locks).
-        if locks.iter().any(|l| l.overlaps(offset, length) && (exclusive || l.exclusive)) {
+        // Locks stack (the same range may be locked again, and each lock
+        // needs its own unlock); Windows never merges or upgrades them.
+        if locks.iter().any(|l| l.blocks_lock(fid, owner, offset, length, exclusive)) {
             return Err(NtStatus::LOCK_NOT_GRANTED);
         }
         locks.push(ByteLock { fid, owner, offset, length, exclusive });
@@ -283,9 +325,8 @@ impl OpenTable {
         if (write && !may_write(o.access)) || (!write && !may_read(o.access)) {
             return Err(NtStatus::ACCESS_DENIED);
         }
-        let conflict = self.locks.get(&o.ino).into_iter().flatten().any(|l| {
-            l.fid != fid && l.overlaps(offset, length) && (write || l.exclusive)
-        });
+        // A zero-byte READ or WRITE touches no byte, so no lock stops it.
+        let conflict = length > 0 && self.locks.get(&o.ino).into_iter().flatten().any(|l| l.blocks_io(fid, offset, length, write));
         if conflict {
             return Err(NtStatus::FILE_LOCK_CONFLICT);
         }
@@ -343,7 +384,30 @@ mod tests {
         assert_eq!(t.unlock(2, 0, 100, 2), Err(NtStatus::RANGE_NOT_LOCKED));
         t.unlock(1, 0, 100, 1).unwrap();
         t.lock(2, 50, 10, true, 2).unwrap();
-        assert_eq!(t.lock(1, 1, u64::MAX, false, 1), Err(NtStatus::INVALID_PARAMETER));
-        assert!(t.lock(1, 0, 0, true, 1).is_ok(), "zero-length locks never conflict");
+        assert_eq!(t.lock(1, 2, u64::MAX, false, 1), Err(NtStatus::INVALID_LOCK_RANGE));
+        assert!(t.lock(1, u64::MAX, 1, true, 1).is_ok(), "the last byte of the range is 2^64 - 1");
+        assert!(t.lock(1, 0, 0, true, 1).is_ok(), "{{0, 0}} meets nothing");
+        assert_eq!(t.lock(1, 55, 0, true, 1), Err(NtStatus::LOCK_NOT_GRANTED), "a zero-length lock inside a lock");
+        assert!(t.lock(1, 50, 0, true, 1).is_ok(), "a zero-length lock where one starts");
+    }
+
+    #[test]
+    fn own_locks_stack_and_own_shared_lock_blocks_writes() {
+        let mut t = OpenTable::default();
+        t.add(open(1, FILE_READ_DATA | FILE_WRITE_DATA, 7)).unwrap();
+        t.add(open(2, FILE_READ_DATA | FILE_WRITE_DATA, 7)).unwrap();
+        t.lock(1, 0, 10, true, 1).unwrap();
+        assert!(t.check_io(1, 0, 10, true).is_ok(), "the open's own exclusive lock lets it write");
+        t.lock(1, 0, 10, false, 1).unwrap();
+        assert_eq!(t.lock(1, 0, 10, true, 1), Err(NtStatus::LOCK_NOT_GRANTED));
+        assert_eq!(t.lock(2, 0, 10, false, 2), Err(NtStatus::LOCK_NOT_GRANTED));
+        t.lock(1, 20, 10, false, 1).unwrap();
+        assert_eq!(t.check_io(1, 20, 1, true).err(), Some(NtStatus::FILE_LOCK_CONFLICT));
+        assert!(t.check_io(1, 20, 1, false).is_ok());
+        assert!(t.check_io(2, 20, 1, false).is_ok());
+        assert_eq!(t.check_io(1, 0, 10, true).err(), Some(NtStatus::FILE_LOCK_CONFLICT), "stacked shared lock");
+        t.unlock(1, 0, 10, 1).unwrap();
+        t.unlock(1, 0, 10, 1).unwrap();
+        assert_eq!(t.unlock(1, 0, 10, 1), Err(NtStatus::RANGE_NOT_LOCKED));
     }
 }

@@ -63,6 +63,7 @@ async fn close_opens_with(srv: &Arc<Server>, opens: Vec<(Option<Entry>, Open)>) 
         }
     }
     srv.break_done.notify_waiters();
+    srv.locks_released();
 }
 
 /// The connection of these opens is gone: durable and persistent opens

@@ -362,6 +362,7 @@ impl Conn {
                         new_session_id: None,
                         new_tree_id: None,
                         wait: None,
+                        resumed: matches!(mode, Mode::Resumed { .. }),
                     };
                     let r = handlers::dispatch(&mut ctx, req).await;
                     new_session_id = ctx.new_session_id;

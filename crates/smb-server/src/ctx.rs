@@ -66,6 +66,8 @@ pub struct Ctx<'a> {
     /// Set with an `Err(STATUS_PENDING)` answer: the request waits for
     /// this (breaks to be acknowledged), then runs again from the start.
     pub wait: Option<std::sync::Mutex<AsyncWait>>,
+    /// The request went async before and runs again after its wait.
+    pub resumed: bool,
 }
 
 /// What a request that goes async waits for (in a Mutex in `Ctx`, which

@@ -39,6 +39,9 @@ pub struct Server {
     pub pending_creates: std::sync::Mutex<std::collections::HashSet<(Guid, Guid)>>,
     /// CHANGE_NOTIFY watches, and the changes they are told of (`notify.rs`).
     pub notify: crate::notify::Watches,
+    /// Bumped whenever byte-range locks may have been released (an
+    /// unlock, an open closed): blocking LOCKs that wait try again.
+    pub lock_releases: tokio::sync::watch::Sender<u64>,
 }
 
 /// What another connection may ask of a connection's task.
@@ -80,6 +83,7 @@ impl Server {
             record_writes: Mutex::new(()),
             pending_creates: Default::default(),
             notify: Default::default(),
+            lock_releases: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -87,6 +91,11 @@ impl Server {
     /// (the users file), so the domain is the server's name.
     pub fn owner_of(&self, user: &str) -> String {
         format!("{}\\{}", self.cfg.server_name, user)
+    }
+
+    /// Byte-range locks may have been released: wake the blocking LOCKs.
+    pub fn locks_released(&self) {
+        self.lock_releases.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Forgets a session (logoff, connection gone), if `conn_id` still

@@ -45,6 +45,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     // A break this open owed is over; waiters retry once the file server
     // no longer has the open.
     ctx.srv.break_done.notify_waiters();
+    ctx.srv.locks_released();
     if let Err(e) = closed {
         return Err(ctx.srv.fs_error(e).await);
     }
