@@ -14,7 +14,7 @@
 //! Oplock levels are handled as lease states: BATCH = RWH, EXCLUSIVE = RW,
 //! LEVEL_II = R.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use holdfast_objfs::handles::{oplock, HandleRecord, Lease as RecLease};
 use holdfast_smb_proto::FileId;
@@ -77,12 +77,6 @@ pub struct Entry {
     /// disconnected: an open on the path waits for that (`plan_open`), or
     /// it would find the old open still connected there.
     pub disconnecting: bool,
-}
-
-impl Entry {
-    fn is_stat_open(&self) -> bool {
-        is_stat_access(self.access)
-    }
 }
 
 pub struct Lease {
@@ -166,11 +160,36 @@ pub struct GrantedLease {
     pub parent_key: [u8; 16],
 }
 
-/// Attribute-only opens neither break nor count against exclusive
-/// caching (Samba's stat opens).
-pub fn is_stat_access(access: u32) -> bool {
-    const STAT: u32 = 0x0000_0080 | 0x0000_0100 | 0x0010_0000 | 0x0002_0000; // READ/WRITE_ATTRIBUTES, SYNCHRONIZE, READ_CONTROL
-    access & !STAT == 0
+const SYNCHRONIZE: u32 = 0x0010_0000;
+const READ_ATTRIBUTES: u32 = 0x0000_0080;
+const WRITE_ATTRIBUTES: u32 = 0x0000_0100;
+const READ_CONTROL: u32 = 0x0002_0000;
+const WRITE_DATA: u32 = 0x0000_0002;
+
+/// An open for attributes only (Samba's oplock stat open): it breaks no
+/// oplock or lease, gets no oplock on an existing file, and does not stop
+/// another open from caching writes.
+pub fn is_oplock_stat_open(access: u32) -> bool {
+    const STAT: u32 = SYNCHRONIZE | READ_ATTRIBUTES | WRITE_ATTRIBUTES;
+    access & STAT != 0 && access & !STAT == 0
+}
+
+/// An open that breaks no lease (oplocks it still breaks): attributes and
+/// the security descriptor only.
+pub fn is_lease_stat_open(access: u32) -> bool {
+    const STAT: u32 = SYNCHRONIZE | READ_ATTRIBUTES | WRITE_ATTRIBUTES | READ_CONTROL;
+    access & STAT != 0 && access & !STAT == 0
+}
+
+/// The access an open acts with for caching: one that truncates the file
+/// (SUPERSEDE, OVERWRITE, OVERWRITE_IF) writes data, whatever it asked
+/// for (Samba adds FILE_WRITE_DATA the same way).
+pub fn open_access(access: u32, overwrite: bool) -> u32 {
+    if overwrite {
+        access | WRITE_DATA
+    } else {
+        access
+    }
 }
 
 /// What [`Table::disconnect`] did with an open whose connection went.
@@ -235,6 +254,9 @@ pub struct Table {
     by_file: HashMap<(String, u64), Ids>,
     by_record: HashMap<(String, u64), u64>,
     by_create: HashMap<(String, [u8; 16], [u8; 16]), Ids>,
+    /// Files (share, ino) whose delete is pending: a new open of one fails
+    /// with DELETE_PENDING and breaks nothing first.
+    delete_pending: HashSet<(String, u64)>,
 }
 
 fn unindex<K: std::hash::Hash + Eq>(m: &mut HashMap<K, Ids>, k: K, id: u64) {
@@ -284,6 +306,9 @@ impl Table {
         let e = self.entries.remove(&id)?;
         unindex(&mut self.by_path, (e.share.clone(), e.path_key.clone()), id);
         unindex(&mut self.by_file, (e.share.clone(), e.ino), id);
+        if !self.by_file.contains_key(&(e.share.clone(), e.ino)) {
+            self.delete_pending.remove(&(e.share.clone(), e.ino));
+        }
         if let Some(r) = &e.record {
             self.by_record.remove(&(e.share.clone(), r.persistent_id));
         }
@@ -470,10 +495,14 @@ impl Table {
     /// has the new state for those that do not.
     pub fn plan_open(&mut self, n: &NewOpen<'_>) -> Plan {
         let mut plan = Plan::default();
-        if is_stat_access(n.access) {
+        let access = open_access(n.access, n.overwrite);
+        if is_oplock_stat_open(access) {
             return plan;
         }
         let ids = self.entry_ids_on_path(n.share, n.path_key);
+        if ids.iter().any(|id| self.delete_pending.contains(&(n.share.to_string(), self.entries[id].ino))) {
+            return plan;
+        }
         let violation = ids.iter().any(|id| {
             let e = &self.entries[id];
             holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access)
@@ -481,7 +510,7 @@ impl Table {
         let mut leases_done: Vec<LeaseId> = Vec::new();
         for id in ids {
             let e = &self.entries[&id];
-            if e.lease.is_some() && e.lease == n.lease {
+            if e.lease.is_some() && (e.lease == n.lease || is_lease_stat_open(access)) {
                 continue;
             }
             if e.disconnecting {
@@ -522,8 +551,8 @@ impl Table {
         plan
     }
 
-    /// Another open changes the file's data (WRITE, end of file, a lock):
-    /// read caches of other opens go (MS-FSA 2.1.4.12, level II breaks),
+    /// An open changes the file's data (WRITE, end of file, a lock):
+    /// read caches go (MS-FSA 2.1.4.12, level II breaks),
     /// with no waiting.
     pub fn plan_contend(&mut self, entry: u64) -> Plan {
         let mut plan = Plan::default();
@@ -532,7 +561,9 @@ impl Table {
         let mut leases_done: Vec<LeaseId> = Vec::new();
         for id in self.entry_ids_on_ino(&share, ino) {
             let e = &self.entries[&id];
-            if id == entry || (e.lease.is_some() && e.lease == my_lease) {
+            // The writer's own level II oplock breaks too (Samba, Windows);
+            // its own lease does not.
+            if e.lease.is_some() && e.lease == my_lease {
                 continue;
             }
             let Caching::State(current) = self.caching_of(id, &mut leases_done) else { continue };
@@ -654,28 +685,36 @@ impl Table {
     }
 
     /// What a new open of (`share`, `ino`) gets, once its breaks are done
-    /// and the file server opened it. Creates or upgrades its lease; the
-    /// caller then `insert`s the entry with the granted oplock and lease.
-    pub fn grant(&mut self, share: &str, ino: u64, is_dir: bool, access: u32, req: &Requested) -> Result<Granted, NtStatus> {
+    /// and the file server opened it. `access` is the open's
+    /// [`open_access`]; `existed`: the file was there before. Creates or
+    /// upgrades its lease; the caller then `insert`s the entry with the
+    /// granted oplock and lease.
+    pub fn grant(&mut self, share: &str, ino: u64, is_dir: bool, access: u32, existed: bool, req: &Requested) -> Result<Granted, NtStatus> {
         let none = Granted { oplock: oplock::NONE, lease: None };
         let mine = match req {
             Requested::Lease { id, .. } => Some(*id),
             Requested::Oplock(_) => None,
         };
-        // Other opens that count: not attribute-only, not of the same lease.
+        // Other opens that stop write caching: any with an oplock or lease
+        // (even one broken to none), or one for more than attributes.
         let others: Vec<&Entry> = self
             .entries
             .values()
-            .filter(|e| e.share == share && e.ino == ino && !e.is_stat_open() && (e.lease.is_none() || e.lease != mine))
+            .filter(|e| e.share == share && e.ino == ino && (e.lease.is_none() || e.lease != mine))
+            .filter(|e| e.oplock != oplock::NONE || !is_oplock_stat_open(e.access))
             .collect();
+        let lease_state = |e: &Entry| e.lease.and_then(|lid| self.leases.get(&lid)).map_or(0, |l| l.state | l.breaking_to.unwrap_or(0));
         let others_write = others.iter().any(|e| match e.lease {
-            Some(lid) => self.leases.get(&lid).is_some_and(|l| (l.state | l.breaking_to.unwrap_or(0)) & W != 0),
+            Some(_) => lease_state(e) & W != 0,
             None => oplock_state(e.oplock) & W != 0 || e.breaking_to.is_some(),
         });
+        let others_handle = others.iter().any(|e| lease_state(e) & H != 0);
         let others_oplock = others.iter().any(|e| e.lease.is_none() && e.oplock != oplock::NONE);
         match *req {
             Requested::Oplock(level) => {
-                if is_dir || level == oplock::NONE || is_stat_access(access) && level != oplock::LEVEL_II {
+                // A stat open of an existing file gets no oplock; an oplock
+                // cannot sit beside a handle-caching lease (Samba).
+                if is_dir || level == oplock::NONE || (existed && is_oplock_stat_open(access)) || others_handle {
                     return Ok(none);
                 }
                 let g = if others.is_empty() {
@@ -785,6 +824,17 @@ impl Table {
         Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default()))
     }
 
+    /// The delete of `entry`'s file was set pending (or cleared) through it.
+    pub fn set_delete_pending(&mut self, entry: u64, pending: bool) {
+        let Some(e) = self.entries.get(&entry) else { return };
+        let k = (e.share.clone(), e.ino);
+        if pending {
+            self.delete_pending.insert(k);
+        } else {
+            self.delete_pending.remove(&k);
+        }
+    }
+
     /// A rename through `entry` moved the file: the file's entries and
     /// leases follow the new path.
     pub fn renamed(&mut self, entry: u64, new_path: &str) {
@@ -820,7 +870,7 @@ mod tests {
     }
 
     fn open(t: &mut Table, req: Requested, conn: Option<u64>, share_access: u32, persistent: Option<bool>) -> (u64, Granted) {
-        let g = t.grant("s", 5, false, RW_ACCESS, &req).unwrap();
+        let g = t.grant("s", 5, false, RW_ACCESS, true, &req).unwrap();
         let lease = match req {
             Requested::Lease { id, .. } => Some(id),
             _ => None,
@@ -934,16 +984,17 @@ mod tests {
         let (b, g) = open(&mut t, Requested::Oplock(oplock::LEVEL_II), Some(2), SHARE_ALL, None);
         assert_eq!(g.oplock, oplock::LEVEL_II);
         let p = t.plan_contend(b);
-        assert_eq!(p.sends.len(), 1);
+        assert_eq!(p.sends.len(), 2, "the writer's own level II oplock breaks too");
         assert!(!p.wait);
         assert_eq!(t.entry(a).unwrap().oplock, oplock::NONE);
+        assert_eq!(t.entry(b).unwrap().oplock, oplock::NONE);
     }
 
     #[test]
     fn lease_key_on_another_file_is_refused_and_stat_opens_break_nothing() {
         let mut t = Table::default();
         open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
-        let err = t.grant("s", 6, false, RW_ACCESS, &lease(1, R)).unwrap_err();
+        let err = t.grant("s", 6, false, RW_ACCESS, true, &lease(1, R)).unwrap_err();
         assert_eq!(err, NtStatus::INVALID_PARAMETER);
         let stat = NewOpen { share: "s", path_key: "f", access: 0x80, share_access: 0, overwrite: false, lease: None };
         assert!(t.plan_open(&stat).sends.is_empty());

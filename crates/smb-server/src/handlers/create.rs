@@ -52,12 +52,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let requested = lease_ctx::requested(&ctx.conn.neg, &req);
     let access = holdfast_file_server::access::map_generic(req.desired_access);
     let key = leases::path_key(&req.name);
+    let overwrite = matches!(req.create_disposition, disposition::SUPERSEDE | disposition::OVERWRITE | disposition::OVERWRITE_IF);
     let plan = ctx.srv.leases.lock().expect("lease table").plan_open(&NewOpen {
         share: &tree.share,
         path_key: &key,
         access,
         share_access: req.share_access,
-        overwrite: matches!(req.create_disposition, disposition::SUPERSEDE | disposition::OVERWRITE | disposition::OVERWRITE_IF),
+        overwrite,
         lease: lease_ctx::lease_id(&requested),
     });
     let (wait, blocked) = (plan.wait, plan.blocked);
@@ -111,7 +112,14 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
-    let granted = ctx.srv.leases.lock().expect("lease table").grant(&tree.share, info.ino, info.is_dir, access, &requested);
+    let granted = ctx.srv.leases.lock().expect("lease table").grant(
+        &tree.share,
+        info.ino,
+        info.is_dir,
+        leases::open_access(access, overwrite),
+        create_action != holdfast_smb_proto::msg::create::create_action::CREATED,
+        &requested,
+    );
     let granted = match granted {
         Ok(g) => g,
         Err(st) => {

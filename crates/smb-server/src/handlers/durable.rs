@@ -580,7 +580,7 @@ mod tests {
     /// What an empty lease table grants the request.
     fn granted_caching(n: &Negotiated, r: &CreateRequest) -> Granted {
         let req = crate::handlers::lease_ctx::requested(n, r);
-        crate::leases::Table::default().grant("share", 1, false, 0x0012_019F, &req).unwrap()
+        crate::leases::Table::default().grant("share", 1, false, 0x0012_019F, true, &req).unwrap()
     }
 
     #[test]

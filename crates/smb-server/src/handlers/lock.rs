@@ -111,7 +111,6 @@ async fn lock(ctx: &mut Ctx<'_>, req: &LockRequest) -> HResult {
         }
     }
     let kind = kind(&req.locks)?;
-    crate::breaks::contend(ctx.srv, entry).await;
     let fs = ctx.srv.fs().await?;
     // Taken before trying, so a release from here on wakes the wait.
     let mut releases = ctx.srv.lock_releases.subscribe();
@@ -140,6 +139,11 @@ async fn lock(ctx: &mut Ctx<'_>, req: &LockRequest) -> HResult {
     }
     if kind == Kind::Unlock && !done.is_empty() {
         ctx.srv.locks_released();
+    }
+    if matches!(kind, Kind::Lock { .. }) && failed.is_none() {
+        // A lock granted changes what reads may see: level II caches go
+        // (the holder's own too), as Samba and Windows do.
+        crate::breaks::contend(ctx.srv, entry).await;
     }
     if let (Kind::Lock { .. }, Some(_)) = (kind, failed) {
         for l in std::mem::take(&mut done) {

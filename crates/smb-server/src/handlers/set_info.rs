@@ -95,6 +95,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         // handle does: a takeover or an expiry honours it.
         let rec = {
             let mut t = ctx.srv.leases.lock().expect("lease table");
+            t.set_delete_pending(entry, d);
             t.entry_mut(entry).and_then(|e| e.record.as_mut()).filter(|r| r.delete_on_close != d).map(|r| {
                 r.delete_on_close = d;
                 r.clone()
