@@ -121,6 +121,9 @@ pub struct Plan {
     pub writes: Vec<HandleRecord>,
     /// Breaks that need an acknowledgment are in flight: wait for them.
     pub wait: bool,
+    /// Breaks that need an acknowledgment nobody waits for: they still end
+    /// after [`crate::breaks::BREAK_WAIT_MS`] without one.
+    pub unwaited: bool,
     /// A disconnected persistent handle would need a break it cannot get:
     /// the new open gets STATUS_FILE_NOT_AVAILABLE.
     pub blocked: bool,
@@ -469,21 +472,21 @@ impl Table {
             || self.lease_ids_on_path(share, path_key).iter().any(|lid| self.leases.get(lid).is_some_and(|l| l.breaking_to.is_some()))
     }
 
-    /// The break timeout passed: every break on the path completes as if
-    /// acknowledged with the level offered.
+    /// The break timeout passed: every break on the path ends with no
+    /// caching left (as Samba and Windows end an unacknowledged break).
     pub fn force_breaks(&mut self, share: &str, path_key: &str) -> Vec<HandleRecord> {
         let mut changed = Vec::new();
         for id in self.entry_ids_on_path(share, path_key) {
             let e = self.entries.get_mut(&id).expect("listed");
-            if let Some(to) = e.breaking_to.take() {
-                e.oplock = to;
+            if e.breaking_to.take().is_some() {
+                e.oplock = oplock::NONE;
                 changed.push(id);
             }
         }
         for lid in self.lease_ids_on_path(share, path_key) {
             let l = self.leases.get_mut(&lid).expect("listed");
-            if let Some(to) = l.breaking_to.take() {
-                l.state = to;
+            if l.breaking_to.take().is_some() {
+                l.state = 0;
                 changed.extend(self.lease_entry_ids(lid));
             }
         }
@@ -546,7 +549,11 @@ impl Table {
             if to == current {
                 continue;
             }
-            self.send_break(id, current, to, &mut plan);
+            // The open waits only for the caches it cannot proceed beside:
+            // write caches, or on a sharing violation handle caches
+            // (Samba's delay mask); other breaks go on in the background.
+            let delay_mask = if violation { H } else { W };
+            self.send_break(id, current, to, current & delay_mask != 0, &mut plan);
         }
         plan
     }
@@ -575,7 +582,7 @@ impl Table {
             if e.holder.is_none() {
                 self.break_disconnected(id, current, 0, &mut plan);
             } else {
-                self.send_break(id, current, 0, &mut plan);
+                self.send_break(id, current, 0, false, &mut plan);
             }
         }
         // Nobody waits for these.
@@ -618,7 +625,9 @@ impl Table {
         }
     }
 
-    fn send_break(&mut self, id: u64, current: u32, to: u32, plan: &mut Plan) {
+    /// `wait`: the open that causes the break waits for its acknowledgment
+    /// (otherwise it is only bounded by [`Plan::unwaited`]'s timer).
+    fn send_break(&mut self, id: u64, current: u32, to: u32, wait: bool, plan: &mut Plan) {
         let ack = needs_ack(current);
         let e = &self.entries[&id];
         let holder = e.holder.clone().expect("connected");
@@ -640,7 +649,8 @@ impl Table {
                 });
                 if ack {
                     l.breaking_to = Some(to);
-                    plan.wait = true;
+                    plan.wait |= wait;
+                    plan.unwaited |= !wait;
                 } else {
                     l.state = to;
                     plan.writes.extend(self.records_of(id));
@@ -652,7 +662,8 @@ impl Table {
                 let e = self.entries.get_mut(&id).expect("listed");
                 if ack {
                     e.breaking_to = Some(level);
-                    plan.wait = true;
+                    plan.wait |= wait;
+                    plan.unwaited |= !wait;
                 } else {
                     e.oplock = level;
                     plan.writes.extend(self.records_of(id));
@@ -747,7 +758,9 @@ impl Table {
                     let mut out_flags = 0;
                     if l.breaking_to.is_some() {
                         out_flags |= LEASE_FLAG_BREAK_IN_PROGRESS;
-                    } else if allowed & l.state == l.state && allowed != l.state {
+                    } else if state & l.state == l.state && allowed != l.state && allowed == state {
+                        // Only a strict upgrade to exactly what was asked
+                        // (Samba's try_lease_upgrade).
                         l.state = allowed;
                         if l.version >= 2 {
                             l.epoch = l.epoch.wrapping_add(1);
@@ -822,6 +835,12 @@ impl Table {
         l.state = state;
         let any = self.lease_entry_ids(*lid).first().copied();
         Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default()))
+    }
+
+    /// Whether lease `lid` is held on a file other than `path_key`.
+    pub fn lease_elsewhere(&self, lid: &LeaseId, share: &str, path_key: &str) -> bool {
+        let Some(l) = self.leases.get(lid) else { return false };
+        l.share != share || !self.lease_entry_ids(*lid).iter().any(|id| self.entries[id].path_key == path_key)
     }
 
     /// The delete of `entry`'s file was set pending (or cleared) through it.

@@ -52,6 +52,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     let requested = lease_ctx::requested(&ctx.conn.neg, &req);
     let access = holdfast_file_server::access::map_generic(req.desired_access);
     let key = leases::path_key(&req.name);
+    if let Some(lid) = lease_ctx::lease_id(&requested) {
+        // One lease key names one file ([MS-SMB2] 3.3.5.9.8), checked
+        // before anything is opened or created.
+        if ctx.srv.leases.lock().expect("lease table").lease_elsewhere(&lid, &tree.share, &key) {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+    }
     let overwrite = matches!(req.create_disposition, disposition::SUPERSEDE | disposition::OVERWRITE | disposition::OVERWRITE_IF);
     let plan = ctx.srv.leases.lock().expect("lease table").plan_open(&NewOpen {
         share: &tree.share,
@@ -61,8 +68,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         overwrite,
         lease: lease_ctx::lease_id(&requested),
     });
-    let (wait, blocked) = (plan.wait, plan.blocked);
+    let (wait, blocked, unwaited) = (plan.wait, plan.blocked, plan.unwaited);
     crate::breaks::carry_out(ctx.srv, plan).await;
+    if unwaited && !wait {
+        // Breaks this open does not wait for still end in bounded time.
+        tokio::spawn(crate::breaks::wait_breaks(ctx.srv.clone(), tree.share.clone(), key.clone()));
+    }
     let create_key = match d {
         Durable::RequestV2 { create_guid, .. } if create_guid != [0; 16] => Some((ctx.conn.neg.client_guid, create_guid)),
         _ => None,
