@@ -85,6 +85,10 @@ pub struct Lease {
     pub state: u32,
     /// A break sent and not yet acknowledged: the state offered.
     pub breaking_to: Option<u32>,
+    /// While breaking: the state the opens waiting need in the end. Later
+    /// opens tighten it; an acknowledgment short of it is followed by the
+    /// next break, in steps as Windows breaks (`ack_lease`).
+    pub breaking_required: u32,
     pub epoch: u16,
     pub version: u8,
     pub parent_key: [u8; 16],
@@ -138,6 +142,9 @@ pub struct NewOpen<'a> {
     /// SUPERSEDE, OVERWRITE or OVERWRITE_IF: other readers' caches go.
     pub overwrite: bool,
     pub lease: Option<LeaseId>,
+    /// The open runs again after waiting: a lease still breaking holds it
+    /// up whatever it caches.
+    pub retry: bool,
 }
 
 /// What a CREATE asked for.
@@ -237,8 +244,10 @@ fn needs_ack(current: u32) -> bool {
 enum Caching {
     /// Its lease was already looked at through another open.
     Counted,
-    /// A break is in flight.
+    /// An oplock break is in flight.
     Breaking,
+    /// A lease break is in flight; the state still held.
+    LeaseBreaking(LeaseId, u32),
     State(u32),
 }
 
@@ -391,6 +400,7 @@ impl Table {
                 ino: rec.ino,
                 state: l.state,
                 breaking_to: None,
+                breaking_required: 0,
                 epoch: l.epoch,
                 version: l.version,
                 parent_key: l.parent_key,
@@ -521,24 +531,35 @@ impl Table {
                 continue;
             }
             let conflicts = holdfast_file_server::access::sharing_conflict(e.access, e.share_access, n.access, n.share_access);
-            let current = match self.caching_of(id, &mut leases_done) {
-                Caching::Counted => continue,
-                Caching::Breaking => {
-                    plan.wait = true;
-                    continue;
-                }
-                Caching::State(s) => s,
-            };
             // A sharing violation first costs handle caches only: once
             // those are gone the open is tried again, and only if it then
             // proceeds do write caches (and on overwrite, read caches) go.
-            let to = if violation {
+            let target = |current: u32| if violation {
                 current & !H
             } else if n.overwrite {
                 0
             } else {
                 current & !W
             };
+            // The open waits only for the caches it cannot proceed beside:
+            // write caches, or on a sharing violation handle caches
+            // (Samba's delay mask); other breaks go on in the background.
+            let delay_mask = if violation { H } else { W };
+            let current = match self.caching_of(id, &mut leases_done) {
+                Caching::Counted => continue,
+                Caching::Breaking => {
+                    plan.wait = true;
+                    continue;
+                }
+                Caching::LeaseBreaking(lid, held) => {
+                    let l = self.leases.get_mut(&lid).expect("lease of an entry");
+                    l.breaking_required &= target(held);
+                    plan.wait |= held & delay_mask != 0 || n.retry;
+                    continue;
+                }
+                Caching::State(s) => s,
+            };
+            let to = target(current);
             // A disconnected durable open in the way of this open is
             // purged even when it caches nothing: nobody can ask it.
             let disconnected_in_way = e.holder.is_none() && (to != current || conflicts);
@@ -549,10 +570,6 @@ impl Table {
             if to == current {
                 continue;
             }
-            // The open waits only for the caches it cannot proceed beside:
-            // write caches, or on a sharing violation handle caches
-            // (Samba's delay mask); other breaks go on in the background.
-            let delay_mask = if violation { H } else { W };
             self.send_break(id, current, to, current & delay_mask != 0, &mut plan);
         }
         plan
@@ -599,7 +616,7 @@ impl Table {
                 leases_done.push(lid);
                 let l = &self.leases[&lid];
                 if l.breaking_to.is_some() {
-                    Caching::Breaking
+                    Caching::LeaseBreaking(lid, l.state)
                 } else {
                     Caching::State(l.state)
                 }
@@ -649,6 +666,7 @@ impl Table {
                 });
                 if ack {
                     l.breaking_to = Some(to);
+                    l.breaking_required = to;
                     plan.wait |= wait;
                     plan.unwaited |= !wait;
                 } else {
@@ -787,6 +805,7 @@ impl Table {
                         ino,
                         state: allowed,
                         breaking_to: None,
+                        breaking_required: 0,
                         epoch,
                         version,
                         parent_key,
@@ -824,8 +843,11 @@ impl Table {
     }
 
     /// Lease break acknowledgment ([MS-SMB2] 3.3.5.22.2): the state now
-    /// held.
-    pub fn ack_lease(&mut self, lid: &LeaseId, state: u32) -> Result<(u32, Vec<HandleRecord>), NtStatus> {
+    /// held, the records to write, and the next break when the state is
+    /// still more than the waiting opens need. That break goes in steps
+    /// as Windows' does: from write or handle caching to read (ack
+    /// required, same epoch), then from read to none (no ack).
+    pub fn ack_lease(&mut self, lid: &LeaseId, state: u32) -> Result<(u32, Vec<HandleRecord>, Option<Send>), NtStatus> {
         let l = self.leases.get_mut(lid).ok_or(NtStatus::OBJECT_NAME_NOT_FOUND)?;
         let Some(to) = l.breaking_to else { return Err(status::UNSUCCESSFUL) };
         if state & !to != 0 {
@@ -833,8 +855,22 @@ impl Table {
         }
         l.breaking_to = None;
         l.state = state;
+        let mut next = None;
+        if state & !l.breaking_required != 0 {
+            let ack = needs_ack(state);
+            let new = if ack { (l.breaking_required | R) & state } else { 0 };
+            if ack {
+                l.breaking_to = Some(new);
+            } else {
+                l.state = 0;
+            }
+            let flags = if ack { BREAK_ACK_REQUIRED } else { 0 };
+            let notice = Notice::Lease { key: lid.1, epoch: l.epoch, flags, current: state, new };
+            let holder = self.lease_entry_ids(*lid).into_iter().find_map(|id| self.entries[&id].holder.clone());
+            next = holder.map(|holder| Send { holder, notice });
+        }
         let any = self.lease_entry_ids(*lid).first().copied();
-        Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default()))
+        Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default(), next))
     }
 
     /// Whether lease `lid` is held on a file other than `path_key`.
@@ -916,7 +952,7 @@ mod tests {
     }
 
     fn new_open(lease: Option<LeaseId>, share_access: u32) -> NewOpen<'static> {
-        NewOpen { share: "s", path_key: "f", access: RW_ACCESS, share_access, overwrite: false, lease }
+        NewOpen { share: "s", path_key: "f", access: RW_ACCESS, share_access, overwrite: false, lease, retry: false }
     }
 
     fn lease(key: u8, state: u32) -> Requested {
@@ -943,6 +979,31 @@ mod tests {
     }
 
     #[test]
+    fn a_later_open_tightens_a_break_which_goes_on_in_steps() {
+        let mut t = Table::default();
+        let key = ([1; 16], [1; 16]);
+        open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
+        let p = t.plan_open(&new_open(None, SHARE_ALL));
+        assert!(p.wait && p.sends.len() == 1, "write caching must go first");
+        let mut overwrite = new_open(None, SHARE_ALL);
+        overwrite.overwrite = true;
+        let p = t.plan_open(&overwrite);
+        assert!(p.wait && p.sends.is_empty(), "no second break while one is in flight");
+        let (_, _, next) = t.ack_lease(&key, R | H).unwrap();
+        match next.expect("next step").notice {
+            Notice::Lease { current, new, flags, .. } => assert_eq!((current, new, flags), (R | H, R, BREAK_ACK_REQUIRED)),
+            _ => panic!("lease break expected"),
+        }
+        let (_, _, next) = t.ack_lease(&key, R).unwrap();
+        match next.expect("last step").notice {
+            Notice::Lease { current, new, flags, .. } => assert_eq!((current, new, flags), (R, 0, 0)),
+            _ => panic!("lease break expected"),
+        }
+        assert_eq!(t.lease(&key).unwrap().state, 0);
+        assert!(!t.breaking_on_path("s", "f"));
+    }
+
+    #[test]
     fn sharing_violation_breaks_handle_caching_too() {
         let mut t = Table::default();
         open(&mut t, lease(1, R | H | W), Some(1), 0, None);
@@ -954,9 +1015,9 @@ mod tests {
             }
             _ => panic!("lease break expected"),
         }
-        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | H).unwrap_err(), status::REQUEST_NOT_ACCEPTED);
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | H).err(), Some(status::REQUEST_NOT_ACCEPTED));
         assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R | W).unwrap().0, R | W);
-        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).unwrap_err(), status::UNSUCCESSFUL);
+        assert_eq!(t.ack_lease(&([1; 16], [1; 16]), R).err(), Some(status::UNSUCCESSFUL));
         // Still a violation: no further break (the file server refuses).
         assert!(t.plan_open(&new_open(None, SHARE_ALL)).sends.is_empty());
     }
@@ -1015,7 +1076,7 @@ mod tests {
         open(&mut t, lease(1, R | H | W), Some(1), SHARE_ALL, None);
         let err = t.grant("s", 6, false, RW_ACCESS, true, &lease(1, R)).unwrap_err();
         assert_eq!(err, NtStatus::INVALID_PARAMETER);
-        let stat = NewOpen { share: "s", path_key: "f", access: 0x80, share_access: 0, overwrite: false, lease: None };
+        let stat = NewOpen { share: "s", path_key: "f", access: 0x80, share_access: 0, overwrite: false, lease: None, retry: false };
         assert!(t.plan_open(&stat).sends.is_empty());
     }
 

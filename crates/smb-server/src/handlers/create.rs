@@ -67,6 +67,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         share_access: req.share_access,
         overwrite,
         lease: lease_ctx::lease_id(&requested),
+        retry: ctx.resumed,
     });
     let (wait, blocked, unwaited) = (plan.wait, plan.blocked, plan.unwaited);
     crate::breaks::carry_out(ctx.srv, plan).await;

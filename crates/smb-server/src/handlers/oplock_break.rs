@@ -23,8 +23,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: OplockBreakRequest) -> HResult {
             let id = (ctx.conn.neg.client_guid, a.lease_key);
             let r = ctx.srv.leases.lock().expect("lease table").ack_lease(&id, a.lease_state);
             ctx.srv.break_done.notify_waiters();
-            let (state, recs) = r?;
+            let (state, recs, next) = r?;
             crate::breaks::write_records(ctx.srv, recs).await;
+            if let Some(n) = next {
+                // Queued behind this response on the holder's connection.
+                let _ = n.holder.tx.send(crate::server::ConnCmd::Break { session_id: n.holder.session_id, notice: n.notice });
+            }
             Ok(Reply::ok(&LeaseBreakAck { flags: 0, lease_key: a.lease_key, lease_state: state, lease_duration: 0 }))
         }
     }
