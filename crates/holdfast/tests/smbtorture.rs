@@ -1,5 +1,7 @@
 //! Samba's smbtorture against the SMB service: the durable, persistent,
-//! replay, lock-replay and change-notify suites on the CA share, and the persistent-open
+//! replay, lock-replay and change-notify suites, and the broad suites of
+//! Windows semantics (create, read, rw, dir, rename, getinfo, setinfo,
+//! lock, oplock, lease) on the CA share, and the persistent-open
 //! tests on a non-CA share as well (where persistence must be refused).
 //! Results are compared with `tests/smbtorture/expected.txt`: anything
 //! not listed there must succeed, and everything listed must happen as
@@ -17,18 +19,30 @@ use common::{free_base_port, serving_node, start_smbd, TestCluster, BIN};
 const USER: &str = "torture";
 const PASSWORD: &str = "Torture-Pass-42";
 
-/// (share, suite) runs. Suites run whole; names in results are
-/// `suite.test`.
-const RUNS: &[(&str, &str)] = &[
-    ("share", "smb2.durable-open"),
-    ("share", "smb2.durable-v2-open"),
-    ("share", "smb2.durable-v2-delay"),
-    ("share", "smb2.durable-open-disconnect"),
-    ("share", "smb2.replay"),
-    ("share", "smb2.lock.replay_smb3_specification_durable"),
-    ("share", "smb2.notify"),
-    ("plain", "smb2.durable-v2-open.persistent-open-oplock"),
-    ("plain", "smb2.durable-v2-open.persistent-open-lease"),
+/// (share, suite, time limit in seconds) runs. Suites run whole; names
+/// in results are `suite.test`. A run that reaches its time limit fails
+/// the test (a hang is a bug, not a skip).
+const RUNS: &[(&str, &str, u64)] = &[
+    ("share", "smb2.durable-open", 600),
+    ("share", "smb2.durable-v2-open", 600),
+    ("share", "smb2.durable-v2-delay", 300),
+    ("share", "smb2.durable-open-disconnect", 120),
+    ("share", "smb2.replay", 600),
+    ("share", "smb2.lock.replay_smb3_specification_durable", 120),
+    ("share", "smb2.notify", 300),
+    ("plain", "smb2.durable-v2-open.persistent-open-oplock", 120),
+    ("plain", "smb2.durable-v2-open.persistent-open-lease", 120),
+    // The broad suites of Windows file semantics (issue 13).
+    ("share", "smb2.create", 180),
+    ("share", "smb2.read", 120),
+    ("share", "smb2.rw", 180),
+    ("share", "smb2.dir", 180),
+    ("share", "smb2.rename", 180),
+    ("share", "smb2.getinfo", 120),
+    ("share", "smb2.setinfo", 120),
+    ("share", "smb2.lock", 180),
+    ("share", "smb2.oplock", 400),
+    ("share", "smb2.lease", 400),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,7 +119,7 @@ fn start_cluster() -> TestCluster {
 }
 
 #[test]
-fn smbtorture_durable_persistent_and_replay_suites() {
+fn smbtorture_suites_match_expected() {
     assert!(have_smbtorture(), "smbtorture is not installed: run scripts/install-deps.sh (apt-get install -y samba-testsuite)");
     let c = start_cluster();
     c.wait_healthy(3);
@@ -119,9 +133,10 @@ fn smbtorture_durable_persistent_and_replay_suites() {
     let expected = expected();
     let mut seen: BTreeMap<(String, String), Outcome> = BTreeMap::new();
     let mut problems = Vec::new();
-    for (share, suite) in RUNS {
+    for (share, suite, limit_s) in RUNS {
+        let started = std::time::Instant::now();
         let out = Command::new("timeout")
-            .args(["600", "smbtorture", &format!("//127.0.0.1/{share}"), "-p", &port.to_string()])
+            .args([&limit_s.to_string(), "smbtorture", &format!("//127.0.0.1/{share}"), "-p", &port.to_string()])
             .arg(format!("-U{USER}%{PASSWORD}"))
             // The notify tests check that a buffer one byte over the
             // largest the server takes (its MaxTransactSize) is refused.
@@ -132,6 +147,10 @@ fn smbtorture_durable_persistent_and_replay_suites() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         std::fs::write(c.dir.join(format!("torture-{share}-{suite}.log")), &text).unwrap();
         let results = parse(&text);
+        eprintln!("smbtorture {share} {suite}: {} results in {:.0} s", results.len(), started.elapsed().as_secs_f64());
+        if out.status.code() == Some(124) {
+            problems.push(format!("{share} {suite}: still running after {limit_s} s (a hang?); see the log in {}", c.dir.display()));
+        }
         if results.is_empty() {
             problems.push(format!("{share} {suite}: no results (exit {:?})\n{text}", out.status.code()));
         }

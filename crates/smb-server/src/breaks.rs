@@ -13,7 +13,7 @@ use holdfast_smb_proto::msg::oplock_break::{LeaseBreakNotification, OplockBreak}
 use holdfast_smb_proto::{Command, Header, SyncOrAsync};
 use holdfast_types::ntstatus::NtStatus;
 
-use crate::leases::{Notice, Plan};
+use crate::leases::{Notice, Plan, Send};
 use crate::server::{ConnCmd, Server};
 
 /// How long an open waits for a break acknowledgment before the break is
@@ -23,7 +23,7 @@ pub const BREAK_WAIT_MS: u64 = 35_000;
 /// Sends the notices, purges and writes of a plan.
 pub async fn carry_out(srv: &Arc<Server>, plan: Plan) {
     for s in plan.sends {
-        let _ = s.holder.tx.send(ConnCmd::Break { session_id: s.holder.session_id, notice: s.notice });
+        deliver(srv, s);
     }
     if !plan.purges.is_empty() {
         if let Ok(fs) = srv.fs().await {
@@ -38,6 +38,15 @@ pub async fn carry_out(srv: &Arc<Server>, plan: Plan) {
         srv.break_done.notify_waiters();
     }
     write_records(srv, plan.writes).await;
+}
+
+/// Queues a break notification. An oplock break goes to the connection
+/// holding the open; a lease break to the oldest connection of the
+/// lease's client (a lease is the client's, not a connection's: Windows
+/// and Samba send it there), or the holder's if that client has none.
+pub fn deliver(srv: &Server, s: Send) {
+    let tx = s.lease_client.and_then(|g| srv.client_connection(&g)).unwrap_or(s.holder.tx);
+    let _ = tx.send(ConnCmd::Break { session_id: s.holder.session_id, notice: s.notice });
 }
 
 /// An open changes the file's data: the read caches of other opens are

@@ -109,6 +109,7 @@ impl Conn {
             p.task.abort();
         }
         self.srv.notify.drop_connection(self.st.conn_id);
+        self.srv.client_disconnected(self.st.neg.client_guid, self.st.conn_id);
         let sessions = std::mem::take(&mut self.st.sessions);
         for id in sessions.keys() {
             self.srv.unregister_session(*id, self.st.conn_id);
@@ -167,17 +168,25 @@ impl Conn {
                 if let Some(out) = self.message(msg).await? {
                     sock.write_all(&out).await?;
                 }
+                // What that request queued (a break it caused) goes out
+                // before the answer to the next one, as a client expects.
+                while let Ok(c) = self.rx.try_recv() {
+                    if let Some(out) = self.command(c).await? {
+                        sock.write_all(&out).await?;
+                    }
+                }
             }
             buf.reserve(READ_CHUNK_BYTES);
             // read_buf is cancel safe: a command first loses no bytes.
             let cmd = tokio::select! {
+                biased;
+                Some(c) = self.rx.recv() => Some(c),
                 n = sock.read_buf(&mut buf) => {
                     if n? == 0 {
                         return Ok(());
                     }
                     None
                 }
-                Some(c) = self.rx.recv() => Some(c),
             };
             if let Some(c) = cmd {
                 if let Some(out) = self.command(c).await? {

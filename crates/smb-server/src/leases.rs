@@ -106,6 +106,9 @@ pub enum Notice {
 pub struct Send {
     pub holder: Holder,
     pub notice: Notice,
+    /// A lease break: the ClientGuid whose lease it is (it goes to that
+    /// client's oldest connection, `breaks::deliver`).
+    pub lease_client: Option<[u8; 16]>,
 }
 
 /// A disconnected durable open that a break cannot reach: it is closed
@@ -607,6 +610,34 @@ impl Table {
         plan
     }
 
+    /// A rename through `entry` first breaks the handle caches of the
+    /// file's other leases (Windows and Samba hold the rename until they
+    /// are acknowledged: a client caching a handle must close it first).
+    pub fn plan_handle_break(&mut self, entry: u64) -> Plan {
+        let mut plan = Plan::default();
+        let Some(me) = self.entries.get(&entry) else { return plan };
+        let (share, ino, my_lease) = (me.share.clone(), me.ino, me.lease);
+        let mut leases_done: Vec<LeaseId> = Vec::new();
+        for id in self.entry_ids_on_ino(&share, ino) {
+            let e = &self.entries[&id];
+            if e.lease.is_none() || e.lease == my_lease {
+                continue;
+            }
+            let connected = e.holder.is_some();
+            match self.caching_of(id, &mut leases_done) {
+                Caching::LeaseBreaking(lid, held) => {
+                    let l = self.leases.get_mut(&lid).expect("lease of an entry");
+                    l.breaking_required &= !H;
+                    plan.wait |= held & H != 0;
+                }
+                Caching::State(current) if current & H != 0 && connected => self.send_break(id, current, current & !H, true, &mut plan),
+                Caching::State(current) if current & H != 0 => self.break_disconnected(id, current, current & !H, &mut plan),
+                _ => {}
+            }
+        }
+        plan
+    }
+
     /// What entry `id` caches, counting each lease once (`leases_done`).
     fn caching_of(&self, id: u64, leases_done: &mut Vec<LeaseId>) -> Caching {
         let e = &self.entries[&id];
@@ -656,6 +687,7 @@ impl Table {
                 }
                 plan.sends.push(Send {
                     holder,
+                    lease_client: Some(lid.0),
                     notice: Notice::Lease {
                         key: lid.1,
                         epoch: l.epoch,
@@ -676,7 +708,7 @@ impl Table {
             }
             None => {
                 let level = oplock_of_state(to);
-                plan.sends.push(Send { holder: holder.clone(), notice: Notice::Oplock { file_id: holder.file_id, level } });
+                plan.sends.push(Send { holder: holder.clone(), notice: Notice::Oplock { file_id: holder.file_id, level }, lease_client: None });
                 let e = self.entries.get_mut(&id).expect("listed");
                 if ack {
                     e.breaking_to = Some(level);
@@ -867,10 +899,17 @@ impl Table {
             let flags = if ack { BREAK_ACK_REQUIRED } else { 0 };
             let notice = Notice::Lease { key: lid.1, epoch: l.epoch, flags, current: state, new };
             let holder = self.lease_entry_ids(*lid).into_iter().find_map(|id| self.entries[&id].holder.clone());
-            next = holder.map(|holder| Send { holder, notice });
+            next = holder.map(|holder| Send { holder, notice, lease_client: Some(lid.0) });
         }
         let any = self.lease_entry_ids(*lid).first().copied();
         Ok((state, any.map(|i| self.records_of(i)).unwrap_or_default(), next))
+    }
+
+    /// Whether any open (disconnected durable ones included) is of a file
+    /// below directory `dir_key`: such a directory may not be renamed.
+    pub fn opens_below(&self, share: &str, dir_key: &str) -> bool {
+        let prefix = format!("{dir_key}\\");
+        self.by_path.keys().any(|(s, p)| s == share && p.starts_with(&prefix))
     }
 
     /// Whether lease `lid` is held on a file other than `path_key`.

@@ -42,6 +42,8 @@ pub struct Server {
     /// Bumped whenever byte-range locks may have been released (an
     /// unlock, an open closed): blocking LOCKs that wait try again.
     pub lock_releases: tokio::sync::watch::Sender<u64>,
+    /// The connections of each ClientGuid, oldest first, for lease breaks.
+    client_conns: std::sync::Mutex<HashMap<Guid, Vec<(u64, mpsc::UnboundedSender<ConnCmd>)>>>,
 }
 
 /// What another connection may ask of a connection's task.
@@ -84,6 +86,7 @@ impl Server {
             pending_creates: Default::default(),
             notify: Default::default(),
             lock_releases: tokio::sync::watch::Sender::new(0),
+            client_conns: Default::default(),
         }
     }
 
@@ -91,6 +94,30 @@ impl Server {
     /// (the users file), so the domain is the server's name.
     pub fn owner_of(&self, user: &str) -> String {
         format!("{}\\{}", self.cfg.server_name, user)
+    }
+
+    /// A connection negotiated as `guid`'s (a zero guid, as 2.0.2 sends,
+    /// names no client).
+    pub fn client_connected(&self, guid: Guid, conn_id: u64, tx: mpsc::UnboundedSender<ConnCmd>) {
+        if guid != [0; 16] {
+            self.client_conns.lock().expect("client connections").entry(guid).or_default().push((conn_id, tx));
+        }
+    }
+
+    pub fn client_disconnected(&self, guid: Guid, conn_id: u64) {
+        let mut m = self.client_conns.lock().expect("client connections");
+        if let Some(v) = m.get_mut(&guid) {
+            v.retain(|(c, _)| *c != conn_id);
+            if v.is_empty() {
+                m.remove(&guid);
+            }
+        }
+    }
+
+    /// The oldest live connection of client `guid`.
+    pub fn client_connection(&self, guid: &Guid) -> Option<mpsc::UnboundedSender<ConnCmd>> {
+        let m = self.client_conns.lock().expect("client connections");
+        m.get(guid)?.iter().find(|(_, tx)| !tx.is_closed()).map(|(_, tx)| tx.clone())
     }
 
     /// Byte-range locks may have been released: wake the blocking LOCKs.

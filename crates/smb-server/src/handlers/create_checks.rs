@@ -5,6 +5,7 @@
 
 use holdfast_smb_proto::file_attr;
 use holdfast_smb_proto::msg::create::{create_options as co, disposition, impersonation, CreateRequest};
+use holdfast_smb_proto::msg::create_ctx::CreateContext;
 use holdfast_types::ntstatus::NtStatus;
 
 /// CreateOptions bits no open may set.
@@ -50,6 +51,11 @@ pub fn check(req: &CreateRequest) -> Result<(), NtStatus> {
     // [MS-FSA] 2.1.5.1: a directory is never temporary.
     if req.create_options & co::DIRECTORY_FILE != 0 && req.file_attributes & file_attr::TEMPORARY != 0 {
         return Err(NtStatus::INVALID_PARAMETER);
+    }
+    // A previous version ([MS-SMB2] 2.2.13.2.7): Holdfast keeps no
+    // snapshots, so no file exists at any such time.
+    if req.contexts.iter().any(|c| matches!(c, CreateContext::TimewarpToken(_))) {
+        return Err(NtStatus::OBJECT_NAME_NOT_FOUND);
     }
     Ok(())
 }

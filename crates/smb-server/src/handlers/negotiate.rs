@@ -47,6 +47,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: NegotiateRequest) -> HResult {
     let chosen = dialect::ALL.iter().rev().copied().find(|d| req.dialects.contains(d)).ok_or(NtStatus::NOT_SUPPORTED)?;
     neg.dialect = chosen;
     neg.client_guid = req.client_guid;
+    ctx.srv.client_connected(req.client_guid, ctx.conn.conn_id, ctx.conn.cmd_tx.clone());
     neg.client_security_mode = req.security_mode;
     neg.client_capabilities = req.capabilities;
     neg.client_dialects = req.dialects.clone();

@@ -26,8 +26,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: OplockBreakRequest) -> HResult {
             let (state, recs, next) = r?;
             crate::breaks::write_records(ctx.srv, recs).await;
             if let Some(n) = next {
-                // Queued behind this response on the holder's connection.
-                let _ = n.holder.tx.send(crate::server::ConnCmd::Break { session_id: n.holder.session_id, notice: n.notice });
+                // Queued behind this response when it goes on this connection.
+                crate::breaks::deliver(ctx.srv, n);
             }
             Ok(Reply::ok(&LeaseBreakAck { flags: 0, lease_key: a.lease_key, lease_state: state, lease_duration: 0 }))
         }

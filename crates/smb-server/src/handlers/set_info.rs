@@ -83,6 +83,27 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         SetFileInfo::Link(_) => return Err(NtStatus::NOT_SUPPORTED),
         SetFileInfo::Other { .. } => return Err(NtStatus::INVALID_INFO_CLASS),
     };
+    if let FsRequest::Rename { .. } = call {
+        // Windows refuses to rename a directory with files open below it.
+        if is_dir && ctx.srv.leases.lock().expect("lease table").opens_below(&ctx.tree()?.share, &crate::leases::path_key(&path)) {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        let (plan, key) = {
+            let mut t = ctx.srv.leases.lock().expect("lease table");
+            (t.plan_handle_break(entry), t.entry(entry).map(|e| (e.share.clone(), e.path_key.clone())))
+        };
+        let (wait, blocked) = (plan.wait, plan.blocked);
+        crate::breaks::carry_out(ctx.srv, plan).await;
+        if blocked {
+            return Err(NtStatus::FILE_NOT_AVAILABLE);
+        }
+        if let (true, Some((share, path_key))) = (wait, key) {
+            // Runs again once the handle caches are given up (or the
+            // break times out).
+            ctx.wait = Some(std::sync::Mutex::new(Box::pin(crate::breaks::wait_breaks(ctx.srv.clone(), share, path_key))));
+            return Err(NtStatus::PENDING);
+        }
+    }
     if matches!(call, FsRequest::SetInfo(SetInfoReq { end_of_file: Some(_), .. } | SetInfoReq { allocation_size: Some(_), .. })) {
         crate::breaks::contend(ctx.srv, entry).await;
     }
