@@ -100,6 +100,9 @@ pub struct Checks {
     pub lease_state_back: u32,
     pub bytes_read_back: bool,
     pub conflicting_lock: String,
+    /// Another client's blocking LOCK on the range waited on the survivor
+    /// and was granted once the reclaimed handle unlocked it.
+    pub blocking_lock_woke: bool,
     pub write_after_reclaim_ms: u128,
     pub killed_node: u64,
     pub new_node: u64,
@@ -189,6 +192,12 @@ async fn story(cluster: &mut BenchCluster, say: &impl Fn(String)) -> anyhow::Res
     c.conflicting_lock = lock.name().into();
     say(format!("client B: opened {name} and tried to lock bytes {}..{}: {} (A's lock is held)", smb_story::LOCK_OFFSET, smb_story::LOCK_OFFSET + smb_story::LOCK_LEN, lock.name()));
     ensure!(lock == NtStatus::LOCK_NOT_GRANTED, "client B's conflicting lock got {lock}, not STATUS_LOCK_NOT_GRANTED");
+    c.blocking_lock_woke = smb_story::blocking_lock_waits_for_unlock(&t, &mut s, open.file_id, name).await?;
+    say(format!(
+        "client B: a blocking lock of the range waited until client A unlocked it, then was granted: {}",
+        if c.blocking_lock_woke { "yes" } else { "NO" }
+    ));
+    ensure!(c.blocking_lock_woke, "client B's blocking lock was granted before client A unlocked the range");
     s.client.write(&s.tree, open.file_id, DATA_BYTES as u64, b"written after the failover").await.context("WRITE after the reclaim")?;
     c.write_after_reclaim_ms = killed_at.elapsed().as_millis();
     say(format!("client A: wrote again (+{} ms) and closes the handle", c.write_after_reclaim_ms));

@@ -1,7 +1,8 @@
 //! The client side of a failover, with the Rust SMB client: a persistent
 //! handle with a lease and a byte-range lock is taken, the serving host is
 //! killed (by the caller), and the handle is reclaimed on the survivor
-//! that now serves the same address. Shared by `holdfast demo failover`
+//! that now serves the same address, where its lock still holds and a
+//! blocking lock of another client waits for it. Shared by `holdfast demo failover`
 //! and `holdfast bench failover`.
 
 use std::time::{Duration, Instant};
@@ -179,6 +180,28 @@ pub async fn conflicting_lock(t: &Target, name: &str) -> anyhow::Result<NtStatus
     };
     let _ = s.client.close(&s.tree, open.file_id).await;
     Ok(st)
+}
+
+/// Client B opens `name` and asks for a blocking LOCK (no
+/// FAIL_IMMEDIATELY) of the range client A's handle `a_file` holds; A
+/// unlocks it a little later. Whether B's lock was granted, and only once A
+/// had sent the unlock (it must wait, not fail nor pass early).
+pub async fn blocking_lock_waits_for_unlock(t: &Target, a: &mut Session, a_file: FileId, name: &str) -> anyhow::Result<bool> {
+    let mut b = logon(t, rand::random(), 0).await.context("second client logon")?;
+    let open = b.client.create(&b.tree, &OpenOptions::new(name).disposition(disposition::OPEN)).await.context("second client's open")?;
+    let range = |flags| LockElement { offset: LOCK_OFFSET, length: LOCK_LEN, flags };
+    let (granted, unlock_sent) = tokio::join!(
+        async { b.client.lock(&b.tree, open.file_id, vec![range(lock_flags::EXCLUSIVE_LOCK)]).await.map(|()| Instant::now()) },
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let sent = Instant::now();
+            a.client.lock(&a.tree, a_file, vec![range(lock_flags::UNLOCK)]).await.map(|()| sent)
+        }
+    );
+    let granted = granted.context("second client's blocking lock")?;
+    let unlock_sent = unlock_sent.context("UNLOCK of the reclaimed handle")?;
+    b.client.close(&b.tree, open.file_id).await.context("second client's close")?;
+    Ok(granted >= unlock_sent)
 }
 
 /// Reads `len` bytes at 0 in chunks.

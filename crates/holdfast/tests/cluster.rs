@@ -330,7 +330,8 @@ fn bench_failover_prints_its_keys() {
 /// STATUS_FILE_NOT_AVAILABLE while the handle is disconnected; the service
 /// on a survivor at the same address; DH2C returns the same persistent
 /// FileId with the lease; the same bytes read back; another client's lock
-/// on the range refused; a write after the reclaim; every copy rebuilt.
+/// on the range refused, and its blocking lock granted only once the
+/// reclaimed handle unlocks; a write after the reclaim; every copy rebuilt.
 #[test]
 fn demo_failover_story_checks_every_step() {
     let out = std::process::Command::new(BIN)
@@ -350,6 +351,7 @@ fn demo_failover_story_checks_every_step() {
     assert_eq!(c["lease_state_back"], 3, "RH lease back: {c}");
     assert_eq!(c["bytes_read_back"], true, "{c}");
     assert_eq!(c["conflicting_lock"], "STATUS_LOCK_NOT_GRANTED", "{c}");
+    assert_eq!(c["blocking_lock_woke"], true, "a blocking lock waits for the reclaimed handle's unlock: {c}");
     assert_ne!(c["killed_node"], c["new_node"], "{c}");
     for want in ["kill -9 node", "DH2C reclaimed", "every copy ACTIVE again"] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");

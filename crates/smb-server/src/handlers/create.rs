@@ -51,7 +51,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     }
     let requested = lease_ctx::requested(&ctx.conn.neg, &req);
     let access = holdfast_file_server::access::map_generic(req.desired_access);
-    let key = leases::path_key(&req.name);
+    // Windows' quota fake file stands for the share root, with fixed
+    // attributes and no times (as Windows and Samba answer it).
+    let quota = req.name.eq_ignore_ascii_case(QUOTA_FAKE_FILE);
+    let name = if quota { String::new() } else { req.name.clone() };
+    let key = leases::path_key(&name);
     if let Some(lid) = lease_ctx::lease_id(&requested) {
         // One lease key names one file ([MS-SMB2] 3.3.5.9.8), checked
         // before anything is opened or created.
@@ -111,7 +115,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         .unwrap_or(0);
     let o = OpenReq {
         share: tree.share.clone(),
-        path: req.name.clone(),
+        path: name.clone(),
         desired_access: req.desired_access,
         share_access: req.share_access,
         disposition: req.create_disposition,
@@ -120,10 +124,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         allocation_size,
     };
     let fs = ctx.srv.fs().await?;
-    let (fid, create_action, info) = match fs.open(o).await {
+    let (fid, create_action, mut info) = match fs.open(o).await {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
+    if quota {
+        use holdfast_smb_proto::file_attr::{ARCHIVE, DIRECTORY, HIDDEN, SYSTEM};
+        info.attributes = HIDDEN | SYSTEM | DIRECTORY | ARCHIVE;
+        (info.creation_time, info.last_access_time, info.last_write_time, info.change_time) = (0, 0, 0, 0);
+    }
     let granted = ctx.srv.leases.lock().expect("lease table").grant(
         &tree.share,
         info.ino,
@@ -196,7 +205,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         entry,
         replay_window: create_key.is_some(),
         tree_id: tid,
-        path: req.name.clone(),
+        path: name,
         is_dir: info.is_dir,
         granted_access: req.desired_access,
         position: 0,
@@ -209,6 +218,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     notify_create(ctx.srv, &tree.share, &req, create_action, info.is_dir);
     Ok(durable::response(file_id, create_action, &info, granted.oplock, contexts))
 }
+
+/// The name of Windows' quota fake file, which clients open to query
+/// quotas.
+const QUOTA_FAKE_FILE: &str = "$Extend\\$Quota:$Q:$INDEX_ALLOCATION";
 
 /// [MS-SMB2] 3.3.5.9.13: a durable CREATE with an AppInstanceId closes the
 /// other opens of that file by the same application instance (a failed-
