@@ -28,7 +28,6 @@ const RUNS: &[(&str, &str, u64)] = &[
     ("share", "smb2.durable-v2-delay", 300),
     ("share", "smb2.durable-open-disconnect", 120),
     ("share", "smb2.replay", 600),
-    ("share", "smb2.lock.replay_smb3_specification_durable", 120),
     ("share", "smb2.notify", 300),
     ("plain", "smb2.durable-v2-open.persistent-open-oplock", 120),
     ("plain", "smb2.durable-v2-open.persistent-open-lease", 120),
@@ -40,6 +39,7 @@ const RUNS: &[(&str, &str, u64)] = &[
     ("share", "smb2.rename", 180),
     ("share", "smb2.getinfo", 120),
     ("share", "smb2.setinfo", 120),
+    // Holds lock.replay_smb3_specification_durable (the lock-replay rule).
     ("share", "smb2.lock", 180),
     ("share", "smb2.oplock", 400),
     ("share", "smb2.lease", 400),

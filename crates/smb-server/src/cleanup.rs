@@ -44,22 +44,26 @@ pub async fn close_opens(srv: &Arc<Server>, opens: impl Iterator<Item = Open>) {
 async fn close_opens_with(srv: &Arc<Server>, opens: Vec<(Option<Entry>, Open)>) {
     let Ok(fs) = srv.fs().await else { return };
     for (taken, o) in opens {
-        let gone = taken.or_else(|| srv.leases.lock().expect("lease table").remove(o.entry));
-        if let Some(rec) = gone.as_ref().and_then(|e| e.record.as_ref()) {
+        let rec = match &taken {
+            Some(e) => e.record.clone(),
+            None => srv.leases.lock().expect("lease table").entry(o.entry).and_then(|e| e.record.clone()),
+        };
+        if let Some(rec) = rec {
             if let Err(e) = fs.handle_delete(&rec.share, rec.persistent_id).await {
                 tracing::warn!("delete of handle {:#x} on teardown: {e}", rec.persistent_id);
             }
         }
-        if o.fs_fid == 0 {
-            continue;
-        }
-        match fs.close(o.fs_fid).await {
-            Ok(()) => {
+        let closed = if o.fs_fid == 0 { None } else { Some(fs.close(o.fs_fid).await) };
+        // The entry goes after the file server's close, as at CLOSE.
+        let gone = taken.or_else(|| srv.leases.lock().expect("lease table").remove(o.entry));
+        match closed {
+            Some(Ok(())) => {
                 if let Some(g) = &gone {
                     open_gone(srv, g);
                 }
             }
-            Err(e) => tracing::debug!("close of fid {} on teardown: {e}", o.fs_fid),
+            Some(Err(e)) => tracing::debug!("close of fid {} on teardown: {e}", o.fs_fid),
+            None => {}
         }
     }
     srv.break_done.notify_waiters();

@@ -456,14 +456,15 @@ impl Conn {
     }
 
     /// Sign when the session has keys and either signs everything or the
-    /// client signed this request; never a session-less error or a
-    /// MORE_PROCESSING_REQUIRED round (no key yet).
+    /// client signed this request; never a session-less error. A
+    /// MORE_PROCESSING_REQUIRED round is signed only when re-authenticating
+    /// a valid session (a first logon has no key yet).
     fn sign_for(&self, hdr: &Header, session_id: u64, status: NtStatus, encrypted: bool) -> Option<u64> {
         self.st
             .sessions
             .get(&session_id)
             .filter(|s| s.signer.is_some() && (s.signing_required || hdr.is_signed()))
-            .filter(|_| status != NtStatus::MORE_PROCESSING_REQUIRED && !encrypted)
+            .filter(|s| (status != NtStatus::MORE_PROCESSING_REQUIRED || s.is_valid()) && !encrypted)
             .map(|_| session_id)
     }
 
@@ -521,7 +522,10 @@ impl Conn {
         let Some(signer) = s.signer.as_ref() else { return Ok(()) };
         if hdr.is_signed() {
             let mut copy = pdu.to_vec();
-            return signer.verify(&mut copy).map_err(|_| NtStatus::ACCESS_DENIED);
+            return signer.verify(&mut copy).map_err(|_| {
+                tracing::debug!(command = ?hdr.command, session = session_id, "bad signature");
+                NtStatus::ACCESS_DENIED
+            });
         }
         let exempt = matches!(hdr.command, Command::SessionSetup | Command::Cancel);
         if s.signing_required && !exempt {

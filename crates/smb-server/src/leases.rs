@@ -77,6 +77,10 @@ pub struct Entry {
     /// disconnected: an open on the path waits for that (`plan_open`), or
     /// it would find the old open still connected there.
     pub disconnecting: bool,
+    /// Closing this open deletes the file (FILE_DELETE_ON_CLOSE, or a
+    /// disposition set through it): the close first breaks the other
+    /// leases' handle caching (`plan_handle_break`).
+    pub delete_on_close: bool,
 }
 
 pub struct Lease {
@@ -425,6 +429,7 @@ impl Table {
             replay_eligible: rec.is_replay_eligible,
             create_action: rec.create_action,
             disconnecting: false,
+            delete_on_close: false,
             record: Some(rec),
             position: 0,
         };
@@ -610,9 +615,10 @@ impl Table {
         plan
     }
 
-    /// A rename through `entry` first breaks the handle caches of the
-    /// file's other leases (Windows and Samba hold the rename until they
-    /// are acknowledged: a client caching a handle must close it first).
+    /// A rename through `entry`, or the close of a delete-on-close
+    /// `entry`, first breaks the handle caches of the file's other leases
+    /// (Windows and Samba hold it until they are acknowledged: a client
+    /// caching a handle must close it for the name to change or go).
     pub fn plan_handle_break(&mut self, entry: u64) -> Plan {
         let mut plan = Plan::default();
         let Some(me) = self.entries.get(&entry) else { return plan };
@@ -920,7 +926,8 @@ impl Table {
 
     /// The delete of `entry`'s file was set pending (or cleared) through it.
     pub fn set_delete_pending(&mut self, entry: u64, pending: bool) {
-        let Some(e) = self.entries.get(&entry) else { return };
+        let Some(e) = self.entries.get_mut(&entry) else { return };
+        e.delete_on_close = pending;
         let k = (e.share.clone(), e.ino);
         if pending {
             self.delete_pending.insert(k);
@@ -986,6 +993,7 @@ mod tests {
             replay_eligible: false,
             create_action: 0,
             disconnecting: false,
+            delete_on_close: false,
         });
         (id, g)
     }

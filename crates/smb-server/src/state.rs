@@ -54,6 +54,8 @@ pub struct Session {
     /// LOGOFF done: refuse further requests; removed once the LOGOFF
     /// response is signed.
     pub logged_off: bool,
+    /// A re-authentication of this valid session in progress.
+    pub reauth: Option<Box<ServerAuth>>,
 }
 
 impl Session {
@@ -71,6 +73,7 @@ impl Session {
             pipes: HashMap::new(),
             next_tree_id: 1,
             logged_off: false,
+            reauth: None,
         }
     }
 

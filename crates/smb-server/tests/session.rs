@@ -218,6 +218,53 @@ async fn wrong_password_is_logon_failure() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Two SESSION_SETUP rounds on the live session `sid` (a
+/// re-authentication), signed with its signer; the final status, and the
+/// final response verified with the session's unchanged signer.
+async fn reauth(c: &mut Client, sid: u64, signer: &Signer, user: &str, password: &str) -> NtStatus {
+    let mut sp = SpnegoClient::new(NtlmClient::new(user, password, "WORKGROUP"));
+    let h = c.header(Command::SessionSetup, sid, 0);
+    c.send(&h, &setup(sp.initial_token()), Some(signer)).await;
+    let mut resp = c.recv().await;
+    let rh = Header::decode(&resp).unwrap();
+    assert_eq!(rh.status, NtStatus::MORE_PROCESSING_REQUIRED);
+    signer.verify(&mut resp).expect("a re-authentication round is signed with the session's key");
+    assert_eq!(rh.session_id, sid, "the same session");
+    let r = SessionSetupResponse::decode(&resp[HEADER_BYTES..], &resp).unwrap();
+    let token = sp.step(&r.security_buffer).unwrap().expect("authenticate token");
+    let h = c.header(Command::SessionSetup, sid, 0);
+    c.send(&h, &setup(token), Some(signer)).await;
+    let mut resp = c.recv().await;
+    let status = Header::decode(&resp).unwrap().status;
+    if status == NtStatus::SUCCESS {
+        signer.verify(&mut resp).expect("the session keeps its signing key");
+    }
+    status
+}
+
+/// Re-authentication of a valid session (Windows does it when a ticket
+/// expires): the same user succeeds and the session keeps its keys; a
+/// wrong password or another user is refused and the session goes on.
+#[tokio::test]
+async fn reauthentication_keeps_the_session() {
+    let (addr, dir) = start().await;
+    let mut users = Users::load_file(&Users::path(&dir)).unwrap();
+    users.add("bob", "bobs-Pass-1").unwrap();
+    users.save(&dir).unwrap();
+    let mut c = connect(addr).await;
+    let hash = negotiate(&mut c, signing_algorithm::AES_CMAC).await;
+    let (sid, signer) = logon(&mut c, hash, PASSWORD, signing_algorithm::AES_CMAC).await.expect("logon");
+    assert_eq!(reauth(&mut c, sid, &signer, USER, PASSWORD).await, NtStatus::SUCCESS);
+    assert_eq!(reauth(&mut c, sid, &signer, USER, "wrong-Pass-9").await, NtStatus::LOGON_FAILURE);
+    assert_eq!(reauth(&mut c, sid, &signer, "bob", "bobs-Pass-1").await, NtStatus::ACCESS_DENIED, "another user");
+    let h = c.header(Command::Echo, sid, 0);
+    c.send(&h, &EchoRequest, Some(&signer)).await;
+    let mut resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::SUCCESS, "the session goes on");
+    signer.verify(&mut resp).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn reused_message_id_ends_the_connection() {
     let (addr, dir) = start().await;

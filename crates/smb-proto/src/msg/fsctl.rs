@@ -40,6 +40,10 @@ pub enum Fsctl {
     /// FSCTL_DFS_GET_REFERRALS or _EX: recognised so the server can answer
     /// STATUS_NOT_FOUND / NOT_SUPPORTED deliberately.
     DfsGetReferrals,
+    SrvRequestResumeKey,
+    /// FSCTL_SRV_COPYCHUNK (`write` false: the target must be readable
+    /// too) or FSCTL_SRV_COPYCHUNK_WRITE.
+    SrvCopyChunk { write: bool, req: crate::msg::copychunk::CopyChunkRequest },
     /// Any other code; the input stays in the IoctlRequest.
     Other(u32),
 }
@@ -50,6 +54,11 @@ impl Fsctl {
             FSCTL_VALIDATE_NEGOTIATE_INFO => Fsctl::ValidateNegotiateInfo(ValidateNegotiateInfoRequest::decode(input)?),
             FSCTL_QUERY_NETWORK_INTERFACE_INFO => Fsctl::QueryNetworkInterfaceInfo,
             FSCTL_DFS_GET_REFERRALS | FSCTL_DFS_GET_REFERRALS_EX => Fsctl::DfsGetReferrals,
+            FSCTL_SRV_REQUEST_RESUME_KEY => Fsctl::SrvRequestResumeKey,
+            FSCTL_SRV_COPYCHUNK | FSCTL_SRV_COPYCHUNK_WRITE => Fsctl::SrvCopyChunk {
+                write: ctl_code == FSCTL_SRV_COPYCHUNK_WRITE,
+                req: crate::msg::copychunk::CopyChunkRequest::decode(input)?,
+            },
             other => Fsctl::Other(other),
         })
     }

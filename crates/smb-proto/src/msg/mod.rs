@@ -20,6 +20,7 @@ use crate::wire::Reader;
 pub mod cancel;
 pub mod change_notify;
 pub mod close;
+pub mod copychunk;
 pub mod create;
 pub mod create_ctx;
 pub mod echo;

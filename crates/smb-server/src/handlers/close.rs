@@ -12,6 +12,25 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
         let o = ctx.open(req.file_id)?;
         (o.fs_fid, o.entry)
     };
+    let breaks = {
+        let mut t = ctx.srv.leases.lock().expect("lease table");
+        match t.entry(entry) {
+            Some(e) if e.delete_on_close => {
+                let key = (e.share.clone(), e.path_key.clone());
+                Some((t.plan_handle_break(entry), key.0, key.1))
+            }
+            _ => None,
+        }
+    };
+    if let Some((plan, share, path_key)) = breaks {
+        let wait = plan.wait;
+        crate::breaks::carry_out(ctx.srv, plan).await;
+        if wait {
+            // Runs again once other clients gave up their cached handles.
+            ctx.wait = Some(std::sync::Mutex::new(Box::pin(crate::breaks::wait_breaks(ctx.srv.clone(), share, path_key))));
+            return Err(holdfast_types::ntstatus::NtStatus::PENDING);
+        }
+    }
     let fs = ctx.srv.fs().await?;
     let mut resp = CloseResponse::default();
     if req.wants_attributes() {
@@ -34,11 +53,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
     // find the open, then the open itself is closed.
     // One file-server round trip for both (`HandleDeleteClose`), which keeps
     // that order; a failed delete is logged there and the close goes on.
-    let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
-    let closed = match gone.as_ref().and_then(|e| e.record.as_ref()) {
+    // The lease-table entry goes only once the file server has closed the
+    // open: a CREATE waiting for this open's break that ran again earlier
+    // would meet the open there (a sharing violation).
+    let rec = ctx.srv.leases.lock().expect("lease table").entry(entry).and_then(|e| e.record.clone());
+    let closed = match rec {
         Some(rec) => fs.handle_delete_close(&rec.share, rec.persistent_id, fid).await,
         None => fs.close(fid).await,
     };
+    let gone = ctx.srv.leases.lock().expect("lease table").remove(entry);
     if let (Ok(()), Some(g)) = (&closed, &gone) {
         crate::cleanup::open_gone(ctx.srv, g);
     }

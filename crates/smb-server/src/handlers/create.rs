@@ -196,6 +196,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         replay_eligible: create_key.is_some(),
         create_action,
         disconnecting: false,
+        delete_on_close: req.create_options & holdfast_smb_proto::msg::create::create_options::DELETE_ON_CLOSE != 0,
     });
     let tid = ctx.tree_id;
     let open = Open {

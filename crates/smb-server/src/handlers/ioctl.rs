@@ -1,5 +1,6 @@
-//! IOCTL ([MS-SMB2] 3.3.5.15): FSCTL_VALIDATE_NEGOTIATE_INFO and
-//! FSCTL_QUERY_NETWORK_INTERFACE_INFO; everything else
+//! IOCTL ([MS-SMB2] 3.3.5.15): FSCTL_VALIDATE_NEGOTIATE_INFO,
+//! FSCTL_QUERY_NETWORK_INTERFACE_INFO, server-side copy (`copychunk.rs`)
+//! and FSCTL_CREATE_OR_GET_OBJECT_ID; everything else
 //! STATUS_NOT_SUPPORTED (DFS referrals STATUS_FS_DRIVER_REQUIRED, as a
 //! server without DFS answers).
 
@@ -7,6 +8,7 @@ use bytes::BytesMut;
 use holdfast_smb_proto::msg::fsctl::{
     encode_network_interfaces, Fsctl, NetworkInterface, ValidateNegotiateInfoRequest, ValidateNegotiateInfoResponse,
 };
+use holdfast_smb_proto::msg::copychunk::CopyChunkResponse;
 use holdfast_smb_proto::msg::ioctl::{IoctlRequest, IoctlResponse};
 use holdfast_types::ntstatus::NtStatus;
 
@@ -23,6 +25,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
     }
     let fsctl = Fsctl::decode(req.ctl_code, req.input).map_err(|e| e.status())?;
     let mut out = BytesMut::new();
+    let mut answer = NtStatus::SUCCESS;
     match fsctl {
         Fsctl::ValidateNegotiateInfo(v) => validate_negotiate(ctx, &v)?.encode(&mut out),
         Fsctl::QueryNetworkInterfaceInfo => {
@@ -43,12 +46,20 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
             };
             object_id(ctx, ino, &mut out);
         }
+        Fsctl::SrvRequestResumeKey => crate::handlers::copychunk::request_resume_key(ctx, req.file_id, &mut out)?,
+        Fsctl::SrvCopyChunk { write, req: copy } => {
+            if (req.max_output_response as usize) < CopyChunkResponse::BYTES {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+            crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
+            answer = crate::handlers::copychunk::copy(ctx, req.file_id, write, &copy, &mut out).await?;
+        }
         Fsctl::Other(_) => return Err(NtStatus::NOT_SUPPORTED),
     }
     if out.len() > req.max_output_response as usize {
         return Err(NtStatus::BUFFER_TOO_SMALL);
     }
-    Ok(Reply::ok(&IoctlResponse { ctl_code: req.ctl_code, file_id: req.file_id, input: &[], output: &out, flags: 0 }))
+    Ok(Reply::with_status(answer, &IoctlResponse { ctl_code: req.ctl_code, file_id: req.file_id, input: &[], output: &out, flags: 0 }))
 }
 
 /// FSCTL_CREATE_OR_GET_OBJECT_ID ([MS-FSCC] 2.3.7).

@@ -9,6 +9,7 @@ pub mod change_notify;
 pub mod channel_sequence;
 pub mod close;
 pub mod create;
+mod copychunk;
 mod create_checks;
 mod lease_ctx;
 pub mod durable;

@@ -47,6 +47,49 @@ async fn expire_previous(ctx: &mut Ctx<'_>, prev: u64, owner: &str) {
     }
 }
 
+/// An NTLM exchange against the users file as it is now.
+fn new_auth(ctx: &Ctx<'_>) -> Result<ServerAuth, NtStatus> {
+    let users = Users::load_file(&ctx.srv.cfg.users_file).map_err(|e| {
+        tracing::warn!("users file: {e}");
+        NtStatus::LOGON_FAILURE
+    })?;
+    Ok(ServerAuth::new(ctx.srv.ntlm.clone(), Arc::new(users)))
+}
+
+/// Re-authentication of a valid session ([MS-SMB2] 3.3.5.5.3; Windows
+/// re-authenticates when a ticket expires, and at times with NTLM): a new
+/// exchange whose user must be the session's. The session stays usable
+/// meanwhile and keeps its keys, trees and opens; a failed exchange
+/// changes nothing but is answered with its error.
+fn reauth(ctx: &mut Ctx<'_>, sid: u64, req: &SessionSetupRequest) -> HResult {
+    let fresh = match ctx.conn.sessions.get(&sid).and_then(|s| s.reauth.as_ref()) {
+        Some(_) => None,
+        None => Some(Box::new(new_auth(ctx)?)),
+    };
+    let session = ctx.conn.sessions.get_mut(&sid).ok_or(status::USER_SESSION_DELETED)?;
+    let auth = session.reauth.get_or_insert_with(|| fresh.expect("made above when missing"));
+    let step = auth.step(&req.security_buffer);
+    match step {
+        Err(e) => {
+            session.reauth = None;
+            tracing::info!(session = sid, "re-authentication refused: {e}");
+            Err(e.nt_status())
+        }
+        Ok(AuthStep::Continue(out)) => {
+            Ok(Reply::with_status(NtStatus::MORE_PROCESSING_REQUIRED, &SessionSetupResponse { session_flags: 0, security_buffer: out }))
+        }
+        Ok(AuthStep::Done { auth, output }) => {
+            session.reauth = None;
+            if auth.is_anonymous || !auth.user.eq_ignore_ascii_case(&session.user) {
+                tracing::info!(session = sid, user = %auth.user, "re-authentication as another user refused");
+                return Err(NtStatus::ACCESS_DENIED);
+            }
+            tracing::info!(session = sid, user = %auth.user, "session re-authenticated");
+            Ok(Reply::ok(&SessionSetupResponse { session_flags: 0, security_buffer: output }))
+        }
+    }
+}
+
 pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     let d = ctx.conn.neg.dialect;
     let Some(kdf_dialect) = Dialect::from_u16(d) else { return Err(NtStatus::ACCESS_DENIED) };
@@ -58,16 +101,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
         if ctx.conn.sessions.len() >= ctx.srv.cfg.limits.sessions_max {
             return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
-        let users = match Users::load_file(&ctx.srv.cfg.users_file) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::warn!("users file: {e}");
-                return Err(NtStatus::LOGON_FAILURE);
-            }
-        };
         let sid = ctx.conn.next_session_id;
         ctx.conn.next_session_id += 1;
-        let auth = ServerAuth::new(ctx.srv.ntlm.clone(), Arc::new(users));
+        let auth = new_auth(ctx)?;
         ctx.conn.sessions.insert(sid, Session::new(sid, auth, ctx.conn.preauth.clone()));
         sid
     } else {
@@ -75,10 +111,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     };
     ctx.new_session_id = Some(sid);
     let pdu = ctx.pdu;
+    if ctx.conn.sessions.get(&sid).is_some_and(|s| s.is_valid()) {
+        return reauth(ctx, sid, &req);
+    }
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(status::USER_SESSION_DELETED)?;
     let SessionState::InProgress { auth, preauth } = &mut session.state else {
-        // Re-authentication of a live session is not supported yet.
-        return Err(NtStatus::NOT_SUPPORTED);
+        return Err(status::USER_SESSION_DELETED);
     };
     if d == dialect::SMB_3_1_1 {
         preauth.update(pdu);
