@@ -243,8 +243,9 @@ async fn reauth(c: &mut Client, sid: u64, signer: &Signer, user: &str, password:
 }
 
 /// Re-authentication of a valid session (Windows does it when a ticket
-/// expires): the same user succeeds and the session keeps its keys; a
-/// wrong password or another user is refused and the session goes on.
+/// expires): the same user succeeds and the session keeps its keys;
+/// another user is refused and the session goes on; a wrong password ends
+/// the session.
 #[tokio::test]
 async fn reauthentication_keeps_the_session() {
     let (addr, dir) = start().await;
@@ -255,13 +256,17 @@ async fn reauthentication_keeps_the_session() {
     let hash = negotiate(&mut c, signing_algorithm::AES_CMAC).await;
     let (sid, signer) = logon(&mut c, hash, PASSWORD, signing_algorithm::AES_CMAC).await.expect("logon");
     assert_eq!(reauth(&mut c, sid, &signer, USER, PASSWORD).await, NtStatus::SUCCESS);
-    assert_eq!(reauth(&mut c, sid, &signer, USER, "wrong-Pass-9").await, NtStatus::LOGON_FAILURE);
     assert_eq!(reauth(&mut c, sid, &signer, "bob", "bobs-Pass-1").await, NtStatus::ACCESS_DENIED, "another user");
     let h = c.header(Command::Echo, sid, 0);
     c.send(&h, &EchoRequest, Some(&signer)).await;
     let mut resp = c.recv().await;
     assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::SUCCESS, "the session goes on");
     signer.verify(&mut resp).unwrap();
+    assert_eq!(reauth(&mut c, sid, &signer, USER, "wrong-Pass-9").await, NtStatus::LOGON_FAILURE);
+    let h = c.header(Command::TreeConnect, sid, 0);
+    c.send(&h, &TreeConnectRequest { flags: 0, path: format!("\\\\{}\\IPC$", addr.ip()) }, Some(&signer)).await;
+    let resp = c.recv().await;
+    assert_eq!(Header::decode(&resp).unwrap().status, NtStatus::USER_SESSION_DELETED, "a failed re-authentication ends the session");
     let _ = std::fs::remove_dir_all(dir);
 }
 

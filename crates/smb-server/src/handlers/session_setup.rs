@@ -59,9 +59,11 @@ fn new_auth(ctx: &Ctx<'_>) -> Result<ServerAuth, NtStatus> {
 /// Re-authentication of a valid session ([MS-SMB2] 3.3.5.5.3; Windows
 /// re-authenticates when a ticket expires, and at times with NTLM): a new
 /// exchange whose user must be the session's. The session stays usable
-/// meanwhile and keeps its keys, trees and opens; a failed exchange
-/// changes nothing but is answered with its error.
-fn reauth(ctx: &mut Ctx<'_>, sid: u64, req: &SessionSetupRequest) -> HResult {
+/// meanwhile and keeps its keys, trees and opens. A failed exchange ends
+/// the session as a LOGOFF would (Windows and Samba do; smbtorture
+/// `smb2.notify.invalid-reauth` checks it); another user is refused and
+/// the session goes on.
+async fn reauth(ctx: &mut Ctx<'_>, sid: u64, req: &SessionSetupRequest) -> HResult {
     let fresh = match ctx.conn.sessions.get(&sid).and_then(|s| s.reauth.as_ref()) {
         Some(_) => None,
         None => Some(Box::new(new_auth(ctx)?)),
@@ -72,7 +74,9 @@ fn reauth(ctx: &mut Ctx<'_>, sid: u64, req: &SessionSetupRequest) -> HResult {
     match step {
         Err(e) => {
             session.reauth = None;
-            tracing::info!(session = sid, "re-authentication refused: {e}");
+            tracing::info!(session = sid, "re-authentication failed, session ended: {e}");
+            let opens = crate::cleanup::expire_session(ctx.conn, sid).unwrap_or_default();
+            crate::cleanup::disconnect_opens(ctx.srv, opens.into_iter()).await;
             Err(e.nt_status())
         }
         Ok(AuthStep::Continue(out)) => {
@@ -112,7 +116,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     ctx.new_session_id = Some(sid);
     let pdu = ctx.pdu;
     if ctx.conn.sessions.get(&sid).is_some_and(|s| s.is_valid()) {
-        return reauth(ctx, sid, &req);
+        return reauth(ctx, sid, &req).await;
     }
     let session = ctx.conn.sessions.get_mut(&sid).ok_or(status::USER_SESSION_DELETED)?;
     let SessionState::InProgress { auth, preauth } = &mut session.state else {
