@@ -78,6 +78,23 @@ pub async fn write_records(srv: &Arc<Server>, recs: Vec<HandleRecord>) {
     }
 }
 
+/// Carries out a break plan a request depends on (a rename, a
+/// delete-on-close CLOSE): when it needs acknowledgments the request goes
+/// async (`Err(STATUS_PENDING)`) and runs again once the breaks on
+/// `path_key` are over or timed out.
+pub async fn carry_out_or_wait(ctx: &mut crate::ctx::Ctx<'_>, plan: Plan, share: String, path_key: String) -> Result<(), NtStatus> {
+    let (wait, blocked) = (plan.wait, plan.blocked);
+    carry_out(ctx.srv, plan).await;
+    if blocked {
+        return Err(NtStatus::FILE_NOT_AVAILABLE);
+    }
+    if wait {
+        ctx.wait = Some(std::sync::Mutex::new(Box::pin(wait_breaks(ctx.srv.clone(), share, path_key))));
+        return Err(NtStatus::PENDING);
+    }
+    Ok(())
+}
+
 /// Waits until no break on the path is in flight, at most
 /// [`BREAK_WAIT_MS`]; then the breaks still open complete as offered.
 pub async fn wait_breaks(srv: Arc<Server>, share: String, path_key: String) {

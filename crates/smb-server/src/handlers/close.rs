@@ -22,14 +22,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CloseRequest) -> HResult {
             _ => None,
         }
     };
-    if let Some((plan, share, path_key)) = breaks {
-        let wait = plan.wait;
-        crate::breaks::carry_out(ctx.srv, plan).await;
-        if wait {
-            // Runs again once other clients gave up their cached handles.
-            ctx.wait = Some(std::sync::Mutex::new(Box::pin(crate::breaks::wait_breaks(ctx.srv.clone(), share, path_key))));
-            return Err(holdfast_types::ntstatus::NtStatus::PENDING);
-        }
+    if let Some((mut plan, share, path_key)) = breaks {
+        // A CLOSE never fails for a disconnected handle it cannot ask.
+        plan.blocked = false;
+        // Runs again once other clients gave up their cached handles.
+        crate::breaks::carry_out_or_wait(ctx, plan, share, path_key).await?;
     }
     let fs = ctx.srv.fs().await?;
     let mut resp = CloseResponse::default();

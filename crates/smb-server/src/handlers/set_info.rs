@@ -88,20 +88,13 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         if is_dir && ctx.srv.leases.lock().expect("lease table").opens_below(&ctx.tree()?.share, &crate::leases::path_key(&path)) {
             return Err(NtStatus::ACCESS_DENIED);
         }
-        let (plan, key) = {
+        let planned = {
             let mut t = ctx.srv.leases.lock().expect("lease table");
-            (t.plan_handle_break(entry), t.entry(entry).map(|e| (e.share.clone(), e.path_key.clone())))
+            let key = t.entry(entry).map(|e| (e.share.clone(), e.path_key.clone()));
+            key.map(|(share, path_key)| (t.plan_handle_break(entry), share, path_key))
         };
-        let (wait, blocked) = (plan.wait, plan.blocked);
-        crate::breaks::carry_out(ctx.srv, plan).await;
-        if blocked {
-            return Err(NtStatus::FILE_NOT_AVAILABLE);
-        }
-        if let (true, Some((share, path_key))) = (wait, key) {
-            // Runs again once the handle caches are given up (or the
-            // break times out).
-            ctx.wait = Some(std::sync::Mutex::new(Box::pin(crate::breaks::wait_breaks(ctx.srv.clone(), share, path_key))));
-            return Err(NtStatus::PENDING);
+        if let Some((plan, share, path_key)) = planned {
+            crate::breaks::carry_out_or_wait(ctx, plan, share, path_key).await?;
         }
     }
     if matches!(call, FsRequest::SetInfo(SetInfoReq { end_of_file: Some(_), .. } | SetInfoReq { allocation_size: Some(_), .. })) {

@@ -127,16 +127,10 @@ impl Table {
     /// with no waiting.
     pub fn plan_contend(&mut self, entry: u64) -> Plan {
         let mut plan = Plan::default();
-        let Some(me) = self.entries.get(&entry) else { return plan };
-        let (share, ino, my_lease) = (me.share.clone(), me.ino, me.lease);
         let mut leases_done: Vec<LeaseId> = Vec::new();
-        for id in self.entry_ids_on_ino(&share, ino) {
+        // The writer's own level II oplock breaks too (Samba, Windows).
+        for id in self.file_opens_but_my_lease(entry) {
             let e = &self.entries[&id];
-            // The writer's own level II oplock breaks too (Samba, Windows);
-            // its own lease does not.
-            if e.lease.is_some() && e.lease == my_lease {
-                continue;
-            }
             let Caching::State(current) = self.caching_of(id, &mut leases_done) else { continue };
             if current & R == 0 || current & W != 0 {
                 // Nothing to lose, or an exclusive cache that a write by
@@ -160,12 +154,10 @@ impl Table {
     /// caching a handle must close it for the name to change or go).
     pub fn plan_handle_break(&mut self, entry: u64) -> Plan {
         let mut plan = Plan::default();
-        let Some(me) = self.entries.get(&entry) else { return plan };
-        let (share, ino, my_lease) = (me.share.clone(), me.ino, me.lease);
         let mut leases_done: Vec<LeaseId> = Vec::new();
-        for id in self.entry_ids_on_ino(&share, ino) {
+        for id in self.file_opens_but_my_lease(entry) {
             let e = &self.entries[&id];
-            if e.lease.is_none() || e.lease == my_lease {
+            if e.lease.is_none() {
                 continue;
             }
             let connected = e.holder.is_some();
@@ -181,6 +173,15 @@ impl Table {
             }
         }
         plan
+    }
+
+    /// The opens of `entry`'s file but those holding its lease (itself
+    /// included when it has one).
+    fn file_opens_but_my_lease(&self, entry: u64) -> Vec<u64> {
+        let Some(me) = self.entries.get(&entry) else { return Vec::new() };
+        let mine = me.lease;
+        let ids = self.entry_ids_on_ino(&me.share, me.ino);
+        ids.into_iter().filter(|id| mine.is_none() || self.entries[id].lease != mine).collect()
     }
 
     /// What entry `id` caches, counting each lease once (`leases_done`).
