@@ -144,6 +144,7 @@ pub fn decode(buf: &[u8], data_start: u64, data_end: u64) -> Result<(Header, Met
             name,
             extents,
             children: BTreeMap::new(),
+            streams: BTreeMap::new(),
         };
         if inodes.insert(ino, n).is_some() {
             return Err(format!("inode {ino} appears twice (second at byte {at})"));

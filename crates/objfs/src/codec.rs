@@ -5,8 +5,8 @@
 use crate::names::{self, NAME_UTF16_MAX};
 
 /// Longest stored name in bytes of UTF-8 (255 UTF-16 units, each at most
-/// three UTF-8 bytes).
-pub const NAME_BYTES_MAX: usize = NAME_UTF16_MAX * 3;
+/// three UTF-8 bytes), plus one for a stream's `:` mark.
+pub const NAME_BYTES_MAX: usize = NAME_UTF16_MAX * 3 + 1;
 
 #[derive(Default)]
 pub struct Enc {
@@ -83,7 +83,8 @@ impl<'a> Dec<'a> {
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
     }
-    /// A stored name: u16 length, UTF-8, and a valid directory entry name.
+    /// A stored name: u16 length, UTF-8, and a valid directory entry name
+    /// or stream name (`:stream`).
     pub fn name(&mut self) -> Result<String, String> {
         let at = self.offset();
         let len = self.u16()? as usize;
@@ -92,7 +93,7 @@ impl<'a> Dec<'a> {
         }
         let raw = self.take(len)?;
         let s = std::str::from_utf8(raw).map_err(|e| format!("name at byte {at} is not UTF-8: {e}"))?;
-        names::validate_name(s).map_err(|e| format!("name at byte {at}: {e}"))?;
+        names::validate_stored_name(s).map_err(|e| format!("name at byte {at}: {e}"))?;
         Ok(s.to_string())
     }
     pub fn finish(&self, what: &str) -> Result<(), String> {

@@ -29,7 +29,7 @@ use crate::journal::{batch_bytes, frame_batch, Op, PendingRecord, WriteExtent};
 use crate::layout::{sector_round, Geometry, Superblock, LABEL_BYTES_MAX, SUPERBLOCK_BYTES};
 use crate::load;
 use crate::meta::{blocks_for, Meta, Run, FILE_BYTES_MAX};
-use crate::names::{fold, validate_name};
+use crate::names::{fold, validate_name, validate_stored_name};
 
 pub type Ino = u64;
 pub const ROOT_INO: Ino = 1;
@@ -338,15 +338,23 @@ impl<D: Device> Fs<D> {
     // ---- lookups ----
 
     pub fn stat(&self, ino: Ino) -> Result<Attr, FsError> {
-        Ok(self.lock().meta.get(ino)?.attr())
+        self.lock().meta.attr_of(ino)
     }
 
+    /// The entry `name` of directory `parent`, or the stream `:name` of
+    /// file or directory `parent`.
     pub fn lookup(&self, parent: Ino, name: &str) -> Result<Attr, FsError> {
-        validate_name(name)?;
+        validate_stored_name(name)?;
         let st = self.lock();
-        let p = st.meta.dir(parent)?;
+        let p = st.meta.container(parent, name)?;
         let c = st.meta.child(p, name).ok_or(FsError::NotFound)?;
-        Ok(st.meta.get(c)?.attr())
+        st.meta.attr_of(c)
+    }
+
+    /// The alternate data streams of a file or directory, by folded name.
+    pub fn streams(&self, ino: Ino) -> Result<Vec<Attr>, FsError> {
+        let st = self.lock();
+        st.meta.get(ino)?.streams.values().map(|&s| st.meta.attr_of(s)).collect()
     }
 
     pub fn resolve(&self, names: &[&str]) -> Result<Attr, FsError> {
@@ -426,19 +434,19 @@ impl<D: Device> Fs<D> {
     }
 
     pub async fn create(&self, parent: Ino, name: &str, kind: FileKind, attributes: u32, now: u64) -> Result<Attr, FsError> {
-        validate_name(name)?;
+        validate_stored_name(name)?;
         let (seq, attr) = {
             let mut st = self.lock();
             let ino = st.meta.next_ino;
             let seq = self.apply_live(&mut st, Op::Create { ino, parent, name: name.to_string(), kind, attributes, time: now })?;
-            (seq, st.meta.get(ino)?.attr())
+            (seq, st.meta.attr_of(ino)?)
         };
         self.wait_durable(seq).await?;
         Ok(attr)
     }
 
     pub async fn remove(&self, parent: Ino, name: &str) -> Result<(), FsError> {
-        validate_name(name)?;
+        validate_stored_name(name)?;
         let seq = {
             let mut st = self.lock();
             self.apply_live(&mut st, Op::Remove { parent, name: name.to_string() })?
@@ -447,8 +455,8 @@ impl<D: Device> Fs<D> {
     }
 
     pub async fn rename(&self, src_parent: Ino, src_name: &str, dst_parent: Ino, dst_name: &str, replace: bool, now: u64) -> Result<Attr, FsError> {
-        validate_name(src_name)?;
-        validate_name(dst_name)?;
+        validate_stored_name(src_name)?;
+        validate_stored_name(dst_name)?;
         let (seq, attr) = {
             let mut st = self.lock();
             let op = Op::Rename {
@@ -462,17 +470,18 @@ impl<D: Device> Fs<D> {
             let seq = self.apply_live(&mut st, op)?;
             let d = st.meta.get(dst_parent)?;
             let ino = st.meta.child(d, dst_name).ok_or(FsError::NotFound)?;
-            (seq, st.meta.get(ino)?.attr())
+            (seq, st.meta.attr_of(ino)?)
         };
         self.wait_durable(seq).await?;
         Ok(attr)
     }
 
+    /// Sets attributes and times; through a stream, those of its file.
     pub async fn set_attr(&self, ino: Ino, a: &SetAttr) -> Result<Attr, FsError> {
         let (seq, attr) = {
             let mut st = self.lock();
             let op = Op::SetAttr {
-                ino,
+                ino: st.meta.attr_owner(ino)?,
                 attributes: a.attributes,
                 creation_time: a.creation_time,
                 last_access_time: a.last_access_time,
@@ -480,7 +489,7 @@ impl<D: Device> Fs<D> {
                 change_time: a.change_time,
             };
             let seq = self.apply_live(&mut st, op)?;
-            (seq, st.meta.get(ino)?.attr())
+            (seq, st.meta.attr_of(ino)?)
         };
         self.wait_durable(seq).await?;
         Ok(attr)
@@ -500,7 +509,7 @@ impl<D: Device> Fs<D> {
                 return Err(FsError::DiskFull);
             }
             let seq = self.apply_live(&mut st, Op::SetAllocation { ino, bytes })?;
-            (seq, st.meta.get(ino)?.attr())
+            (seq, st.meta.attr_of(ino)?)
         };
         self.wait_durable(seq).await?;
         Ok(attr)
@@ -551,7 +560,8 @@ impl<D: Device> Fs<D> {
         }
         let _file = self.file_lock(ino).lock().await;
         if data.is_empty() {
-            return Ok(self.lock().meta.file(ino)?.attr());
+            self.lock().meta.file(ino)?;
+            return self.stat(ino);
         }
         let mut seq = 0;
         let mut off = offset;
@@ -644,7 +654,7 @@ impl<D: Device> Fs<D> {
             let mut st = self.lock();
             let seq = self.apply_live(&mut st, Op::SetSize { ino, size, time: now, tail_dev_block })?;
             alloc.disarm();
-            (seq, st.meta.get(ino)?.attr())
+            (seq, st.meta.attr_of(ino)?)
         };
         self.wait_durable(seq).await?;
         Ok(attr)

@@ -12,7 +12,7 @@ use crate::codec::round_up;
 use crate::error::FsError;
 use crate::fs::{Attr, FileKind, Ino, ROOT_INO};
 use crate::journal::{Op, WRITE_EXTENTS_MAX};
-use crate::names::{fold, validate_name};
+use crate::names::{fold, is_stream, validate_stored_name};
 
 /// Largest file size (16 TiB, as NTFS with 4 KiB clusters).
 pub const FILE_BYTES_MAX: u64 = 1 << 44;
@@ -61,6 +61,10 @@ pub struct Inode {
     /// fold(name) -> ino; directories only. Rebuilt from parent links at
     /// load, so it is never stored.
     pub children: BTreeMap<String, Ino>,
+    /// fold(`:stream`) -> ino: the alternate data streams of this file or
+    /// directory. A stream is a file inode whose parent is its base and
+    /// whose name starts with `:`; rebuilt at load as `children` is.
+    pub streams: BTreeMap<String, Ino>,
 }
 
 impl Inode {
@@ -131,6 +135,7 @@ impl Meta {
             name: String::new(),
             extents: BTreeMap::new(),
             children: BTreeMap::new(),
+            streams: BTreeMap::new(),
         };
         let mut m = Meta { inodes: BTreeMap::new(), next_ino: ROOT_INO + 1, data_start, data_end, checkpoint_bytes: 0 };
         m.inodes.insert(ROOT_INO, root);
@@ -151,6 +156,11 @@ impl Meta {
         for (ino, parent, key) in links {
             match m.inodes.get_mut(&parent) {
                 None => {}
+                Some(p) if is_stream(&key) => {
+                    if let Some(other) = p.streams.insert(key.clone(), ino) {
+                        problems.push(format!("inode {parent}: streams {other} and {ino} both have the name {key:?} (folded)"));
+                    }
+                }
                 Some(p) if p.kind != FileKind::Dir => {}
                 Some(p) => {
                     if let Some(other) = p.children.insert(key.clone(), ino) {
@@ -187,8 +197,45 @@ impl Meta {
         Ok(n)
     }
 
+    /// What a client sees of an inode. A stream has its own size and
+    /// allocation, and its file's attributes and times: NTFS keeps those
+    /// per file, not per stream.
+    pub fn attr_of(&self, ino: Ino) -> Result<Attr, FsError> {
+        let n = self.get(ino)?;
+        let mut a = n.attr();
+        if is_stream(&n.name) {
+            let base = self.get(n.parent)?.attr();
+            a = Attr { ino: a.ino, parent: a.parent, kind: FileKind::File, name: a.name, size_bytes: a.size_bytes, allocation_bytes: a.allocation_bytes, ..base };
+            a.attributes &= !ATTRIBUTE_DIRECTORY;
+        }
+        Ok(a)
+    }
+
+    /// The inode whose attributes and times `ino` shows: its file for a
+    /// stream, itself otherwise.
+    pub fn attr_owner(&self, ino: Ino) -> Result<Ino, FsError> {
+        let n = self.get(ino)?;
+        Ok(if is_stream(&n.name) { n.parent } else { ino })
+    }
+
+    /// The entry `name` of directory `dir`, or, for a stream name
+    /// (`:stream`), the stream of file or directory `dir`.
     pub fn child(&self, dir: &Inode, name: &str) -> Option<Ino> {
-        dir.children.get(&fold(name)).copied()
+        let index = if is_stream(name) { &dir.streams } else { &dir.children };
+        index.get(&fold(name)).copied()
+    }
+
+    /// Where an entry called `name` lives: a directory for an entry name, a
+    /// file or directory (not itself a stream) for a stream name.
+    pub fn container(&self, ino: Ino, name: &str) -> Result<&Inode, FsError> {
+        if !is_stream(name) {
+            return self.dir(ino);
+        }
+        let n = self.get(ino)?;
+        if is_stream(&n.name) {
+            return Err(FsError::Invalid(format!("inode {ino} is a stream and holds no streams")));
+        }
+        Ok(n)
     }
 
     /// An upper bound of how much the checkpoint can grow when `op` is
@@ -216,8 +263,11 @@ impl Meta {
         let mut freed = Vec::new();
         match op {
             Op::Create { ino, parent, name, kind, attributes, time } => {
-                validate_name(name)?;
-                let p = self.dir(*parent)?;
+                validate_stored_name(name)?;
+                let p = self.container(*parent, name)?;
+                if is_stream(name) && *kind != FileKind::File {
+                    return Err(FsError::Invalid(format!("stream {name:?} must be a file")));
+                }
                 if self.child(p, name).is_some() {
                     return Err(FsError::Exists);
                 }
@@ -238,28 +288,34 @@ impl Meta {
                     name: name.clone(),
                     extents: BTreeMap::new(),
                     children: BTreeMap::new(),
+                    streams: BTreeMap::new(),
                 };
                 self.checkpoint_bytes += n.record_bytes();
                 self.inodes.insert(*ino, n);
                 self.next_ino = ino + 1;
-                self.inodes.get_mut(parent).expect("parent checked").children.insert(fold(name), *ino);
+                self.index_mut(*parent, name).insert(fold(name), *ino);
             }
             Op::Remove { parent, name } => {
-                validate_name(name)?;
-                let p = self.dir(*parent)?;
+                validate_stored_name(name)?;
+                let p = self.container(*parent, name)?;
                 let c = self.child(p, name).ok_or(FsError::NotFound)?;
                 if self.get(c)?.kind == FileKind::Dir && !self.get(c)?.children.is_empty() {
                     return Err(FsError::NotEmpty);
                 }
-                self.inodes.get_mut(parent).expect("parent checked").children.remove(&fold(name));
+                self.index_mut(*parent, name).remove(&fold(name));
                 self.drop_inode(c, &mut freed);
             }
             Op::Rename { src_parent, src_name, dst_parent, dst_name, replace, time } => {
-                validate_name(src_name)?;
-                validate_name(dst_name)?;
-                let sp = self.dir(*src_parent)?;
+                validate_stored_name(src_name)?;
+                validate_stored_name(dst_name)?;
+                // A stream is renamed only to another stream name of its
+                // own file: streams never move between files.
+                if (is_stream(src_name) || is_stream(dst_name)) && (is_stream(src_name) != is_stream(dst_name) || src_parent != dst_parent) {
+                    return Err(FsError::Invalid(format!("{src_name:?} cannot become {dst_name:?}: a stream stays a stream of its file")));
+                }
+                let sp = self.container(*src_parent, src_name)?;
                 let src = self.child(sp, src_name).ok_or(FsError::NotFound)?;
-                let dp = self.dir(*dst_parent)?;
+                let dp = self.container(*dst_parent, dst_name)?;
                 let existing = self.child(dp, dst_name);
                 if self.get(src)?.kind == FileKind::Dir {
                     // Walk up from the destination: meeting the source means
@@ -289,10 +345,10 @@ impl Meta {
                     None => None,
                 };
                 if let Some(v) = victim {
-                    self.inodes.get_mut(dst_parent).expect("checked").children.remove(&fold(dst_name));
+                    self.index_mut(*dst_parent, dst_name).remove(&fold(dst_name));
                     self.drop_inode(v, &mut freed);
                 }
-                self.inodes.get_mut(src_parent).expect("checked").children.remove(&fold(src_name));
+                self.index_mut(*src_parent, src_name).remove(&fold(src_name));
                 let n = self.inodes.get_mut(&src).expect("checked");
                 let before = n.record_bytes();
                 n.parent = *dst_parent;
@@ -300,7 +356,7 @@ impl Meta {
                 n.change_time = *time;
                 let after = n.record_bytes();
                 self.checkpoint_bytes = self.checkpoint_bytes - before + after;
-                self.inodes.get_mut(dst_parent).expect("checked").children.insert(fold(dst_name), src);
+                self.index_mut(*dst_parent, dst_name).insert(fold(dst_name), src);
             }
             Op::SetAttr { ino, attributes, creation_time, last_access_time, last_write_time, change_time } => {
                 self.get(*ino)?;
@@ -392,11 +448,29 @@ impl Meta {
         Ok(freed)
     }
 
+    /// The index (`children` or `streams`) of a checked container.
+    fn index_mut(&mut self, container: Ino, name: &str) -> &mut BTreeMap<String, Ino> {
+        let n = self.inodes.get_mut(&container).expect("container checked");
+        if is_stream(name) {
+            &mut n.streams
+        } else {
+            &mut n.children
+        }
+    }
+
+    /// Drops an unlinked inode and, with it, its streams: a file's
+    /// streams live and die with it.
     fn drop_inode(&mut self, ino: Ino, freed: &mut Vec<Run>) {
         let n = self.inodes.remove(&ino).expect("caller checked");
         assert!(n.children.is_empty(), "removing a non-empty directory");
         self.checkpoint_bytes -= n.record_bytes();
         freed.extend(n.extents.values().map(|m| Run { start: m.dev_block, count: m.block_count as u64 }));
+        for s in n.streams.into_values() {
+            let sn = self.inodes.remove(&s).expect("a stream index names a live inode");
+            assert!(sn.streams.is_empty() && sn.children.is_empty(), "a stream holds nothing");
+            self.checkpoint_bytes -= sn.record_bytes();
+            freed.extend(sn.extents.values().map(|m| Run { start: m.dev_block, count: m.block_count as u64 }));
+        }
     }
 
     /// The path of an inode from the root, `\`-separated.
@@ -415,7 +489,15 @@ impl Meta {
             self.get(ROOT_INO)?;
         }
         parts.reverse();
-        Ok(parts.join("\\"))
+        // A stream's `:name` joins its file's name with no separator.
+        let mut out = String::new();
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 && !is_stream(part) {
+                out.push('\\');
+            }
+            out.push_str(part);
+        }
+        Ok(out)
     }
 
     /// Checks the invariants that need no device access (see "Invariants"
@@ -442,11 +524,20 @@ impl Meta {
                 p.push(format!("inode {ino} is not below next_ino {}", self.next_ino));
             }
             if ino != ROOT_INO {
-                if let Err(e) = validate_name(&n.name) {
+                if let Err(e) = validate_stored_name(&n.name) {
                     p.push(format!("inode {ino}: bad name: {e}"));
+                }
+                let stream = is_stream(&n.name);
+                if stream && (n.kind != FileKind::File || !n.streams.is_empty()) {
+                    p.push(format!("inode {ino}: stream {:?} is not a plain file", n.name));
                 }
                 match self.inodes.get(&n.parent) {
                     None => p.push(format!("inode {ino}: parent {} does not exist", n.parent)),
+                    Some(par) if stream => {
+                        if is_stream(&par.name) || par.streams.get(&fold(&n.name)) != Some(&ino) {
+                            p.push(format!("inode {ino}: file {} does not hold it as stream {:?}", n.parent, n.name));
+                        }
+                    }
                     Some(par) if par.kind != FileKind::Dir => p.push(format!("inode {ino}: parent {} is not a directory", n.parent)),
                     Some(par) => {
                         if par.children.get(&fold(&n.name)) != Some(&ino) {
@@ -635,6 +726,54 @@ mod tests {
         );
         assert_eq!(m.apply(&Op::Remove { parent: ROOT_INO, name: "DIR".into() }), Err(FsError::NotEmpty));
         assert!(m.check_structure().is_empty());
+    }
+
+    #[test]
+    fn streams_live_and_die_with_their_file() {
+        let mut m = meta();
+        let d = create(&mut m, ROOT_INO, "d", FileKind::Dir).unwrap();
+        let f = create(&mut m, d, "f", FileKind::File).unwrap();
+        let s = create(&mut m, f, ":Zone.Identifier", FileKind::File).unwrap();
+        let ds = create(&mut m, d, ":dirstream", FileKind::File).unwrap();
+        assert_eq!(create(&mut m, f, ":zone.IDENTIFIER", FileKind::File), Err(FsError::Exists));
+        assert!(create(&mut m, s, ":nested", FileKind::File).is_err());
+        assert!(create(&mut m, f, ":dir", FileKind::Dir).is_err());
+        m.apply(&Op::Write { ino: s, size_after: 10, time: 3, extents: vec![WriteExtent { file_block: 0, dev_block: 300, block_count: 1 }] }).unwrap();
+        assert_eq!(m.path_of(s).unwrap(), "d\\f:Zone.Identifier");
+        assert_eq!(m.path_of(ds).unwrap(), "d:dirstream");
+        // Size is the stream's own; attributes and times are the file's.
+        m.apply(&Op::SetAttr { ino: f, attributes: Some(0x21), creation_time: None, last_access_time: None, last_write_time: None, change_time: None }).unwrap();
+        let a = m.attr_of(s).unwrap();
+        assert_eq!((a.size_bytes, a.attributes, a.name.as_str()), (10, 0x21, ":Zone.Identifier"));
+        // A directory with only streams is empty; streams never move files.
+        assert!(m.apply(&Op::Rename { src_parent: f, src_name: ":Zone.Identifier".into(), dst_parent: d, dst_name: ":x".into(), replace: false, time: 4 }).is_err());
+        assert!(m.apply(&Op::Rename { src_parent: f, src_name: ":Zone.Identifier".into(), dst_parent: f, dst_name: "x".into(), replace: false, time: 4 }).is_err());
+        m.apply(&Op::Rename { src_parent: f, src_name: ":zone.identifier".into(), dst_parent: f, dst_name: ":Renamed".into(), replace: false, time: 4 }).unwrap();
+        m.apply(&Op::Rename { src_parent: d, src_name: "f".into(), dst_parent: ROOT_INO, dst_name: "g".into(), replace: false, time: 4 }).unwrap();
+        assert_eq!(m.path_of(s).unwrap(), "g:Renamed");
+        assert!(m.check_structure().is_empty(), "{:?}", m.check_structure());
+        // The index is rebuilt from the inodes alone, as at load.
+        let mut bare = m.inodes.clone();
+        for n in bare.values_mut() {
+            n.children.clear();
+            n.streams.clear();
+        }
+        let (again, problems) = Meta::from_inodes(bare, m.next_ino, 100, 10_000);
+        assert!(problems.is_empty());
+        assert_eq!(again.inodes, m.inodes);
+        // Removing the file frees its streams' blocks too.
+        let freed = m.apply(&Op::Remove { parent: ROOT_INO, name: "G".into() }).unwrap();
+        assert_eq!(freed, vec![Run { start: 300, count: 1 }]);
+        assert!(m.get(s).is_err());
+        m.apply(&Op::Remove { parent: d, name: ":DIRSTREAM".into() }).unwrap();
+        m.apply(&Op::Remove { parent: ROOT_INO, name: "d".into() }).unwrap();
+        assert!(m.check_structure().is_empty());
+        assert_eq!(m.checkpoint_bytes, m.compute_checkpoint_bytes());
+        // A stream index entry without its inode is caught.
+        let g = create(&mut m, ROOT_INO, "h", FileKind::File).unwrap();
+        let hs = create(&mut m, g, ":s", FileKind::File).unwrap();
+        m.inodes.get_mut(&g).unwrap().streams.clear();
+        assert!(m.check_structure().iter().any(|p| p.contains(&format!("inode {hs}"))), "{:?}", m.check_structure());
     }
 
     #[test]

@@ -31,6 +31,76 @@ pub enum NameError {
     Absolute(String),
     #[error("{0:?} is reserved for the share's handle table")]
     Reserved(String),
+    #[error("stream type {0:?} is not $DATA (the only stream type a file holds)")]
+    StreamType(String),
+}
+
+/// What starts a stream's name inside objfs: `:` can never begin an entry
+/// name (`validate_name` refuses it), so a stream inode's stored name
+/// `:name` tells it apart with no new field (see "Streams" in
+/// `docs/objfs.md`).
+pub const STREAM_MARK: char = ':';
+
+/// Checks a stream's name without its mark: as an entry name, except that
+/// the reserved characters other than separators and `:` are allowed, as
+/// NTFS allows them.
+pub fn validate_stream_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.encode_utf16().count() > NAME_UTF16_MAX {
+        return Err(NameError::NameTooLong(name.chars().take(32).collect()));
+    }
+    if let Some(c) = name.chars().find(|&c| c == '\0' || matches!(c, '/' | '\\' | ':')) {
+        return Err(NameError::BadChar(name.to_string(), c));
+    }
+    Ok(())
+}
+
+/// Whether an objfs name is a stream's (`:name`).
+pub fn is_stream(name: &str) -> bool {
+    name.starts_with(STREAM_MARK)
+}
+
+/// Checks a name as objfs stores it: an entry name, or `:` and a stream name.
+pub fn validate_stored_name(name: &str) -> Result<(), NameError> {
+    match name.strip_prefix(STREAM_MARK) {
+        Some(stream) => validate_stream_name(stream),
+        None => validate_name(name),
+    }
+}
+
+/// Splits a path whose last component may name a stream: `file:stream`,
+/// `file:stream:$DATA`, or `file::$DATA` (the file's own data, so no
+/// stream). Returns the names and the stream's stored name (`:stream`,
+/// case kept). Only the `$DATA` type exists.
+pub fn split_stream_path(path: &str) -> Result<(Vec<&str>, Option<String>), NameError> {
+    let start = path.rfind(['\\', '/']).map_or(0, |i| i + 1);
+    let (file_path, stream) = match path[start..].find(STREAM_MARK) {
+        Some(at) => (&path[..start + at], Some(&path[start + at + 1..])),
+        None => (path, None),
+    };
+    let names = split_path(file_path)?;
+    let Some(spec) = stream else { return Ok((names, None)) };
+    if names.is_empty() {
+        // The share root holds no streams.
+        return Err(NameError::Empty);
+    }
+    let (name, kind) = match spec.split_once(STREAM_MARK) {
+        Some((n, k)) => (n, Some(k)),
+        None => (spec, None),
+    };
+    if let Some(k) = kind {
+        if !k.eq_ignore_ascii_case("$DATA") {
+            return Err(NameError::StreamType(k.chars().take(32).collect()));
+        }
+    }
+    if name.is_empty() {
+        // `file:` alone names nothing; `file::$DATA` is the file itself.
+        return if kind.is_some() { Ok((names, None)) } else { Err(NameError::Empty) };
+    }
+    validate_stream_name(name)?;
+    Ok((names, Some(format!("{STREAM_MARK}{name}"))))
 }
 
 /// Checks one directory entry name.
@@ -123,6 +193,19 @@ mod tests {
         assert_eq!(split_path("dir\\").unwrap(), vec!["dir"]);
         assert_eq!(split_path("sub\\.holdfast-handles").unwrap(), vec!["sub", ".holdfast-handles"]);
         assert!(split_path(&"é".repeat(NAME_UTF16_MAX)).is_ok());
+    }
+
+    #[test]
+    fn stream_paths_split() {
+        assert_eq!(split_stream_path("d\\f:S one:$DATA").unwrap(), (vec!["d", "f"], Some(":S one".to_string())));
+        assert_eq!(split_stream_path("f:s").unwrap(), (vec!["f"], Some(":s".to_string())));
+        assert_eq!(split_stream_path("f::$dAtA").unwrap(), (vec!["f"], None));
+        assert_eq!(split_stream_path("d\\f").unwrap(), (vec!["d", "f"], None));
+        for bad in ["f:", "f:s:$INDEX_ALLOCATION", "f:s:x:$DATA", "a:b\\c", "..\\f:s", ":s", "f:a\0b"] {
+            assert!(split_stream_path(bad).is_err(), "{bad:?} must be refused");
+        }
+        assert!(validate_stored_name(":x").is_ok() && validate_stored_name("x").is_ok());
+        assert!(validate_stored_name(":").is_err() && validate_stored_name("a:b").is_err());
     }
 
     #[test]
