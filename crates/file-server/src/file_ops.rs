@@ -12,7 +12,7 @@ use crate::access::*;
 use crate::opens::Open;
 use crate::park::PARKED_IMAGE_NAME;
 use crate::proto::{Entry, FileInfo, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
-use crate::server::{info, split, Fail, FileServer};
+use crate::server::{info, split_stream, Fail, FileServer};
 use crate::time::now_filetime;
 use crate::volume::Volume;
 
@@ -23,7 +23,7 @@ const OPEN_ATTEMPTS_MAX: usize = 4;
 impl FileServer {
     pub(crate) async fn open(&self, o: OpenReq) -> Result<Reply, Fail> {
         let (vol, share, root) = self.volume_of_share(&o.share)?;
-        let names = split(&o.path)?;
+        let (names, stream) = split_stream(&o.path)?;
         if o.disposition > FILE_OVERWRITE_IF {
             return Err(Fail::new(NtStatus::INVALID_PARAMETER, format!("unknown create disposition {}", o.disposition)));
         }
@@ -31,6 +31,9 @@ impl FileServer {
         let want_file = o.create_options & FILE_NON_DIRECTORY_FILE != 0;
         if want_dir && want_file {
             return Err(Fail::new(NtStatus::INVALID_PARAMETER, "FILE_DIRECTORY_FILE and FILE_NON_DIRECTORY_FILE together"));
+        }
+        if want_dir && stream.is_some() {
+            return Err(Fail::new(NtStatus::NOT_A_DIRECTORY, format!("{:?} is a stream, never a directory", o.path)));
         }
         let access = map_generic(o.desired_access);
         let doc = o.create_options & FILE_DELETE_ON_CLOSE != 0;
@@ -53,6 +56,13 @@ impl FileServer {
                 }
                 (Some(ino), Some(*last))
             }
+        };
+        // A stream's container is its file, which an open that may create
+        // creates first (as NTFS does); from there the stream is opened
+        // like any entry.
+        let (parent, last) = match (&stream, parent, last) {
+            (Some(s), Some(p), Some(n)) => (Some(self.stream_base(&vol, p, n, &o, now).await?), Some(s.as_str())),
+            _ => (parent, last),
         };
         for _ in 0..OPEN_ATTEMPTS_MAX {
             let existing = match (parent, last) {
@@ -98,6 +108,15 @@ impl FileServer {
             }
             if action == FILE_OPENED && access & (FILE_WRITE_DATA | FILE_APPEND_DATA) != 0 && attr.attributes & FILE_ATTRIBUTE_READONLY != 0 {
                 return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("{:?} is read-only", o.path)));
+            }
+            // Deleting a file deletes its streams: each open of one must
+            // share delete (as Samba's open_streams_for_delete).
+            if access & DELETE != 0 && stream.is_none() {
+                let streams = vol.fs.streams(attr.ino)?;
+                let opens = vol.opens.lock().expect("opens lock");
+                if streams.iter().any(|s| opens.of_ino(s.ino).any(|x| x.share_access & FILE_SHARE_DELETE == 0)) {
+                    return Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} has a stream open without sharing delete", o.path)));
+                }
             }
             let fid = self.new_fid();
             let open = Open {
@@ -153,6 +172,58 @@ impl FileServer {
             return Ok(Reply::Opened { fid, create_action: action, info: info(&attr) });
         }
         Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} kept changing while being opened", o.path)))
+    }
+
+    /// The file (or directory) that holds a stream being opened: looked up,
+    /// or created as a plain file when the disposition may create.
+    async fn stream_base(&self, vol: &Volume, parent: u64, name: &str, o: &OpenReq, now: u64) -> Result<u64, Fail> {
+        for _ in 0..OPEN_ATTEMPTS_MAX {
+            match vol.fs.lookup(parent, name) {
+                Ok(a) => return Ok(a.ino),
+                Err(FsError::NotFound) if matches!(o.disposition, FILE_OPEN | FILE_OVERWRITE) => {
+                    return Err(Fail::new(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{:?} does not exist", o.path)))
+                }
+                Err(FsError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
+            match vol.fs.create(parent, name, FileKind::File, attrs, now).await {
+                Ok(a) => return Ok(a.ino),
+                Err(FsError::Exists) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} kept changing while being opened", o.path)))
+    }
+
+    /// FileStreamInformation of an open's file (through a stream's open
+    /// too): the file's own data first, named "" (a directory has none),
+    /// then each `:name` with its size.
+    pub(crate) fn streams(&self, fid: u64) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let ino = vol.opens.lock().expect("opens lock").get(fid)?.ino;
+        let mut base = vol.fs.stat(ino)?;
+        if holdfast_objfs::names::is_stream(&base.name) {
+            base = vol.fs.stat(base.parent)?;
+        }
+        let own = (base.kind == FileKind::File).then(|| Entry { name: String::new(), info: info(&base) });
+        let named = vol.fs.streams(base.ino)?.into_iter().map(|a| Entry { name: a.name.clone(), info: info(&a) });
+        Ok(Reply::Entries(own.into_iter().chain(named).take(ENTRIES_MAX as usize).collect()))
+    }
+
+    /// The open's path below its share's root, as stored.
+    pub(crate) fn path(&self, fid: u64) -> Result<Reply, Fail> {
+        let vol = self.volume_of_fid(fid)?;
+        let (ino, share) = {
+            let opens = vol.opens.lock().expect("opens lock");
+            let o = opens.get(fid)?;
+            (o.ino, o.share.clone())
+        };
+        let root = vol.share(&share).map(|(_, r)| *r).ok_or_else(|| Fail::new(NtStatus::INTERNAL_ERROR, "share root missing"))?;
+        let full = vol.fs.path_of(ino)?;
+        let root_path = vol.fs.path_of(root)?;
+        let rel = if root_path.is_empty() { full.as_str() } else { full.strip_prefix(&root_path).map_or("", |r| r.trim_start_matches('\\')) };
+        Ok(Reply::Path(rel.to_string()))
     }
 
     fn forget(&self, vol: &Arc<Volume>, fid: u64) {
@@ -324,7 +395,11 @@ impl FileServer {
             return Err(Fail::new(NtStatus::ACCESS_DENIED, "rename needs DELETE access"));
         }
         let root = vol.share(&share).map(|(_, r)| *r).ok_or_else(|| Fail::new(NtStatus::INTERNAL_ERROR, "share root missing"))?;
-        let names = split(new_path)?;
+        let (names, new_stream) = split_stream(new_path)?;
+        let src = vol.fs.stat(ino)?;
+        if new_stream.is_some() || holdfast_objfs::names::is_stream(&src.name) {
+            return self.rename_stream(&vol, &src, root, &names, new_stream, replace).await;
+        }
         let Some((last, dirs)) = names.split_last() else {
             return Err(Fail::new(NtStatus::OBJECT_NAME_INVALID, "cannot rename onto the share root"));
         };
@@ -335,7 +410,6 @@ impl FileServer {
                 _ => return Err(Fail::new(NtStatus::OBJECT_PATH_NOT_FOUND, format!("{new_path:?}: {d:?} is not a directory"))),
             };
         }
-        let src = vol.fs.stat(ino)?;
         if ino == root {
             return Err(Fail::new(NtStatus::ACCESS_DENIED, "a share's root cannot be renamed"));
         }
@@ -362,6 +436,33 @@ impl FileServer {
     }
 }
 
+
+impl FileServer {
+    /// A stream is renamed within its file only: `file:old` to `file:new`
+    /// (MS-FSA 2.1.5.14.11 also lets the unnamed stream become a named one
+    /// and back; that is not offered).
+    async fn rename_stream(&self, vol: &Volume, src: &holdfast_objfs::fs::Attr, root: u64, names: &[&str], new_stream: Option<String>, replace: bool) -> Result<Reply, Fail> {
+        let (Some(new), true) = (new_stream, holdfast_objfs::names::is_stream(&src.name)) else {
+            return Err(Fail::new(NtStatus::INVALID_PARAMETER, "a file's data and its streams are renamed only to each other's kind"));
+        };
+        let base = vol.fs.resolve_from(root, names)?;
+        if base.ino != src.parent {
+            return Err(Fail::new(NtStatus::INVALID_PARAMETER, "a stream is renamed only within its own file"));
+        }
+        if let Ok(target) = vol.fs.lookup(src.parent, &new) {
+            if target.ino != src.ino {
+                if !replace {
+                    return Err(Fail::new(NtStatus::OBJECT_NAME_COLLISION, format!("stream {new:?} exists")));
+                }
+                if vol.opens.lock().expect("opens lock").opens_of(target.ino) > 0 {
+                    return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("stream {new:?} is open and cannot be replaced")));
+                }
+            }
+        }
+        let a = vol.fs.rename(src.parent, &src.name, src.parent, &new, replace, now_filetime()).await?;
+        Ok(Reply::Info(info(&a)))
+    }
+}
 
 /// The access of the directory open a rename makes (see `rename`).
 const RENAME_PARENT_ACCESS: u32 = DELETE;

@@ -7,6 +7,7 @@ pub mod access;
 pub mod client;
 pub mod codec;
 pub mod device;
+mod ea_ops;
 mod file_ops;
 mod handle_ops;
 pub mod listener;

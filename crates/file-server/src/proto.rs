@@ -42,6 +42,10 @@ pub enum Op {
     Unlock = 11,
     Shares = 12,
     StatFs = 13,
+    Streams = 14,
+    Path = 15,
+    GetEas = 16,
+    SetEas = 17,
     HandlePut = 20,
     HandleGet = 21,
     HandleFind = 22,
@@ -69,6 +73,10 @@ impl Op {
             11 => Unlock,
             12 => Shares,
             13 => StatFs,
+            14 => Streams,
+            15 => Path,
+            16 => GetEas,
+            17 => SetEas,
             20 => HandlePut,
             21 => HandleGet,
             22 => HandleFind,
@@ -116,6 +124,16 @@ pub enum Request {
     Write { fid: u64, offset: u64, data: Bytes },
     Flush { fid: u64 },
     Stat { fid: u64 },
+    /// The named streams of the open's file (FileStreamInformation).
+    Streams { fid: u64 },
+    /// The open's path from the share root as stored: case kept, a
+    /// stream's name after `:` (FileNormalizedNameInformation).
+    Path { fid: u64 },
+    /// The extended attributes of the open's file.
+    GetEas { fid: u64 },
+    /// Sets each EA (names are case-insensitive); an empty value removes
+    /// one. The SMB service checks FILE_WRITE_EA.
+    SetEas { fid: u64, eas: Vec<EaEntry> },
     SetInfo(SetInfoReq),
     Readdir { fid: u64, after: String, max: u32 },
     Rename { fid: u64, new_path: String, replace: bool },
@@ -162,6 +180,41 @@ pub struct Entry {
     pub info: FileInfo,
 }
 
+/// One extended attribute: a name of 1..=`EA_NAME_BYTES_MAX` bytes and
+/// its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EaEntry {
+    pub name: String,
+    pub value: Bytes,
+}
+
+/// Longest EA name.
+pub const EA_NAME_BYTES_MAX: usize = 255;
+/// Most bytes of one file's EAs as stored (names, values and their
+/// lengths): NTFS's 64 KiB.
+pub const EA_BYTES_MAX: usize = 65_536;
+
+/// `count u32, then name str + value bytes each`: in SetEas, in the Eas
+/// reply, and in the file's EA stream alike.
+pub fn encode_eas(e: &mut Enc, eas: &[EaEntry]) {
+    e.u32(eas.len() as u32);
+    for x in eas {
+        e.str(&x.name).bytes(&x.value);
+    }
+}
+
+pub fn decode_eas(d: &mut Dec) -> Result<Vec<EaEntry>, DecodeError> {
+    let n = d.u32()? as usize;
+    if n > EA_BYTES_MAX / 4 {
+        return Err(DecodeError { what: "EA list", reason: format!("{n} EAs cannot fit {EA_BYTES_MAX} bytes") });
+    }
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(EaEntry { name: d.str(EA_NAME_BYTES_MAX)?, value: Bytes::copy_from_slice(d.bytes(EA_BYTES_MAX)?) });
+    }
+    Ok(v)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareInfo {
     pub name: String,
@@ -181,6 +234,8 @@ pub enum Reply {
     StatFs { block_bytes: u64, total_blocks: u64, free_blocks: u64 },
     Record(Bytes),
     Records(Vec<Bytes>),
+    Path(String),
+    Eas(Vec<EaEntry>),
 }
 
 impl Request {
@@ -192,6 +247,10 @@ impl Request {
             Request::Write { .. } => Op::Write,
             Request::Flush { .. } => Op::Flush,
             Request::Stat { .. } => Op::Stat,
+            Request::Streams { .. } => Op::Streams,
+            Request::Path { .. } => Op::Path,
+            Request::GetEas { .. } => Op::GetEas,
+            Request::SetEas { .. } => Op::SetEas,
             Request::SetInfo(_) => Op::SetInfo,
             Request::Readdir { .. } => Op::Readdir,
             Request::Rename { .. } => Op::Rename,
@@ -218,7 +277,7 @@ impl Request {
                 e.str(&o.share).str(&o.path).u32(o.desired_access).u32(o.share_access).u32(o.disposition);
                 e.u32(o.create_options).u32(o.file_attributes).u64(o.allocation_size);
             }
-            Request::Close { fid } | Request::Flush { fid } | Request::Stat { fid } => {
+            Request::Close { fid } | Request::Flush { fid } | Request::Stat { fid } | Request::Streams { fid } | Request::Path { fid } | Request::GetEas { fid } => {
                 e.u64(*fid);
             }
             Request::Read { fid, offset, length } => {
@@ -226,6 +285,10 @@ impl Request {
             }
             Request::Write { fid, offset, data } => {
                 e.u64(*fid).u64(*offset).bytes(data);
+            }
+            Request::SetEas { fid, eas } => {
+                e.u64(*fid);
+                encode_eas(&mut e, eas);
             }
             Request::SetInfo(s) => {
                 let flags = [
@@ -299,6 +362,10 @@ impl Request {
             Op::Close => Request::Close { fid: d.u64()? },
             Op::Flush => Request::Flush { fid: d.u64()? },
             Op::Stat => Request::Stat { fid: d.u64()? },
+            Op::Streams => Request::Streams { fid: d.u64()? },
+            Op::Path => Request::Path { fid: d.u64()? },
+            Op::GetEas => Request::GetEas { fid: d.u64()? },
+            Op::SetEas => Request::SetEas { fid: d.u64()?, eas: decode_eas(&mut d)? },
             Op::Read => Request::Read { fid: d.u64()?, offset: d.u64()?, length: d.u32()? },
             Op::Write => {
                 let fid = d.u64()?;
@@ -420,6 +487,13 @@ impl Reply {
                     e.bytes(r);
                 }
             }
+            Reply::Path(p) => {
+                e.u8(10).str(p);
+            }
+            Reply::Eas(v) => {
+                e.u8(11);
+                encode_eas(&mut e, v);
+            }
         }
         e.finish()
     }
@@ -465,6 +539,8 @@ impl Reply {
                 }
                 Reply::Records(v)
             }
+            10 => Reply::Path(d.str(PATH_BYTES_MAX)?),
+            11 => Reply::Eas(decode_eas(&mut d)?),
             t => return Err(DecodeError { what: "reply", reason: format!("unknown reply tag {t}") }),
         };
         d.end()?;
@@ -490,6 +566,7 @@ mod tests {
                 allocation_size: 0,
             }),
             Request::Write { fid: 9, offset: 100, data: Bytes::from_static(b"hello") },
+            Request::SetEas { fid: 9, eas: vec![EaEntry { name: "EAONE".into(), value: Bytes::from_static(b"VALUE1") }] },
             Request::SetInfo(SetInfoReq { fid: 3, end_of_file: Some(10), delete_on_close: Some(true), ..Default::default() }),
             Request::Readdir { fid: 1, after: "x".into(), max: 100 },
             Request::HandleFind { share: "s".into(), client_guid: [1; 16], create_guid: [2; 16] },
@@ -522,6 +599,8 @@ mod tests {
             Reply::Opened { fid: 1, create_action: 2, info },
             Reply::Entries(vec![Entry { name: "n".into(), info }]),
             Reply::Records(vec![Bytes::from_static(b"r")]),
+            Reply::Path("d\\F:s".into()),
+            Reply::Eas(vec![EaEntry { name: "A".into(), value: Bytes::from_static(b"v") }]),
             Reply::StatFs { block_bytes: 4096, total_blocks: 10, free_blocks: 3 },
         ] {
             assert_eq!(Reply::decode(&r.encode_body()).unwrap(), r);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use holdfast_objfs::fs::{Attr, FileKind, FsError};
 use holdfast_objfs::handles::HandleError;
-use holdfast_objfs::names::{split_path, NameError};
+use holdfast_objfs::names::NameError;
 use holdfast_types::ntstatus::NtStatus;
 use holdfast_types::share::{ShareDef, VolumeDef};
 
@@ -226,6 +226,10 @@ impl FileServer {
             Request::Write { fid, offset, data } => self.write(fid, offset, data).await,
             Request::Flush { fid } => self.flush(fid).await,
             Request::Stat { fid } => self.stat(fid),
+            Request::Streams { fid } => self.streams(fid),
+            Request::Path { fid } => self.path(fid),
+            Request::GetEas { fid } => self.get_eas(fid).await,
+            Request::SetEas { fid, eas } => self.set_eas(fid, eas).await,
             Request::SetInfo(s) => self.set_info(s).await,
             Request::Readdir { fid, after, max } => self.readdir(fid, &after, max),
             Request::Rename { fid, new_path, replace } => self.rename(fid, &new_path, replace).await,
@@ -264,6 +268,7 @@ impl FileServer {
     }
 }
 
-pub(crate) fn split(path: &str) -> Result<Vec<&str>, Fail> {
-    split_path(path).map_err(name_fail)
+/// A path whose last name may carry a stream (`file:stream[:$DATA]`).
+pub(crate) fn split_stream(path: &str) -> Result<(Vec<&str>, Option<String>), Fail> {
+    holdfast_objfs::names::split_stream_path(path).map_err(name_fail)
 }

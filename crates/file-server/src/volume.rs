@@ -23,6 +23,8 @@ pub struct Volume {
     /// The shares this volume exports, with the inode of each share's root.
     pub shares: Vec<(ShareDef, Ino)>,
     pub opens: Mutex<OpenTable>,
+    /// Held across an EA read-merge-write (`ea_ops.rs`).
+    pub ea_lock: tokio::sync::Mutex<()>,
 }
 
 impl Volume {
@@ -48,7 +50,7 @@ impl Volume {
             let ino = share_root(&fs, s).await.map_err(|e| format!("share {:?}: {e}", s.name))?;
             roots.push((s.clone(), ino));
         }
-        let vol = Volume { def: def.clone(), fs, handles, shares: roots, opens: Mutex::new(OpenTable::default()) };
+        let vol = Volume { def: def.clone(), fs, handles, shares: roots, opens: Mutex::new(OpenTable::default()), ea_lock: tokio::sync::Mutex::new(()) };
         let disconnect_at = now_unix_ms().saturating_sub(detect_delay_ms);
         let mut reopened = 0;
         for (share, _) in &vol.shares {

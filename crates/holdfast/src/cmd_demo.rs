@@ -103,6 +103,9 @@ pub struct Checks {
     /// Another client's blocking LOCK on the range waited on the survivor
     /// and was granted once the reclaimed handle unlocked it.
     pub blocking_lock_woke: bool,
+    /// The alternate data stream written before the kill reads back as its
+    /// last version after the reclaim (not missing, not an older one).
+    pub stream_read_back: bool,
     pub write_after_reclaim_ms: u128,
     pub killed_node: u64,
     pub new_node: u64,
@@ -134,15 +137,18 @@ async fn story(cluster: &mut BenchCluster, say: &impl Fn(String)) -> anyhow::Res
     let t = Target { addr: svc.listen.clone(), share: share.clone(), creds };
     let name = "demo-failover.dat";
     let data: Vec<u8> = (0..DATA_BYTES).map(|i| (i * 7 + i / 4096) as u8).collect();
-    let (held, h) = smb_story::open_and_hold(&t, name, &data).await?;
+    let (mut held, h) = smb_story::open_and_hold(&t, name, &data).await?;
     c.persistent_granted = true;
+    let stream_versions: [&[u8]; 2] = [b"first version of the stream", b"last version"];
+    smb_story::write_stream(&mut held, name, &stream_versions).await?;
     say(format!(
         "client A: opened \\\\{}\\{share}\\{name} with a persistent handle (FileId.Persistent {:#x}) and an RH lease, \
-         wrote {DATA_BYTES} bytes, locked bytes {}..{}; the handle record is in RAM on all 3 hosts",
+         wrote {DATA_BYTES} bytes, locked bytes {}..{}, and wrote stream {name}{} twice; the handle record is in RAM on all 3 hosts",
         svc.listen,
         h.file_id.persistent,
         smb_story::LOCK_OFFSET,
-        smb_story::LOCK_OFFSET + smb_story::LOCK_LEN
+        smb_story::LOCK_OFFSET + smb_story::LOCK_LEN,
+        smb_story::STREAM
     ));
     let killed_at = Instant::now();
     cluster.kill_host(node)?;
@@ -188,6 +194,10 @@ async fn story(cluster: &mut BenchCluster, say: &impl Fn(String)) -> anyhow::Res
     c.bytes_read_back = back == data;
     say(format!("client A: read back {} bytes: {}", back.len(), if c.bytes_read_back { "identical" } else { "DIFFERENT" }));
     ensure!(c.bytes_read_back, "the bytes read back differ from those written before the kill");
+    let stream = smb_story::read_stream(&mut s, name, 4096).await?;
+    c.stream_read_back = stream == stream_versions[1];
+    say(format!("client A: read stream {name}{}: {:?}", smb_story::STREAM, String::from_utf8_lossy(&stream)));
+    ensure!(c.stream_read_back, "the stream read back as {:?}, not its last version", String::from_utf8_lossy(&stream));
     let lock = smb_story::conflicting_lock(&t, name).await?;
     c.conflicting_lock = lock.name().into();
     say(format!("client B: opened {name} and tried to lock bytes {}..{}: {} (A's lock is held)", smb_story::LOCK_OFFSET, smb_story::LOCK_OFFSET + smb_story::LOCK_LEN, lock.name()));

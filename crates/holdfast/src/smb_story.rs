@@ -204,6 +204,31 @@ pub async fn blocking_lock_waits_for_unlock(t: &Target, a: &mut Session, a_file:
     Ok(granted >= unlock_sent)
 }
 
+/// The alternate data stream the story writes beside the held file's data
+/// (as a browser adds `:Zone.Identifier` to every download).
+pub const STREAM: &str = ":holdfast.demo";
+
+/// Writes each of `versions` in turn over the stream `name` + [`STREAM`]
+/// through its own open, closing it after: what must survive is the last.
+pub async fn write_stream(s: &mut Session, name: &str, versions: &[&[u8]]) -> anyhow::Result<()> {
+    let path = format!("{name}{STREAM}");
+    for v in versions {
+        let open = s.client.create(&s.tree, &OpenOptions::new(&path).disposition(disposition::OVERWRITE_IF)).await.with_context(|| format!("CREATE of stream {path}"))?;
+        s.client.write(&s.tree, open.file_id, 0, v).await.context("WRITE to the stream")?;
+        s.client.close(&s.tree, open.file_id).await.context("CLOSE of the stream")?;
+    }
+    Ok(())
+}
+
+/// The stream `name` + [`STREAM`], in one READ of up to `len` bytes.
+pub async fn read_stream(s: &mut Session, name: &str, len: u32) -> anyhow::Result<Vec<u8>> {
+    let path = format!("{name}{STREAM}");
+    let open = s.client.create(&s.tree, &OpenOptions::new(&path).disposition(disposition::OPEN)).await.with_context(|| format!("CREATE of stream {path}"))?;
+    let data = s.client.read(&s.tree, open.file_id, 0, len).await.context("READ of the stream");
+    s.client.close(&s.tree, open.file_id).await.context("CLOSE of the stream")?;
+    data
+}
+
 /// Reads `len` bytes at 0 in chunks.
 pub async fn read_all(s: &mut Session, file_id: FileId, len: usize) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(len);

@@ -352,6 +352,7 @@ fn demo_failover_story_checks_every_step() {
     assert_eq!(c["bytes_read_back"], true, "{c}");
     assert_eq!(c["conflicting_lock"], "STATUS_LOCK_NOT_GRANTED", "{c}");
     assert_eq!(c["blocking_lock_woke"], true, "a blocking lock waits for the reclaimed handle's unlock: {c}");
+    assert_eq!(c["stream_read_back"], true, "the stream's last version survives the failover: {c}");
     assert_ne!(c["killed_node"], c["new_node"], "{c}");
     for want in ["kill -9 node", "DH2C reclaimed", "every copy ACTIVE again"] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");

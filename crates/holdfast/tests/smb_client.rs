@@ -1,6 +1,7 @@
 //! The SMB service against a client we did not write: smbclient (Samba)
 //! logs on as a real user over SMB 3 with signing and does mkdir, put,
-//! ls, get, rename, del and rmdir on the CA share of a 3-node cluster.
+//! ls, get, rename, del and rmdir on the CA share of a 3-node cluster, and
+//! puts, lists and gets an alternate data stream.
 //! `smbclient -L` lists the shares through the srvsvc pipe on IPC$.
 //! smbclient must be installed: `scripts/install-deps.sh` installs it.
 
@@ -77,6 +78,32 @@ fn smbclient_put_get_ls_mkdir_rename_del() {
     // The final `ls` of the root lists neither d nor g.
     let last_ls = t.rsplit_once("..").map(|(_, rest)| rest).unwrap_or("");
     assert!(!last_ls.lines().any(|l| l.trim_start().starts_with("d ")), "d removed:\n{t}");
+
+    // Alternate data streams: a stream put beside a file's data (as a
+    // browser's Zone.Identifier), listed by allinfo, read back, carried by
+    // a rename and removed with its file.
+    let zone = b"[ZoneTransfer]\r\nZoneId=3\r\n";
+    std::fs::write(work.join("zone"), zone).unwrap();
+    let o = smbclient(
+        port,
+        &creds,
+        &work,
+        "put localfile s.txt; put zone s.txt:Zone.Identifier; allinfo s.txt; rename s.txt t.txt; get t.txt:Zone.Identifier zone-out; get t.txt data-out; allinfo t.txt",
+    );
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("NT_STATUS_"), "streams:\n{t}\n{}", smbd_log(&c.dir));
+    let streams: Vec<&str> = t.lines().filter(|l| l.starts_with("stream:")).collect();
+    assert_eq!(streams.len(), 4, "allinfo lists ::$DATA and the named stream, before and after the rename:\n{t}");
+    assert!(streams.iter().any(|l| l.contains("[:Zone.Identifier:$DATA]") && l.contains(&format!("{} bytes", zone.len()))), "{t}");
+    assert!(streams.iter().any(|l| l.contains("[::$DATA]") && l.contains(&FILE_BYTES.to_string())), "{t}");
+    assert_eq!(std::fs::read(work.join("zone-out")).unwrap(), zone, "the stream's bytes");
+    assert_eq!(std::fs::read(work.join("data-out")).unwrap(), data, "the file's own data is untouched by its stream");
+    let o = smbclient(port, &creds, &work, "del t.txt; get t.txt:Zone.Identifier gone");
+    assert!(text(&o).contains("NT_STATUS_OBJECT_NAME_NOT_FOUND"), "the stream goes with its file:\n{}", text(&o));
+    for bad in ["t.txt:s:$INDEX_ALLOCATION", "t.txt:a:b"] {
+        let o = smbclient(port, &creds, &work, &format!("put zone {bad}"));
+        assert!(text(&o).contains("NT_STATUS_OBJECT_NAME_INVALID"), "{bad}:\n{}", text(&o));
+    }
 
     // A wrong password is refused.
     let o = smbclient(port, &format!("{USER}%wrong-password"), &work, "ls");

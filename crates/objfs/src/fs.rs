@@ -351,18 +351,25 @@ impl<D: Device> Fs<D> {
         st.meta.attr_of(c)
     }
 
-    /// The alternate data streams of a file or directory, by folded name.
+    /// The alternate data streams of a file or directory, by folded name;
+    /// objfs' internal streams are not among them.
     pub fn streams(&self, ino: Ino) -> Result<Vec<Attr>, FsError> {
         let st = self.lock();
-        st.meta.get(ino)?.streams.values().map(|&s| st.meta.attr_of(s)).collect()
+        let n = st.meta.get(ino)?;
+        n.streams.iter().filter(|(k, _)| !crate::names::is_internal_stream(k)).map(|(_, &s)| st.meta.attr_of(s)).collect()
     }
 
     pub fn resolve(&self, names: &[&str]) -> Result<Attr, FsError> {
+        self.resolve_from(ROOT_INO, names)
+    }
+
+    /// Walks `names` down from directory `start` (a share's root).
+    pub fn resolve_from(&self, start: Ino, names: &[&str]) -> Result<Attr, FsError> {
         for n in names {
             validate_name(n)?;
         }
         let st = self.lock();
-        let mut cur = st.meta.get(ROOT_INO)?;
+        let mut cur = st.meta.get(start)?;
         for (i, n) in names.iter().enumerate() {
             if cur.kind != FileKind::Dir {
                 return Err(FsError::PathNotFound);

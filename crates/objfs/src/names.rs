@@ -62,8 +62,23 @@ pub fn is_stream(name: &str) -> bool {
     name.starts_with(STREAM_MARK)
 }
 
-/// Checks a name as objfs stores it: an entry name, or `:` and a stream name.
+/// The stream where the file server keeps a file's extended attributes.
+/// Its stored name starts with two marks, which no client's stream name
+/// can (`validate_stream_name` refuses `:`), so no client opens it and
+/// stream listings leave it out (`is_internal_stream`).
+pub const EA_STREAM: &str = "::$EA";
+
+/// Whether a stored name is one of objfs' own streams (never listed).
+pub fn is_internal_stream(name: &str) -> bool {
+    name == EA_STREAM
+}
+
+/// Checks a name as objfs stores it: an entry name, `:` and a stream name,
+/// or an internal stream's name.
 pub fn validate_stored_name(name: &str) -> Result<(), NameError> {
+    if is_internal_stream(name) {
+        return Ok(());
+    }
     match name.strip_prefix(STREAM_MARK) {
         Some(stream) => validate_stream_name(stream),
         None => validate_name(name),
@@ -206,6 +221,8 @@ mod tests {
         }
         assert!(validate_stored_name(":x").is_ok() && validate_stored_name("x").is_ok());
         assert!(validate_stored_name(":").is_err() && validate_stored_name("a:b").is_err());
+        assert!(validate_stored_name(EA_STREAM).is_ok() && validate_stored_name("::x").is_err());
+        assert!(split_stream_path("f:$EA").unwrap().1.as_deref() != Some(EA_STREAM), "no client names the EA stream");
     }
 
     #[test]

@@ -219,8 +219,18 @@ pub enum Disconnected {
 }
 
 /// The table key of a path.
+/// `file::$DATA` is the file itself and `file:stream:$DATA` is
+/// `file:stream`, so each stream has one key.
 pub fn path_key(path: &str) -> String {
-    path.trim_start_matches(['\\', '/']).replace('/', "\\").to_lowercase()
+    let mut k = path.trim_start_matches(['\\', '/']).replace('/', "\\").to_lowercase();
+    let last = k.rfind('\\').map_or(0, |i| i + 1);
+    if k[last..].contains(':') && k.ends_with(":$data") {
+        k.truncate(k.len() - ":$data".len());
+    }
+    if k.ends_with(':') {
+        k.pop();
+    }
+    k
 }
 
 fn oplock_state(level: u8) -> u32 {
@@ -604,14 +614,22 @@ impl Table {
     /// leases follow the new path.
     pub fn renamed(&mut self, entry: u64, new_path: &str) {
         let Some(e) = self.entries.get(&entry) else { return };
-        let (share, ino) = (e.share.clone(), e.ino);
+        let (share, ino, old_key) = (e.share.clone(), e.ino, e.path_key.clone());
         let share = share.as_str();
         let key = path_key(new_path);
-        for id in self.entry_ids_on_ino(share, ino) {
+        let mut moved: Vec<(u64, String)> = self.entry_ids_on_ino(share, ino).into_iter().map(|id| (id, key.clone())).collect();
+        // The file's streams (`file:stream`) move with it.
+        let prefix = format!("{old_key}:");
+        for ((s, p), ids) in &self.by_path {
+            if s == share && p.starts_with(&prefix) {
+                moved.extend(ids.iter().map(|&id| (id, format!("{key}{}", &p[old_key.len()..]))));
+            }
+        }
+        for (id, new_key) in moved {
             let e = self.entries.get_mut(&id).expect("indexed");
-            let old = std::mem::replace(&mut e.path_key, key.clone());
+            let old = std::mem::replace(&mut e.path_key, new_key.clone());
             unindex(&mut self.by_path, (share.to_string(), old), id);
-            self.by_path.entry((share.to_string(), key.clone())).or_default().insert(id);
+            self.by_path.entry((share.to_string(), new_key)).or_default().insert(id);
         }
     }
 

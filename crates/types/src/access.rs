@@ -24,3 +24,30 @@ pub const GENERIC_WRITE: u32 = 0x4000_0000;
 pub const GENERIC_READ: u32 = 0x8000_0000;
 /// Everything a file can grant (FILE_ALL_ACCESS).
 pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+/// What GENERIC_READ stands for on a file (FILE_GENERIC_READ, [MS-SMB2] 2.2.13.1.1).
+pub const FILE_GENERIC_READ: u32 = 0x0012_0089;
+/// What GENERIC_WRITE stands for on a file (FILE_GENERIC_WRITE).
+pub const FILE_GENERIC_WRITE: u32 = 0x0012_0116;
+/// What GENERIC_EXECUTE stands for on a file (FILE_GENERIC_EXECUTE).
+pub const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
+
+/// The file generic mapping ([MS-DTYP] 2.4.3, as a file's GENERIC_MAPPING):
+/// each GENERIC_* bit replaced by the file rights it stands for, GENERIC_ALL
+/// by FILE_ALL_ACCESS. Unlike the file server's `map_generic`, MAXIMUM_ALLOWED
+/// is left as it is: the access check gives it its meaning.
+pub fn map_generic_file(mask: u32) -> u32 {
+    let mut m = mask & !(GENERIC_ALL | GENERIC_EXECUTE | GENERIC_WRITE | GENERIC_READ);
+    if mask & GENERIC_READ != 0 {
+        m |= FILE_GENERIC_READ;
+    }
+    if mask & GENERIC_WRITE != 0 {
+        m |= FILE_GENERIC_WRITE;
+    }
+    if mask & GENERIC_EXECUTE != 0 {
+        m |= FILE_GENERIC_EXECUTE;
+    }
+    if mask & GENERIC_ALL != 0 {
+        m |= FILE_ALL_ACCESS;
+    }
+    m
+}

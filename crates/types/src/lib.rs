@@ -11,6 +11,7 @@ pub mod io_mode;
 pub mod limits;
 pub mod object;
 pub mod restart;
+pub mod security;
 pub mod share;
 pub mod size;
 

@@ -376,7 +376,7 @@ impl Model {
                 if all.is_empty() {
                     return vec!["a".to_string()];
                 }
-                all[idx % all.len()].iter().enumerate().map(|(i, n)| if flip & (1 << i) != 0 { swap_case(n) } else { n.clone() }).collect()
+                all[idx % all.len()].iter().enumerate().map(|(i, n)| if i < 8 && flip & (1 << i) != 0 { swap_case(n) } else { n.clone() }).collect()
             }
             PathSel::ChildOfDir { idx, name } => {
                 let dirs = self.paths(true);

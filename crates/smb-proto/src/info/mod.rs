@@ -1,11 +1,11 @@
 //! Information classes ([MS-FSCC] 2.4, 2.5): encoders for what the server
 //! returns from QUERY_INFO and QUERY_DIRECTORY, decoders for what SET_INFO
-//! carries, and a minimal security descriptor.
+//! carries. Security descriptors are `holdfast_types::security`'s.
 
 pub mod dir;
+pub mod ea;
 pub mod file;
 pub mod fs;
-pub mod security;
 pub mod set;
 pub mod short_name;
 

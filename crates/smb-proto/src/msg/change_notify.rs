@@ -28,6 +28,7 @@ pub mod filter {
     pub const LAST_WRITE: u32 = 0x0010;
     pub const LAST_ACCESS: u32 = 0x0020;
     pub const CREATION: u32 = 0x0040;
+    pub const EA: u32 = 0x0080;
 }
 
 /// FILE_NOTIFY_INFORMATION Action values.

@@ -28,14 +28,8 @@ pub mod info_type {
     pub const QUOTA: u8 = 0x04;
 }
 
-/// AdditionalInformation bits for InfoType SECURITY.
-pub mod security_information {
-    pub const OWNER: u32 = 0x0000_0001;
-    pub const GROUP: u32 = 0x0000_0002;
-    pub const DACL: u32 = 0x0000_0004;
-    pub const SACL: u32 = 0x0000_0008;
-    pub const LABEL: u32 = 0x0000_0010;
-}
+/// AdditionalInformation bits for InfoType SECURITY are
+/// `holdfast_types::security::secinfo`.
 
 /// The input buffer borrows from the PDU (used by QUOTA and EA queries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +188,7 @@ mod tests {
             file_info_class: 0,
             output_buffer_length: 1024,
             input: &[],
-            additional_information: security_information::OWNER | security_information::DACL,
+            additional_information: holdfast_types::security::secinfo::OWNER | holdfast_types::security::secinfo::DACL,
             flags: 0,
             file_id: FileId { persistent: 1, volatile: 2 },
         };

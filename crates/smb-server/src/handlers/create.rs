@@ -108,6 +108,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         ctx.wait = Some(std::sync::Mutex::new(Box::pin(w)));
         return Err(NtStatus::PENDING);
     }
+    // EAs are checked before anything is created, and set only on a file
+    // this open creates or overwrites ([MS-FSA] 2.1.5.1.1).
+    let eas = match req.contexts.iter().find_map(|c| if let CreateContext::ExtendedAttributes(b) = c { Some(b) } else { None }) {
+        Some(b) => crate::handlers::ea::parse(b)?,
+        None => Vec::new(),
+    };
     let allocation_size = req
         .contexts
         .iter()
@@ -128,6 +134,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
+    if !eas.is_empty() && create_action != holdfast_smb_proto::msg::create::create_action::OPENED {
+        if let Err(st) = crate::handlers::ea::set(ctx.srv, fid, eas).await {
+            let _ = fs.close(fid).await;
+            return Err(st);
+        }
+    }
     if quota {
         use holdfast_smb_proto::file_attr::{ARCHIVE, DIRECTORY, HIDDEN, SYSTEM};
         info.attributes = HIDDEN | SYSTEM | DIRECTORY | ARCHIVE;

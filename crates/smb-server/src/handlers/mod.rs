@@ -13,6 +13,7 @@ mod copychunk;
 mod create_checks;
 mod lease_ctx;
 pub mod durable;
+mod ea;
 pub mod echo;
 pub mod flush;
 pub mod ioctl;

@@ -1,12 +1,13 @@
 //! QUERY_INFO ([MS-SMB2] 3.3.5.20): FILE classes from the file server's
-//! Stat, FILESYSTEM classes from StatFs, SECURITY a default descriptor
-//! (shares have no per-file ACLs yet).
+//! Stat (Streams and Path for two of them), FILESYSTEM classes from StatFs,
+//! SECURITY a default descriptor (shares have no per-file ACLs yet).
 
 use bytes::BytesMut;
 use holdfast_file_server::proto::{FileInfo, Reply as FsReply, Request as FsRequest};
+use holdfast_smb_proto::info::ea::{encode_full_ea_list, full_ea_size, Ea};
 use holdfast_smb_proto::info::file::*;
 use holdfast_smb_proto::info::fs::*;
-use holdfast_smb_proto::info::security::{encode_security_descriptor, Sid};
+use holdfast_types::security::{control, well_known, Ace, Acl, SecurityDescriptor};
 use holdfast_smb_proto::info::{file_class as fc, fs_class};
 use holdfast_smb_proto::info::short_name::short_name;
 use holdfast_smb_proto::msg::error::ErrorResponse;
@@ -23,6 +24,10 @@ const NAME_UNITS_MAX: u32 = 255;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
     let o = ctx.open(req.file_id)?.clone();
+    let need = required_access(req.info_type, req.file_info_class);
+    if holdfast_file_server::access::map_generic(o.granted_access) & need != need {
+        return Err(NtStatus::ACCESS_DENIED);
+    }
     let fs = ctx.srv.fs().await?;
     let mut out = BytesMut::new();
     let fixed = match req.info_type {
@@ -32,7 +37,23 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
                 Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
                 Err(e) => return Err(ctx.srv.fs_error(e).await),
             };
-            file_class(req.file_info_class, &info, &o, &mut out)?
+            // Some classes need more than Stat: the file's streams, its
+            // path as stored, its EAs.
+            let extra = match req.file_info_class {
+                fc::STREAM => Some(FsRequest::Streams { fid: o.fs_fid }),
+                fc::EA | fc::ALL | fc::FULL_EA => Some(FsRequest::GetEas { fid: o.fs_fid }),
+                fc::NORMALIZED_NAME if ctx.conn.neg.dialect < holdfast_smb_proto::dialect::SMB_3_1_1 => return Err(NtStatus::NOT_SUPPORTED),
+                fc::NORMALIZED_NAME => Some(FsRequest::Path { fid: o.fs_fid }),
+                _ => None,
+            };
+            let extra = match extra {
+                Some(call) => match fs.call(&call).await {
+                    Ok(r) => Some(r),
+                    Err(e) => return Err(ctx.srv.fs_error(e).await),
+                },
+                None => None,
+            };
+            file_class(req.file_info_class, &info, &o, extra, &mut out)?
         }
         info_type::FILESYSTEM => {
             let tree = ctx.tree()?;
@@ -80,7 +101,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
                 }
                 fs_class::ATTRIBUTE => {
                     FileFsAttributeInformation {
-                        attributes: fs_attributes::CASE_PRESERVED_NAMES | fs_attributes::UNICODE_ON_DISK,
+                        attributes: fs_attributes::CASE_PRESERVED_NAMES | fs_attributes::UNICODE_ON_DISK | fs_attributes::NAMED_STREAMS,
                         maximum_component_name_length: NAME_UNITS_MAX,
                         // What clients expect of a Windows-like server (Samba says so too).
                         file_system_name: "NTFS".into(),
@@ -113,12 +134,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
             }
         }
         info_type::SECURITY => {
-            encode_security_descriptor(
-                &Sid::builtin_administrators(),
-                &Sid::builtin_administrators(),
-                req.additional_information,
-                &mut out,
-            );
+            // Per-file descriptors are not stored yet: every file shows
+            // Administrators as owner and group and Everyone full control.
+            let sd = SecurityDescriptor {
+                control: control::SELF_RELATIVE | control::DACL_PRESENT,
+                owner: Some(well_known::builtin_administrators()),
+                group: Some(well_known::builtin_administrators()),
+                sacl: None,
+                dacl: Some(Acl::new(vec![Ace::allowed(well_known::world(), holdfast_types::access::FILE_ALL_ACCESS, 0)])),
+            };
+            out.extend_from_slice(&sd.filtered(req.additional_information & !holdfast_types::security::secinfo::SACL).encode());
             // A descriptor is not truncated: the client learns the size it
             // needs from the ERROR data and asks again ([MS-SMB2] 3.3.5.20.3).
             if out.len() > req.output_buffer_length as usize {
@@ -135,8 +160,24 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
     Ok(Reply::with_status(status, &QueryInfoResponse { output }))
 }
 
+/// The access an open needs for a class (MS-FSA 2.1.5.12, as smbtorture
+/// smb2.getinfo.getinfo_access checks it): attributes and times need
+/// FILE_READ_ATTRIBUTES, the EA list FILE_READ_EA, the descriptor
+/// READ_CONTROL; the other classes nothing.
+fn required_access(info_type_: u8, class: u8) -> u32 {
+    use holdfast_types::access::{FILE_READ_ATTRIBUTES, FILE_READ_EA, READ_CONTROL};
+    match (info_type_, class) {
+        (info_type::FILE, fc::BASIC | fc::ALL | fc::NETWORK_OPEN | fc::ATTRIBUTE_TAG) => FILE_READ_ATTRIBUTES,
+        (info_type::FILE, fc::FULL_EA) => FILE_READ_EA,
+        (info_type::SECURITY, _) => READ_CONTROL,
+        _ => 0,
+    }
+}
+
 /// Encodes one FILE class; returns its fixed part's size.
-fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMut) -> Result<usize, NtStatus> {
+/// `extra` is the file server's Streams, Path or GetEas reply for those
+/// classes.
+fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, extra: Option<FsReply>, out: &mut BytesMut) -> Result<usize, NtStatus> {
     let access = holdfast_file_server::access::map_generic(o.granted_access);
     Ok(match class {
         fc::BASIC => {
@@ -152,8 +193,18 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             FileInternalInformation::BYTES
         }
         fc::EA => {
-            FileEaInformation { ea_size: 0 }.encode(out);
+            FileEaInformation { ea_size: ea_size(&extra) }.encode(out);
             FileEaInformation::BYTES
+        }
+        // [MS-FSCC] 2.4.15; a GET_EA_INFORMATION name list in the input
+        // is not applied: the whole list is returned.
+        fc::FULL_EA => {
+            let eas = smb_eas(&extra);
+            if eas.is_empty() {
+                return Err(NtStatus::NO_EAS_ON_FILE);
+            }
+            encode_full_ea_list(&eas, out);
+            0
         }
         fc::ACCESS => {
             FileAccessInformation { access_flags: access }.encode(out);
@@ -176,7 +227,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
                 basic: fileinfo::basic(i),
                 standard: fileinfo::standard(i),
                 internal: FileInternalInformation { index_number: i.ino },
-                ea: FileEaInformation { ea_size: 0 },
+                ea: FileEaInformation { ea_size: ea_size(&extra) },
                 access: FileAccessInformation { access_flags: access },
                 position: FilePositionInformation { current_byte_offset: o.position },
                 mode: FileModeInformation { mode: o.mode },
@@ -195,12 +246,22 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
             FileAttributeTagInformation::BYTES
         }
         fc::STREAM => {
-            // Only the unnamed data stream; a directory has none.
-            if !i.is_dir {
-                let s = StreamEntry { name: "::$DATA".into(), size: i.size_bytes, allocation_size: i.allocation_bytes };
-                encode_stream_information(&[s], out);
-            }
+            // The file's own data (`::$DATA`, none for a directory) first,
+            // then the named streams; the same through a stream's open.
+            let Some(FsReply::Entries(streams)) = extra else { return Err(NtStatus::INTERNAL_ERROR) };
+            let list: Vec<StreamEntry> = streams
+                .iter()
+                .map(|e| StreamEntry { name: format!("{}:$DATA", if e.name.is_empty() { ":" } else { &e.name }), size: e.info.size_bytes, allocation_size: e.info.allocation_bytes })
+                .collect();
+            encode_stream_information(&list, out);
             0
+        }
+        // [MS-FSCC] 2.4.30: the path from the share root as the file
+        // system stores it; the root's is empty.
+        fc::NORMALIZED_NAME => {
+            let Some(FsReply::Path(p)) = extra else { return Err(NtStatus::INTERNAL_ERROR) };
+            FileNameInformation { name: p }.encode(out);
+            FileNameInformation::BYTES
         }
         fc::COMPRESSION => {
             FileCompressionInformation {
@@ -225,4 +286,16 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, out: &mut BytesMu
         }
         _ => return Err(NtStatus::INVALID_INFO_CLASS),
     })
+}
+
+/// The EAs of a GetEas reply, as SMB lists them.
+fn smb_eas(extra: &Option<FsReply>) -> Vec<Ea> {
+    match extra {
+        Some(FsReply::Eas(v)) => v.iter().map(|e| Ea { flags: 0, name: e.name.clone(), value: e.value.to_vec() }).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn ea_size(extra: &Option<FsReply>) -> u32 {
+    full_ea_size(&smb_eas(extra))
 }

@@ -1,5 +1,5 @@
-//! SET_INFO ([MS-SMB2] 3.3.5.21): basic, rename, disposition, end of file
-//! and allocation go to the file server; position and mode are kept on the
+//! SET_INFO ([MS-SMB2] 3.3.5.21): basic, rename, disposition, end of file,
+//! allocation and EAs go to the file server; position and mode are kept on the
 //! open and reported back, with no other effect (no buffered I/O state on
 //! the server; every write is durable when acknowledged anyway).
 
@@ -23,6 +23,16 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
     };
     if req.info_type != info_type::FILE {
         return Err(NtStatus::NOT_SUPPORTED);
+    }
+    if req.file_info_class == holdfast_smb_proto::info::file_class::FULL_EA {
+        let granted = ctx.open(req.file_id)?.granted_access;
+        if holdfast_file_server::access::map_generic(granted) & holdfast_types::access::FILE_WRITE_EA == 0 {
+            return Err(NtStatus::ACCESS_DENIED);
+        }
+        let eas = crate::handlers::ea::parse(req.buffer)?;
+        crate::handlers::ea::set(ctx.srv, fid, eas).await?;
+        ctx.srv.notify.post(&ctx.tree()?.share, &path, action::MODIFIED, filter::EA);
+        return Ok(Reply::ok(&SetInfoResponse));
     }
     let info = SetFileInfo::decode(req.file_info_class, req.buffer).map_err(|e| e.status())?;
     // [MS-FSA] 2.1.5.14.2: a file cannot be made a directory, nor a
@@ -49,6 +59,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
             }
             // Relative to the share root; some clients lead with a separator.
             let new_path = r.file_name.trim_start_matches('\\').to_string();
+            // A stream is renamed by its new name alone (`:new[:$DATA]`),
+            // within its file.
+            let new_path = if new_path.starts_with(':') {
+                let last = path.rfind('\\').map_or(0, |i| i + 1);
+                let file_end = path[last..].find(':').map_or(path.len(), |i| last + i);
+                format!("{}{new_path}", &path[..file_end])
+            } else {
+                new_path
+            };
             FsRequest::Rename { fid, new_path, replace: r.replace_if_exists }
         }
         SetFileInfo::Disposition { delete_pending } => {
