@@ -87,8 +87,13 @@ impl FsClient {
     }
 
     pub async fn open(&self, o: OpenReq) -> Result<(u64, u32, FileInfo), ClientError> {
+        self.open_granted(o).await.map(|(fid, action, info, _)| (fid, action, info))
+    }
+
+    /// `open`, with the access granted.
+    pub async fn open_granted(&self, o: OpenReq) -> Result<(u64, u32, FileInfo, u32), ClientError> {
         match self.call(&Request::Open(o)).await? {
-            Reply::Opened { fid, create_action, info } => Ok((fid, create_action, info)),
+            Reply::Opened { fid, create_action, info, granted } => Ok((fid, create_action, info, granted)),
             r => Err(unexpected(r)),
         }
     }

@@ -12,7 +12,9 @@ use crate::access::*;
 use crate::opens::Open;
 use crate::park::PARKED_IMAGE_NAME;
 use crate::proto::{Entry, FileInfo, OpenReq, Reply, SetInfoReq, ENTRIES_MAX};
+use crate::security_ops::{check_create, check_existing, store_created, token_of};
 use crate::server::{info, split_stream, Fail, FileServer};
+use holdfast_types::security::Token;
 use crate::time::now_filetime;
 use crate::volume::Volume;
 
@@ -40,6 +42,9 @@ impl FileServer {
         if doc && access & DELETE == 0 {
             return Err(Fail::new(NtStatus::ACCESS_DENIED, "FILE_DELETE_ON_CLOSE needs DELETE access"));
         }
+        // The descriptors are checked only for a share that enforces them
+        // and an open that says who it is (`OpenReq::token`).
+        let token = if share.acls { token_of(&o.token) } else { None };
         let now = now_filetime();
         let (parent, last) = match names.split_last() {
             None => (None, None),
@@ -61,10 +66,13 @@ impl FileServer {
         // creates first (as NTFS does); from there the stream is opened
         // like any entry.
         let (parent, last) = match (&stream, parent, last) {
-            (Some(s), Some(p), Some(n)) => (Some(self.stream_base(&vol, p, n, &o, now).await?), Some(s.as_str())),
+            (Some(s), Some(p), Some(n)) => (Some(self.stream_base(&vol, p, n, &o, token.as_ref(), now).await?), Some(s.as_str())),
             _ => (parent, last),
         };
         for _ in 0..OPEN_ATTEMPTS_MAX {
+            // What the open holds: as asked, or what the descriptor of an
+            // existing file grants of it (MAXIMUM_ALLOWED resolved).
+            let mut granted = access;
             let existing = match (parent, last) {
                 (Some(p), Some(n)) => match vol.fs.lookup(p, n) {
                     Ok(a) => Some(a),
@@ -84,6 +92,9 @@ impl FileServer {
                     if a.kind == FileKind::Dir && action != FILE_OPENED {
                         return Err(Fail::new(NtStatus::FILE_IS_A_DIRECTORY, format!("{:?} is a directory and cannot be overwritten", o.path)));
                     }
+                    if let Some(t) = &token {
+                        granted = check_existing(&vol, a.ino, t, o.desired_access).await?;
+                    }
                     (a, action)
                 }
                 None => {
@@ -92,12 +103,28 @@ impl FileServer {
                     }
                     let (p, n) = (parent.expect("a name below the root"), last.expect("a name"));
                     let kind = if want_dir { FileKind::Dir } else { FileKind::File };
-                    let attrs = if want_dir { FILE_ATTRIBUTE_DIRECTORY } else { (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE };
-                    match vol.fs.create(p, n, kind, attrs, now).await {
-                        Ok(a) => (a, FILE_CREATED),
+                    // A directory keeps what it is given (HIDDEN, SYSTEM...)
+                    // but NORMAL, which means "none" only on its own.
+                    let attrs = if want_dir {
+                        (o.file_attributes & 0x7fff & !FILE_ATTRIBUTE_NORMAL) | FILE_ATTRIBUTE_DIRECTORY
+                    } else {
+                        (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE
+                    };
+                    if let Some(t) = &token {
+                        check_create(&vol, p, want_dir, t).await?;
+                    }
+                    let a = match vol.fs.create(p, n, kind, attrs, now).await {
+                        Ok(a) => a,
                         Err(FsError::Exists) => continue,
                         Err(e) => return Err(e.into()),
+                    };
+                    if let (Some(t), false) = (&token, o.security.is_empty()) {
+                        if let Err(e) = store_created(&vol, a.ino, p, want_dir, t, &o.security).await {
+                            let _ = vol.fs.remove(p, n).await;
+                            return Err(e);
+                        }
                     }
+                    (a, FILE_CREATED)
                 }
             };
             if want_dir && attr.kind != FileKind::Dir {
@@ -123,7 +150,7 @@ impl FileServer {
                 fid,
                 ino: attr.ino,
                 share: share.name.clone(),
-                access,
+                access: granted,
                 share_access: o.share_access & (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE),
                 delete_on_close: doc,
                 persistent_id: 0,
@@ -169,14 +196,14 @@ impl FileServer {
             } else {
                 attr
             };
-            return Ok(Reply::Opened { fid, create_action: action, info: info(&attr) });
+            return Ok(Reply::Opened { fid, create_action: action, info: info(&attr), granted });
         }
         Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} kept changing while being opened", o.path)))
     }
 
     /// The file (or directory) that holds a stream being opened: looked up,
     /// or created as a plain file when the disposition may create.
-    async fn stream_base(&self, vol: &Volume, parent: u64, name: &str, o: &OpenReq, now: u64) -> Result<u64, Fail> {
+    async fn stream_base(&self, vol: &Volume, parent: u64, name: &str, o: &OpenReq, token: Option<&Token>, now: u64) -> Result<u64, Fail> {
         for _ in 0..OPEN_ATTEMPTS_MAX {
             match vol.fs.lookup(parent, name) {
                 Ok(a) => return Ok(a.ino),
@@ -187,6 +214,9 @@ impl FileServer {
                 Err(e) => return Err(e.into()),
             }
             let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
+            if let Some(t) = token {
+                check_create(vol, parent, false, t).await?;
+            }
             match vol.fs.create(parent, name, FileKind::File, attrs, now).await {
                 Ok(a) => return Ok(a.ino),
                 Err(FsError::Exists) => continue,

@@ -143,7 +143,7 @@ impl FileServer {
         };
         drop(opens);
         self.fids.lock().expect("fids lock").insert(fid, vol.clone());
-        Ok(Reply::Opened { fid, create_action: crate::access::FILE_OPENED, info: info(&attr) })
+        Ok(Reply::Opened { fid, create_action: crate::access::FILE_OPENED, info: info(&attr), granted: rec.granted_access })
     }
 
     /// The socket client that opened `fids` went away. A fid of a

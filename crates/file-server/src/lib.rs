@@ -14,6 +14,7 @@ pub mod listener;
 pub mod opens;
 pub mod park;
 pub mod proto;
+mod security_ops;
 pub mod server;
 pub mod time;
 pub mod volume;

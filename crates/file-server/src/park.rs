@@ -198,4 +198,4 @@ impl FileServer {
 
 #[cfg(test)]
 #[path = "park_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -24,7 +24,7 @@ const HANDLE_BYTES: u64 = 64 << 10;
 /// Objects as plain memory; a power loss of the handle object is a new,
 /// zeroed one.
 #[derive(Default)]
-struct MemIo(Mutex<HashMap<ObjectId, Arc<MemDevice>>>);
+pub(crate) struct MemIo(Mutex<HashMap<ObjectId, Arc<MemDevice>>>);
 
 impl MemIo {
     fn dev(&self, o: ObjectId) -> Arc<MemDevice> {
@@ -49,20 +49,26 @@ impl ObjectIo for MemIo {
     }
 }
 
-struct Rig {
+pub(crate) struct Rig {
     io: Arc<MemIo>,
-    server: Arc<FileServer>,
+    pub(crate) server: Arc<FileServer>,
 }
 
 impl Rig {
     async fn new() -> Rig {
+        Rig::with_acls(true).await
+    }
+
+    /// A file server with share "s" on volume "v", both objects in memory
+    /// and the volume formatted; `acls` is the share's switch.
+    pub(crate) async fn with_acls(acls: bool) -> Rig {
         let io = Arc::new(MemIo::default());
         io.0.lock().unwrap().insert(DATA, Arc::new(MemDevice::new(DATA_BYTES)));
         io.0.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
         let opts = FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 };
         Fs::format(io.dev(DATA).as_ref(), &opts).await.unwrap();
         let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-        let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000 };
+        let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls };
         Rig { io, server: FileServer::new(vec![vol], vec![share], 0) }
     }
 
@@ -71,7 +77,7 @@ impl Rig {
         (ObjectDevice::new(io.clone(), DATA, DATA_BYTES), ObjectDevice::new(io, HANDLES, HANDLE_BYTES))
     }
 
-    async fn mount(&self, incarnation: u32, restore_from: Option<u32>) -> Result<Prepared, String> {
+    pub(crate) async fn mount(&self, incarnation: u32, restore_from: Option<u32>) -> Result<Prepared, String> {
         self.server.unmount("v");
         let (d, h) = self.devs();
         self.server.mount("v", d, h, TableExpect { incarnation, restore_from }).await
@@ -98,7 +104,7 @@ impl Rig {
     /// Every name a client listing of the share root shows, a page of one
     /// entry at a time.
     async fn listing(&self) -> Vec<String> {
-        let open = OpenReq { share: "s".into(), path: String::new(), desired_access: 1, share_access: 7, disposition: 1, create_options: 1, file_attributes: 0, allocation_size: 0 };
+        let open = OpenReq { share: "s".into(), path: String::new(), desired_access: 1, share_access: 7, disposition: 1, create_options: 1, file_attributes: 0, allocation_size: 0, ..Default::default() };
         let Ok(Reply::Opened { fid, .. }) = self.server.handle(Request::Open(open)).await else { panic!("open the share root") };
         let mut names = Vec::new();
         loop {

@@ -12,6 +12,7 @@ use holdfast_objfs::names::PATH_BYTES_MAX;
 use holdfast_types::limits::IO_BYTES_MAX;
 
 use crate::codec::{Dec, DecodeError, Enc};
+use holdfast_types::security::{Sid, SD_BYTES_MAX};
 
 /// Largest frame body either way: one maximal read or write plus its fields.
 pub const FRAME_BODY_BYTES_MAX: usize = IO_BYTES_MAX as usize + 64 * 1024;
@@ -46,6 +47,8 @@ pub enum Op {
     Path = 15,
     GetEas = 16,
     SetEas = 17,
+    GetSecurity = 18,
+    SetSecurity = 19,
     HandlePut = 20,
     HandleGet = 21,
     HandleFind = 22,
@@ -77,6 +80,8 @@ impl Op {
             15 => Path,
             16 => GetEas,
             17 => SetEas,
+            18 => GetSecurity,
+            19 => SetSecurity,
             20 => HandlePut,
             21 => HandleGet,
             22 => HandleFind,
@@ -90,7 +95,7 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OpenReq {
     pub share: String,
     pub path: String,
@@ -100,7 +105,16 @@ pub struct OpenReq {
     pub create_options: u32,
     pub file_attributes: u32,
     pub allocation_size: u64,
+    /// Who opens: the user's SID first, then the groups'. Empty: no
+    /// descriptor is checked (callers inside the host: benchmarks, tools).
+    pub token: Vec<Sid>,
+    /// A descriptor for a file this open creates (the SecD create
+    /// context), self-relative; empty for none.
+    pub security: Bytes,
 }
+
+/// Most SIDs in an open's token.
+pub const TOKEN_SIDS_MAX: usize = 32;
 
 /// SetInfo: each field applies only when its flag bit is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,6 +148,11 @@ pub enum Request {
     /// Sets each EA (names are case-insensitive); an empty value removes
     /// one. The SMB service checks FILE_WRITE_EA.
     SetEas { fid: u64, eas: Vec<EaEntry> },
+    /// The descriptor that applies to the open's file, self-relative.
+    GetSecurity { fid: u64 },
+    /// Replaces the parts of the file's descriptor named in `info`
+    /// (OWNER 1, GROUP 2, DACL 4, SACL 8) by those of `sd`.
+    SetSecurity { fid: u64, info: u32, sd: Bytes },
     SetInfo(SetInfoReq),
     Readdir { fid: u64, after: String, max: u32 },
     Rename { fid: u64, new_path: String, replace: bool },
@@ -194,6 +213,22 @@ pub const EA_NAME_BYTES_MAX: usize = 255;
 /// lengths): NTFS's 64 KiB.
 pub const EA_BYTES_MAX: usize = 65_536;
 
+fn decode_token(d: &mut Dec) -> Result<Vec<Sid>, DecodeError> {
+    let n = d.u32()? as usize;
+    if n > TOKEN_SIDS_MAX {
+        return Err(DecodeError { what: "token", reason: format!("{n} SIDs is over {TOKEN_SIDS_MAX}") });
+    }
+    (0..n)
+        .map(|_| {
+            let b = d.bytes(68)?;
+            match Sid::decode(b) {
+                Ok((sid, used)) if used == b.len() => Ok(sid),
+                _ => Err(DecodeError { what: "token", reason: "a SID is malformed".into() }),
+            }
+        })
+        .collect()
+}
+
 /// `count u32, then name str + value bytes each`: in SetEas, in the Eas
 /// reply, and in the file's EA stream alike.
 pub fn encode_eas(e: &mut Enc, eas: &[EaEntry]) {
@@ -225,7 +260,8 @@ pub struct ShareInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Empty,
-    Opened { fid: u64, create_action: u32, info: FileInfo },
+    /// `granted`: the access the open holds (MAXIMUM_ALLOWED resolved).
+    Opened { fid: u64, create_action: u32, info: FileInfo, granted: u32 },
     Info(FileInfo),
     Data(Bytes),
     Written { count: u32 },
@@ -251,6 +287,8 @@ impl Request {
             Request::Path { .. } => Op::Path,
             Request::GetEas { .. } => Op::GetEas,
             Request::SetEas { .. } => Op::SetEas,
+            Request::GetSecurity { .. } => Op::GetSecurity,
+            Request::SetSecurity { .. } => Op::SetSecurity,
             Request::SetInfo(_) => Op::SetInfo,
             Request::Readdir { .. } => Op::Readdir,
             Request::Rename { .. } => Op::Rename,
@@ -276,8 +314,15 @@ impl Request {
             Request::Open(o) => {
                 e.str(&o.share).str(&o.path).u32(o.desired_access).u32(o.share_access).u32(o.disposition);
                 e.u32(o.create_options).u32(o.file_attributes).u64(o.allocation_size);
+                e.u32(o.token.len() as u32);
+                for sid in &o.token {
+                    let mut b = Vec::new();
+                    sid.encode(&mut b);
+                    e.bytes(&b);
+                }
+                e.bytes(&o.security);
             }
-            Request::Close { fid } | Request::Flush { fid } | Request::Stat { fid } | Request::Streams { fid } | Request::Path { fid } | Request::GetEas { fid } => {
+            Request::Close { fid } | Request::Flush { fid } | Request::Stat { fid } | Request::Streams { fid } | Request::Path { fid } | Request::GetEas { fid } | Request::GetSecurity { fid } => {
                 e.u64(*fid);
             }
             Request::Read { fid, offset, length } => {
@@ -289,6 +334,9 @@ impl Request {
             Request::SetEas { fid, eas } => {
                 e.u64(*fid);
                 encode_eas(&mut e, eas);
+            }
+            Request::SetSecurity { fid, info, sd } => {
+                e.u64(*fid).u32(*info).bytes(sd);
             }
             Request::SetInfo(s) => {
                 let flags = [
@@ -358,6 +406,8 @@ impl Request {
                 create_options: d.u32()?,
                 file_attributes: d.u32()?,
                 allocation_size: d.u64()?,
+                token: decode_token(&mut d)?,
+                security: Bytes::copy_from_slice(d.bytes(SD_BYTES_MAX)?),
             }),
             Op::Close => Request::Close { fid: d.u64()? },
             Op::Flush => Request::Flush { fid: d.u64()? },
@@ -366,6 +416,8 @@ impl Request {
             Op::Path => Request::Path { fid: d.u64()? },
             Op::GetEas => Request::GetEas { fid: d.u64()? },
             Op::SetEas => Request::SetEas { fid: d.u64()?, eas: decode_eas(&mut d)? },
+            Op::GetSecurity => Request::GetSecurity { fid: d.u64()? },
+            Op::SetSecurity => Request::SetSecurity { fid: d.u64()?, info: d.u32()?, sd: Bytes::copy_from_slice(d.bytes(SD_BYTES_MAX)?) },
             Op::Read => Request::Read { fid: d.u64()?, offset: d.u64()?, length: d.u32()? },
             Op::Write => {
                 let fid = d.u64()?;
@@ -448,8 +500,8 @@ impl Reply {
             Reply::Empty => {
                 e.u8(0);
             }
-            Reply::Opened { fid, create_action, info } => {
-                e.u8(1).u64(*fid).u32(*create_action);
+            Reply::Opened { fid, create_action, info, granted } => {
+                e.u8(1).u64(*fid).u32(*create_action).u32(*granted);
                 put_info(&mut e, info);
             }
             Reply::Info(i) => {
@@ -509,7 +561,7 @@ impl Reply {
         };
         let r = match d.u8()? {
             0 => Reply::Empty,
-            1 => Reply::Opened { fid: d.u64()?, create_action: d.u32()?, info: get_info(&mut d)? },
+            1 => Reply::Opened { fid: d.u64()?, create_action: d.u32()?, granted: d.u32()?, info: get_info(&mut d)? },
             2 => Reply::Info(get_info(&mut d)?),
             3 => Reply::Data(Bytes::copy_from_slice(d.bytes(IO_BYTES_MAX as usize)?)),
             4 => Reply::Written { count: d.u32()? },
@@ -564,9 +616,12 @@ mod tests {
                 create_options: 0x40,
                 file_attributes: 0x80,
                 allocation_size: 0,
+                token: vec![holdfast_types::security::well_known::world(), holdfast_types::security::Sid::new(5, &[21, 1, 2, 3, 1000])],
+                security: Bytes::from_static(b"\x01\x00\x04\x80"),
             }),
             Request::Write { fid: 9, offset: 100, data: Bytes::from_static(b"hello") },
             Request::SetEas { fid: 9, eas: vec![EaEntry { name: "EAONE".into(), value: Bytes::from_static(b"VALUE1") }] },
+            Request::SetSecurity { fid: 9, info: 4, sd: Bytes::from_static(b"sd") },
             Request::SetInfo(SetInfoReq { fid: 3, end_of_file: Some(10), delete_on_close: Some(true), ..Default::default() }),
             Request::Readdir { fid: 1, after: "x".into(), max: 100 },
             Request::HandleFind { share: "s".into(), client_guid: [1; 16], create_guid: [2; 16] },
@@ -596,7 +651,7 @@ mod tests {
         let info = FileInfo { ino: 5, is_dir: true, size_bytes: 1, ..Default::default() };
         for r in [
             Reply::Empty,
-            Reply::Opened { fid: 1, create_action: 2, info },
+            Reply::Opened { fid: 1, create_action: 2, info, granted: 0x12_0089 },
             Reply::Entries(vec![Entry { name: "n".into(), info }]),
             Reply::Records(vec![Bytes::from_static(b"r")]),
             Reply::Path("d\\F:s".into()),

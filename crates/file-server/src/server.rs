@@ -230,6 +230,8 @@ impl FileServer {
             Request::Path { fid } => self.path(fid),
             Request::GetEas { fid } => self.get_eas(fid).await,
             Request::SetEas { fid, eas } => self.set_eas(fid, eas).await,
+            Request::GetSecurity { fid } => self.get_security(fid).await,
+            Request::SetSecurity { fid, info, sd } => self.set_security(fid, info, &sd).await,
             Request::SetInfo(s) => self.set_info(s).await,
             Request::Readdir { fid, after, max } => self.readdir(fid, &after, max),
             Request::Rename { fid, new_path, replace } => self.rename(fid, &new_path, replace).await,

@@ -23,8 +23,11 @@ pub struct Volume {
     /// The shares this volume exports, with the inode of each share's root.
     pub shares: Vec<(ShareDef, Ino)>,
     pub opens: Mutex<OpenTable>,
-    /// Held across an EA read-merge-write (`ea_ops.rs`).
+    /// Held across a read-merge-write of a file's EAs or descriptor
+    /// (`ea_ops.rs`, `security_ops.rs`).
     pub ea_lock: tokio::sync::Mutex<()>,
+    /// Descriptors stored per file, decoded (`security_ops.rs`).
+    pub sd_cache: Mutex<std::collections::HashMap<Ino, std::sync::Arc<holdfast_types::security::SecurityDescriptor>>>,
 }
 
 impl Volume {
@@ -50,7 +53,7 @@ impl Volume {
             let ino = share_root(&fs, s).await.map_err(|e| format!("share {:?}: {e}", s.name))?;
             roots.push((s.clone(), ino));
         }
-        let vol = Volume { def: def.clone(), fs, handles, shares: roots, opens: Mutex::new(OpenTable::default()), ea_lock: tokio::sync::Mutex::new(()) };
+        let vol = Volume { def: def.clone(), fs, handles, shares: roots, opens: Mutex::new(OpenTable::default()), ea_lock: tokio::sync::Mutex::new(()), sd_cache: Mutex::new(Default::default()) };
         let disconnect_at = now_unix_ms().saturating_sub(detect_delay_ms);
         let mut reopened = 0;
         for (share, _) in &vol.shares {

@@ -105,6 +105,7 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
         path: String::new(),
         ca: true,
         handle_timeout_ms: holdfast_types::share::HANDLE_TIMEOUT_MS_DEFAULT,
+        acls: true,
     }];
     holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
     // Its address moves with the volume's owner (docs/services.md).

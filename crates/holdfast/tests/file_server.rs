@@ -49,6 +49,7 @@ fn open_req(path: &str, disposition: u32) -> OpenReq {
         create_options: FILE_NON_DIRECTORY_FILE,
         file_attributes: 0,
         allocation_size: 0,
+        ..Default::default()
     }
 }
 
@@ -139,7 +140,10 @@ fn paths_cannot_escape_the_share_and_the_handle_table_is_hidden() {
             ("\\abs", NtStatus::INVALID_PARAMETER),
             ("/etc/passwd", NtStatus::INVALID_PARAMETER),
             ("nul\0byte", NtStatus::OBJECT_NAME_INVALID),
-            ("a:stream", NtStatus::OBJECT_NAME_INVALID),
+            // A stream (`a:s`) is a name; a stream type other than $DATA,
+            // or a stream in the middle of a path, is not.
+            ("a:s:$INDEX_ALLOCATION", NtStatus::OBJECT_NAME_INVALID),
+            ("a:s\\b", NtStatus::OBJECT_NAME_INVALID),
             (".holdfast-handles", NtStatus::ACCESS_DENIED),
             (".HOLDFAST-HANDLES\\x", NtStatus::ACCESS_DENIED),
         ] {

@@ -1,8 +1,8 @@
 //! The Rust SMB client (`holdfast-smb-client`) against a real `holdfast
 //! smbd` on a 3-node cluster: every dialect it offers, a persistent handle
 //! reclaimed with DH2C on a new connection after the old one dropped, a
-//! PreviousSessionId logon, byte-range locks, a lease request, and the
-//! CreateGuid replay rule.
+//! PreviousSessionId logon, byte-range locks, a lease request, the
+//! CreateGuid replay rule, and per-file security descriptors.
 
 mod common;
 
@@ -226,9 +226,56 @@ async fn change_notify_reports_changes_and_ends_at_logoff(addr: &str) {
     assert_eq!(r.status(), NtStatus::NOTIFY_CLEANUP);
 }
 
+/// A second user, for descriptors.
+const OTHER: &str = "bob";
+
+/// The share enforces per-file descriptors: a file created with a DACL
+/// that names only its creator refuses another user (for MAXIMUM_ALLOWED
+/// too), a file without one inherits the share's (everyone may), and a
+/// malformed descriptor is refused.
+async fn descriptors_are_enforced(addr: &str) {
+    use holdfast_smb_client::proto::msg::create_ctx::CreateContext;
+    use holdfast_types::access::{FILE_ALL_ACCESS, FILE_READ_DATA, MAXIMUM_ALLOWED};
+    use holdfast_types::security::{control, user_sid, Ace, Acl, SecurityDescriptor};
+    let me = user_sid(holdfast_smb_server::identity::DOMAIN_SEED, USER);
+    let mine = SecurityDescriptor {
+        control: control::SELF_RELATIVE | control::DACL_PRESENT,
+        owner: Some(me.clone()),
+        group: None,
+        sacl: None,
+        dacl: Some(Acl::new(vec![Ace::allowed(me, FILE_ALL_ACCESS, 0)])),
+    };
+    let (mut a, tree) = logged_on(addr, ClientConfig::default(), 0).await;
+    let mut o = OpenOptions::new("mine.dat").disposition(disposition::CREATE);
+    o.extra_contexts.push(CreateContext::SecurityDescriptor(mine.encode()));
+    let f = a.create(&tree, &o).await.expect("create with a descriptor");
+    a.write(&tree, f.file_id, 0, b"private").await.unwrap();
+    a.close(&tree, f.file_id).await.unwrap();
+    let f = a.create(&tree, &OpenOptions::new("everyones.dat").disposition(disposition::CREATE)).await.unwrap();
+    a.close(&tree, f.file_id).await.unwrap();
+    let mut bad = OpenOptions::new("bad-sd.dat").disposition(disposition::CREATE);
+    bad.extra_contexts.push(CreateContext::SecurityDescriptor(vec![1, 0, 4]));
+    assert_eq!(a.create(&tree, &bad).await.unwrap_err().status(), Some(NtStatus::INVALID_SECURITY_DESCR));
+
+    let mut b = SmbClient::connect(addr, ClientConfig::default()).await.unwrap();
+    b.session_setup(&Credentials::new(OTHER, PASSWORD, "WORKGROUP"), 0).await.expect("bob logs on");
+    let bt = b.tree_connect(&unc("127.0.0.1", "share")).await.unwrap();
+    for access in [FILE_READ_DATA, MAXIMUM_ALLOWED] {
+        let mut o = OpenOptions::new("mine.dat").disposition(disposition::OPEN);
+        o.desired_access = access;
+        assert_eq!(b.create(&bt, &o).await.unwrap_err().status(), Some(NtStatus::ACCESS_DENIED), "bob, access {access:#x}");
+    }
+    let f = b.create(&bt, &OpenOptions::new("everyones.dat").disposition(disposition::OPEN)).await.expect("a file without a descriptor of its own");
+    b.close(&bt, f.file_id).await.unwrap();
+    let f = a.create(&tree, &OpenOptions::new("mine.dat").disposition(disposition::OPEN)).await.expect("the owner opens it");
+    assert_eq!(a.read(&tree, f.file_id, 0, 7).await.unwrap(), b"private");
+    a.close(&tree, f.file_id).await.unwrap();
+}
+
 #[test]
 fn rust_client_against_holdfast_smbd() {
-    let (_c, _smbd, addr) = common::smb_cluster_with_smbd("smb-rust-client", USER, PASSWORD);
+    let (c, _smbd, addr) = common::smb_cluster_with_smbd("smb-rust-client", USER, PASSWORD);
+    c.cli_ok(&["user", "add", OTHER, "--password", PASSWORD]);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         every_dialect(&addr).await;
@@ -237,5 +284,6 @@ fn rust_client_against_holdfast_smbd() {
         locks_and_lease(&addr).await;
         cancelled_pending_create_can_be_replayed(&addr).await;
         change_notify_reports_changes_and_ends_at_logoff(&addr).await;
+        descriptors_are_enforced(&addr).await;
     });
 }

@@ -68,9 +68,13 @@ pub fn is_stream(name: &str) -> bool {
 /// stream listings leave it out (`is_internal_stream`).
 pub const EA_STREAM: &str = "::$EA";
 
+/// The stream where the file server keeps a file's own security
+/// descriptor (only one set explicitly; others inherit theirs).
+pub const SD_STREAM: &str = "::$SD";
+
 /// Whether a stored name is one of objfs' own streams (never listed).
 pub fn is_internal_stream(name: &str) -> bool {
-    name == EA_STREAM
+    name == EA_STREAM || name == SD_STREAM
 }
 
 /// Checks a name as objfs stores it: an entry name, `:` and a stream name,

@@ -18,6 +18,7 @@ pub mod credits;
 pub mod ctx;
 pub mod error;
 pub mod handlers;
+pub mod identity;
 pub mod leases;
 pub mod notify;
 pub mod pipe;

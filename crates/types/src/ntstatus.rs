@@ -82,6 +82,7 @@ statuses! {
     INVALID_EA_NAME = 0x8000_0013;
     NO_EAS_ON_FILE = 0xC000_0052;
     EA_TOO_LARGE = 0xC000_0050;
+    INVALID_SECURITY_DESCR = 0xC000_0079;
 }
 
 impl NtStatus {

@@ -49,6 +49,10 @@ pub struct ShareDef {
     pub ca: bool,
     #[serde(default = "default_timeout")]
     pub handle_timeout_ms: u64,
+    /// Per-file security descriptors are enforced at open (on by default).
+    /// Off, every authenticated user may do anything any open allows.
+    #[serde(default = "yes")]
+    pub acls: bool,
 }
 
 fn yes() -> bool {
@@ -259,7 +263,7 @@ mod tests {
 
     #[test]
     fn config_checks_name_the_problem() {
-        let s = ShareDef { name: "share".into(), volume: "share".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000 };
+        let s = ShareDef { name: "share".into(), volume: "share".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true };
         assert!(validate(&[vol()], &[s.clone()]).is_ok());
         let e = validate(&[], &[s.clone()]).unwrap_err();
         assert!(e.contains("not defined"), "{e}");
@@ -276,7 +280,7 @@ mod tests {
 
     #[test]
     fn service_checks_name_the_problem() {
-        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000 };
+        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true };
         let shares = vec![share("a", "v1"), share("b", "v1"), share("c", "v2")];
         let svc = |n: &str, l: &str, sh: &[&str]| ServiceDef { name: n.into(), listen: l.into(), shares: sh.iter().map(|s| s.to_string()).collect() };
         let host = ServiceHostDef::default();

@@ -119,6 +119,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
             create_options: 0,
             file_attributes: 0,
             allocation_size: 0,
+            ..Default::default()
         };
         let (fid, _, info) = fs.open(open).await?;
         eprintln!("measuring handle put latency");

@@ -29,6 +29,7 @@ pub mod filter {
     pub const LAST_ACCESS: u32 = 0x0020;
     pub const CREATION: u32 = 0x0040;
     pub const EA: u32 = 0x0080;
+    pub const SECURITY: u32 = 0x0100;
 }
 
 /// FILE_NOTIFY_INFORMATION Action values.

@@ -114,6 +114,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         Some(b) => crate::handlers::ea::parse(b)?,
         None => Vec::new(),
     };
+    // A descriptor for the new file (SecD) is checked before anything is
+    // created; the file server stores it only on a file this open creates.
+    let security = match req.contexts.iter().find_map(|c| if let CreateContext::SecurityDescriptor(b) = c { Some(b) } else { None }) {
+        Some(b) => {
+            holdfast_types::security::SecurityDescriptor::decode(b).map_err(|_| NtStatus::INVALID_SECURITY_DESCR)?;
+            bytes::Bytes::copy_from_slice(b)
+        }
+        None => bytes::Bytes::new(),
+    };
     let allocation_size = req
         .contexts
         .iter()
@@ -128,9 +137,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         create_options: req.create_options,
         file_attributes: req.file_attributes,
         allocation_size,
+        token: crate::identity::token_sids(&ctx.session()?.user),
+        security,
     };
     let fs = ctx.srv.fs().await?;
-    let (fid, create_action, mut info) = match fs.open(o).await {
+    let (fid, create_action, mut info, granted_access) = match fs.open_granted(o).await {
         Ok(r) => r,
         Err(e) => return Err(ctx.srv.fs_error(e).await),
     };
@@ -166,7 +177,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     if let Some(g) = durable::grant(&ctx.conn.neg, &tree, &d, &granted, info.is_dir) {
         let user = ctx.session()?.user.clone();
         let owner = ctx.srv.owner_of(&user);
-        let rec = durable::new_record(ctx, &tree, &req, &g, &info, create_action, owner, &granted);
+        let rec = durable::new_record(ctx, &tree, &req, &g, &info, create_action, owner, &granted, granted_access);
         // The grant is in the replicated handle table before the client
         // hears of it; if it cannot be written, the open is not durable.
         match fs.handle_put(&tree.share, fid, &rec).await {
@@ -220,7 +231,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         tree_id: tid,
         path: name,
         is_dir: info.is_dir,
-        granted_access: req.desired_access,
+        granted_access,
         position: 0,
         mode: 0,
         channel_sequence: ctx.hdr.channel_sequence(),

@@ -138,6 +138,7 @@ pub fn new_record(
     create_action: u32,
     owner: String,
     granted: &Granted,
+    granted_access: u32,
 ) -> HandleRecord {
     let app_instance_id = req
         .contexts
@@ -168,7 +169,7 @@ pub fn new_record(
         app_instance_version_high: high,
         app_instance_version_low: low,
         durable_owner: owner,
-        granted_access: holdfast_file_server::access::map_generic(req.desired_access),
+        granted_access,
         share_access: req.share_access,
         create_options: req.create_options,
         create_disposition: req.create_disposition,

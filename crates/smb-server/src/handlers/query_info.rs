@@ -1,13 +1,13 @@
 //! QUERY_INFO ([MS-SMB2] 3.3.5.20): FILE classes from the file server's
-//! Stat (Streams and Path for two of them), FILESYSTEM classes from StatFs,
-//! SECURITY a default descriptor (shares have no per-file ACLs yet).
+//! Stat (Streams, Path and GetEas for some), FILESYSTEM classes from
+//! StatFs, SECURITY from GetSecurity.
 
 use bytes::BytesMut;
 use holdfast_file_server::proto::{FileInfo, Reply as FsReply, Request as FsRequest};
 use holdfast_smb_proto::info::ea::{encode_full_ea_list, full_ea_size, Ea};
 use holdfast_smb_proto::info::file::*;
 use holdfast_smb_proto::info::fs::*;
-use holdfast_types::security::{control, well_known, Ace, Acl, SecurityDescriptor};
+use holdfast_types::security::{secinfo, SecurityDescriptor};
 use holdfast_smb_proto::info::{file_class as fc, fs_class};
 use holdfast_smb_proto::info::short_name::short_name;
 use holdfast_smb_proto::msg::error::ErrorResponse;
@@ -134,16 +134,19 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
             }
         }
         info_type::SECURITY => {
-            // Per-file descriptors are not stored yet: every file shows
-            // Administrators as owner and group and Everyone full control.
-            let sd = SecurityDescriptor {
-                control: control::SELF_RELATIVE | control::DACL_PRESENT,
-                owner: Some(well_known::builtin_administrators()),
-                group: Some(well_known::builtin_administrators()),
-                sacl: None,
-                dacl: Some(Acl::new(vec![Ace::allowed(well_known::world(), holdfast_types::access::FILE_ALL_ACCESS, 0)])),
+            // The file's descriptor as the file server computes it; the
+            // SACL only for an open that holds ACCESS_SYSTEM_SECURITY.
+            let raw = match fs.call(&FsRequest::GetSecurity { fid: o.fs_fid }).await {
+                Ok(FsReply::Data(b)) => b,
+                Ok(_) => return Err(NtStatus::INTERNAL_ERROR),
+                Err(e) => return Err(ctx.srv.fs_error(e).await),
             };
-            out.extend_from_slice(&sd.filtered(req.additional_information & !holdfast_types::security::secinfo::SACL).encode());
+            let sd = SecurityDescriptor::decode(&raw).map_err(|_| NtStatus::INTERNAL_ERROR)?;
+            let mut wanted = req.additional_information;
+            if o.granted_access & holdfast_types::access::ACCESS_SYSTEM_SECURITY == 0 {
+                wanted &= !secinfo::SACL;
+            }
+            out.extend_from_slice(&sd.filtered(wanted).encode());
             // A descriptor is not truncated: the client learns the size it
             // needs from the ERROR data and asks again ([MS-SMB2] 3.3.5.20.3).
             if out.len() > req.output_buffer_length as usize {

@@ -1,5 +1,5 @@
 //! SET_INFO ([MS-SMB2] 3.3.5.21): basic, rename, disposition, end of file,
-//! allocation and EAs go to the file server; position and mode are kept on the
+//! allocation, EAs and security descriptors go to the file server; position and mode are kept on the
 //! open and reported back, with no other effect (no buffered I/O state on
 //! the server; every write is durable when acknowledged anyway).
 
@@ -21,6 +21,20 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         let o = ctx.open(req.file_id)?;
         (o.fs_fid, o.entry, o.path.clone(), o.is_dir)
     };
+    if req.info_type == info_type::SECURITY {
+        // The file server checks WRITE_OWNER / WRITE_DAC against the open.
+        if req.buffer.is_empty() {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        holdfast_types::security::SecurityDescriptor::decode(req.buffer).map_err(|_| NtStatus::INVALID_SECURITY_DESCR)?;
+        let fs = ctx.srv.fs().await?;
+        let call = FsRequest::SetSecurity { fid, info: req.additional_information, sd: bytes::Bytes::copy_from_slice(req.buffer) };
+        if let Err(e) = fs.call(&call).await {
+            return Err(ctx.srv.fs_error(e).await);
+        }
+        ctx.srv.notify.post(&ctx.tree()?.share, &path, action::MODIFIED, filter::SECURITY);
+        return Ok(Reply::ok(&SetInfoResponse));
+    }
     if req.info_type != info_type::FILE {
         return Err(NtStatus::NOT_SUPPORTED);
     }
