@@ -10,6 +10,7 @@ pub mod device;
 mod ea_ops;
 mod file_ops;
 mod handle_ops;
+mod internal_streams;
 pub mod listener;
 pub mod opens;
 pub mod park;

@@ -12,6 +12,7 @@ use holdfast_objfs::names::PATH_BYTES_MAX;
 use holdfast_types::limits::IO_BYTES_MAX;
 
 use crate::codec::{Dec, DecodeError, Enc};
+use holdfast_types::ea::{EA_LIST_BYTES_MAX, EA_NAME_BYTES_MAX};
 use holdfast_types::security::{Sid, SD_BYTES_MAX};
 
 /// Largest frame body either way: one maximal read or write plus its fields.
@@ -191,6 +192,8 @@ pub struct FileInfo {
     /// Set only by `Stat`: a delete-on-close of an open of this file is
     /// pending (FileStandardInformation.DeletePending).
     pub delete_pending: bool,
+    /// FileEaInformation.EaSize: the length of the file's EA list.
+    pub ea_size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,19 +202,14 @@ pub struct Entry {
     pub info: FileInfo,
 }
 
-/// One extended attribute: a name of 1..=`EA_NAME_BYTES_MAX` bytes and
-/// its value.
+/// One extended attribute: a name of 1..=`ea::EA_NAME_BYTES_MAX` bytes
+/// and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EaEntry {
     pub name: String,
     pub value: Bytes,
 }
 
-/// Longest EA name.
-pub const EA_NAME_BYTES_MAX: usize = 255;
-/// Most bytes of one file's EAs as stored (names, values and their
-/// lengths): NTFS's 64 KiB.
-pub const EA_BYTES_MAX: usize = 65_536;
 
 fn decode_token(d: &mut Dec) -> Result<Vec<Sid>, DecodeError> {
     let n = d.u32()? as usize;
@@ -240,12 +238,12 @@ pub fn encode_eas(e: &mut Enc, eas: &[EaEntry]) {
 
 pub fn decode_eas(d: &mut Dec) -> Result<Vec<EaEntry>, DecodeError> {
     let n = d.u32()? as usize;
-    if n > EA_BYTES_MAX / 4 {
-        return Err(DecodeError { what: "EA list", reason: format!("{n} EAs cannot fit {EA_BYTES_MAX} bytes") });
+    if n > EA_LIST_BYTES_MAX / 4 {
+        return Err(DecodeError { what: "EA list", reason: format!("{n} EAs cannot fit {EA_LIST_BYTES_MAX} bytes") });
     }
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
-        v.push(EaEntry { name: d.str(EA_NAME_BYTES_MAX)?, value: Bytes::copy_from_slice(d.bytes(EA_BYTES_MAX)?) });
+        v.push(EaEntry { name: d.str(EA_NAME_BYTES_MAX)?, value: Bytes::copy_from_slice(d.bytes(EA_LIST_BYTES_MAX)?) });
     }
     Ok(v)
 }
@@ -474,7 +472,7 @@ impl Request {
 
 fn put_info(e: &mut Enc, i: &FileInfo) {
     e.u64(i.ino).bool(i.is_dir).u64(i.size_bytes).u64(i.allocation_bytes).u32(i.attributes);
-    e.u64(i.creation_time).u64(i.last_access_time).u64(i.last_write_time).u64(i.change_time).bool(i.delete_pending);
+    e.u64(i.creation_time).u64(i.last_access_time).u64(i.last_write_time).u64(i.change_time).bool(i.delete_pending).u32(i.ea_size);
 }
 
 fn get_info(d: &mut Dec) -> Result<FileInfo, DecodeError> {
@@ -489,6 +487,7 @@ fn get_info(d: &mut Dec) -> Result<FileInfo, DecodeError> {
         last_write_time: d.u64()?,
         change_time: d.u64()?,
         delete_pending: d.bool()?,
+        ea_size: d.u32()?,
     })
 }
 

@@ -13,15 +13,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use holdfast_objfs::fs::{FileKind, FsError, Ino, ROOT_INO};
+use holdfast_objfs::fs::{FileKind, Ino, ROOT_INO};
 use holdfast_objfs::names::{is_stream, SD_STREAM};
 use holdfast_types::access::*;
 use holdfast_types::ntstatus::NtStatus;
 use holdfast_types::security::{access_check, ace_flags, control, inherit, secinfo, well_known, Ace, Acl, SecurityDescriptor, SecurityError, Sid, Token};
 
+use crate::internal_streams;
 use crate::proto::Reply;
 use crate::server::{Fail, FileServer};
-use crate::time::now_filetime;
 use crate::volume::Volume;
 
 /// Decoded descriptors kept per volume; cleared when it grows past this.
@@ -70,12 +70,7 @@ async fn own_sd(vol: &Volume, ino: Ino) -> Result<Option<Arc<SecurityDescriptor>
     if let Some(sd) = vol.sd_cache.lock().expect("sd cache").get(&ino) {
         return Ok(Some(sd.clone()));
     }
-    let a = match vol.fs.lookup(ino, SD_STREAM) {
-        Ok(a) => a,
-        Err(FsError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let raw = vol.fs.read(a.ino, 0, a.size_bytes.min(holdfast_types::security::SD_BYTES_MAX as u64)).await?;
+    let Some(raw) = internal_streams::read(vol, ino, SD_STREAM, holdfast_types::security::SD_BYTES_MAX as u64).await? else { return Ok(None) };
     let sd = SecurityDescriptor::decode(&raw).map_err(|e| Fail::new(NtStatus::FILE_CORRUPT_ERROR, format!("inode {ino}: stored security descriptor: {e}")))?;
     let sd = Arc::new(sd);
     let mut cache = vol.sd_cache.lock().expect("sd cache");
@@ -115,23 +110,11 @@ fn owner_group(sd: &SecurityDescriptor) -> (Sid, Sid) {
     (owner, group)
 }
 
-/// Stores `sd` as `ino`'s own descriptor.
+/// Stores `sd` as `ino`'s own descriptor. The caller holds
+/// `Volume::ea_lock` from reading what it merged into `sd`.
 async fn store_sd(vol: &Volume, ino: Ino, sd: &SecurityDescriptor) -> Result<(), Fail> {
     sd.validate().map_err(sd_fail)?;
-    let bytes = sd.encode();
-    let now = now_filetime();
-    let _one = vol.ea_lock.lock().await;
-    match vol.fs.lookup(ino, SD_STREAM) {
-        Ok(a) => {
-            vol.fs.set_size(a.ino, 0, now).await?;
-            vol.fs.write(a.ino, 0, &bytes, now).await?;
-        }
-        Err(FsError::NotFound) => {
-            let a = vol.fs.create(ino, SD_STREAM, FileKind::File, 0, now).await?;
-            vol.fs.write(a.ino, 0, &bytes, now).await?;
-        }
-        Err(e) => return Err(e.into()),
-    }
+    internal_streams::write(vol, ino, SD_STREAM, &sd.encode()).await?;
     vol.sd_cache.lock().expect("sd cache").insert(ino, Arc::new(sd.clone()));
     Ok(())
 }
@@ -170,6 +153,7 @@ pub(crate) async fn store_created(vol: &Volume, ino: Ino, parent: Ino, dir: bool
     let psd = effective_sd(vol, parent).await?;
     let (_, group) = owner_group(&psd);
     let sd = inherit(Some(&psd), Some(&creator), dir, &token.user, &group);
+    let _one = vol.ea_lock.lock().await;
     store_sd(vol, ino, &sd).await
 }
 
@@ -204,6 +188,7 @@ impl FileServer {
         }
         let new = SecurityDescriptor::decode(sd).map_err(sd_fail)?;
         let holder = sd_holder(&vol, ino)?;
+        let _one = vol.ea_lock.lock().await;
         let mut sd = effective_sd(&vol, holder).await?;
         sd.merge(&new, info).map_err(sd_fail)?;
         store_sd(&vol, holder, &sd).await?;

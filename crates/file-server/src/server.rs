@@ -77,6 +77,7 @@ pub fn info(a: &Attr) -> FileInfo {
         last_write_time: a.last_write_time,
         change_time: a.change_time,
         delete_pending: false,
+        ea_size: a.ea_bytes as u32,
     }
 }
 

@@ -23,8 +23,8 @@ pub struct Volume {
     /// The shares this volume exports, with the inode of each share's root.
     pub shares: Vec<(ShareDef, Ino)>,
     pub opens: Mutex<OpenTable>,
-    /// Held across a read-merge-write of a file's EAs or descriptor
-    /// (`ea_ops.rs`, `security_ops.rs`).
+    /// Held across a read-merge-write of a file's internal streams, its
+    /// EAs or its descriptor (`internal_streams.rs`).
     pub ea_lock: tokio::sync::Mutex<()>,
     /// Descriptors stored per file, decoded (`security_ops.rs`).
     pub sd_cache: Mutex<std::collections::HashMap<Ino, std::sync::Arc<holdfast_types::security::SecurityDescriptor>>>,

@@ -53,6 +53,9 @@ pub struct Attr {
     pub last_access_time: u64,
     pub last_write_time: u64,
     pub change_time: u64,
+    /// The length of the file's EA list (its `names::EA_STREAM`), which
+    /// is FileEaInformation.EaSize; 0 without EAs.
+    pub ea_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,7 +401,7 @@ impl<D: Device> Fs<D> {
             .range((start, Bound::Unbounded))
             .take(max)
             .map(|(_, &ino)| {
-                let a = st.meta.get(ino)?.attr();
+                let a = st.meta.attr_of(ino)?;
                 Ok(DirEntry { name: a.name.clone(), attr: a })
             })
             .collect()

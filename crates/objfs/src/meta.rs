@@ -12,7 +12,7 @@ use crate::codec::round_up;
 use crate::error::FsError;
 use crate::fs::{Attr, FileKind, Ino, ROOT_INO};
 use crate::journal::{Op, WRITE_EXTENTS_MAX};
-use crate::names::{fold, is_stream, validate_stored_name};
+use crate::names::{fold, is_stream, validate_stored_name, EA_STREAM};
 
 /// Largest file size (16 TiB, as NTFS with 4 KiB clusters).
 pub const FILE_BYTES_MAX: u64 = 1 << 44;
@@ -99,6 +99,7 @@ impl Inode {
             last_access_time: self.last_access_time,
             last_write_time: self.last_write_time,
             change_time: self.change_time,
+            ea_bytes: 0,
         }
     }
 }
@@ -198,15 +199,20 @@ impl Meta {
     }
 
     /// What a client sees of an inode. A stream has its own size and
-    /// allocation, and its file's attributes and times: NTFS keeps those
-    /// per file, not per stream.
+    /// allocation, and its file's attributes, times and EA size: NTFS
+    /// keeps those per file, not per stream.
     pub fn attr_of(&self, ino: Ino) -> Result<Attr, FsError> {
         let n = self.get(ino)?;
         let mut a = n.attr();
+        let mut holder = n;
         if is_stream(&n.name) {
-            let base = self.get(n.parent)?.attr();
+            holder = self.get(n.parent)?;
+            let base = holder.attr();
             a = Attr { ino: a.ino, parent: a.parent, kind: FileKind::File, name: a.name, size_bytes: a.size_bytes, allocation_bytes: a.allocation_bytes, ..base };
             a.attributes &= !ATTRIBUTE_DIRECTORY;
+        }
+        if let Some(ea) = holder.streams.get(EA_STREAM) {
+            a.ea_bytes = self.get(*ea)?.size;
         }
         Ok(a)
     }

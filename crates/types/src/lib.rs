@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod checksum;
+pub mod ea;
 pub mod error;
 pub mod ntstatus;
 pub mod io_mode;

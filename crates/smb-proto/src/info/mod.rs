@@ -3,7 +3,6 @@
 //! carries. Security descriptors are `holdfast_types::security`'s.
 
 pub mod dir;
-pub mod ea;
 pub mod file;
 pub mod fs;
 pub mod set;

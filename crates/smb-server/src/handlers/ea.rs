@@ -4,13 +4,13 @@
 
 use bytes::Bytes;
 use holdfast_file_server::proto::{EaEntry, Request as FsRequest};
-use holdfast_smb_proto::info::ea::{decode_full_ea_list, valid_ea_name};
+use holdfast_types::ea::{decode_full_ea_list, valid_ea_name};
 use holdfast_types::ntstatus::NtStatus;
 
 /// A FILE_FULL_EA_INFORMATION list, checked: a malformed list is
 /// `STATUS_INVALID_PARAMETER`, a bad name `STATUS_INVALID_EA_NAME`.
 pub fn parse(buffer: &[u8]) -> Result<Vec<EaEntry>, NtStatus> {
-    let eas = decode_full_ea_list(buffer).map_err(|e| e.status())?;
+    let eas = decode_full_ea_list(buffer).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     if eas.iter().any(|e| !valid_ea_name(&e.name)) {
         return Err(NtStatus::INVALID_EA_NAME);
     }

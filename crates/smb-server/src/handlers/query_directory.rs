@@ -93,7 +93,7 @@ fn entry<'a>(name: &'a str, i: &FileInfo) -> DirEntry<'a> {
         end_of_file: i.size_bytes,
         allocation_size: i.allocation_bytes,
         file_attributes: fileinfo::attributes(i),
-        ea_size: 0,
+        ea_size: i.ea_size,
         file_id: i.ino,
         reparse_tag: 0,
     }

@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use holdfast_file_server::proto::{FileInfo, Reply as FsReply, Request as FsRequest};
-use holdfast_smb_proto::info::ea::{encode_full_ea_list, full_ea_size, Ea};
+use holdfast_types::ea::{encode_full_ea_list, Ea};
 use holdfast_smb_proto::info::file::*;
 use holdfast_smb_proto::info::fs::*;
 use holdfast_types::security::{secinfo, SecurityDescriptor};
@@ -41,7 +41,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
             // path as stored, its EAs.
             let extra = match req.file_info_class {
                 fc::STREAM => Some(FsRequest::Streams { fid: o.fs_fid }),
-                fc::EA | fc::ALL | fc::FULL_EA => Some(FsRequest::GetEas { fid: o.fs_fid }),
+                fc::FULL_EA => Some(FsRequest::GetEas { fid: o.fs_fid }),
                 fc::NORMALIZED_NAME if ctx.conn.neg.dialect < holdfast_smb_proto::dialect::SMB_3_1_1 => return Err(NtStatus::NOT_SUPPORTED),
                 fc::NORMALIZED_NAME => Some(FsRequest::Path { fid: o.fs_fid }),
                 _ => None,
@@ -196,7 +196,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, extra: Option<FsR
             FileInternalInformation::BYTES
         }
         fc::EA => {
-            FileEaInformation { ea_size: ea_size(&extra) }.encode(out);
+            FileEaInformation { ea_size: i.ea_size }.encode(out);
             FileEaInformation::BYTES
         }
         // [MS-FSCC] 2.4.15; a GET_EA_INFORMATION name list in the input
@@ -206,7 +206,9 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, extra: Option<FsR
             if eas.is_empty() {
                 return Err(NtStatus::NO_EAS_ON_FILE);
             }
-            encode_full_ea_list(&eas, out);
+            let mut list = Vec::new();
+            encode_full_ea_list(&eas, &mut list);
+            out.extend_from_slice(&list);
             0
         }
         fc::ACCESS => {
@@ -230,7 +232,7 @@ fn file_class(class: u8, i: &FileInfo, o: &crate::state::Open, extra: Option<FsR
                 basic: fileinfo::basic(i),
                 standard: fileinfo::standard(i),
                 internal: FileInternalInformation { index_number: i.ino },
-                ea: FileEaInformation { ea_size: ea_size(&extra) },
+                ea: FileEaInformation { ea_size: i.ea_size },
                 access: FileAccessInformation { access_flags: access },
                 position: FilePositionInformation { current_byte_offset: o.position },
                 mode: FileModeInformation { mode: o.mode },
@@ -297,8 +299,4 @@ fn smb_eas(extra: &Option<FsReply>) -> Vec<Ea> {
         Some(FsReply::Eas(v)) => v.iter().map(|e| Ea { flags: 0, name: e.name.clone(), value: e.value.to_vec() }).collect(),
         _ => Vec::new(),
     }
-}
-
-fn ea_size(extra: &Option<FsReply>) -> u32 {
-    full_ea_size(&smb_eas(extra))
 }
