@@ -33,6 +33,14 @@ pub const FILE_ATTRIBUTE_SYSTEM: u32 = 0x04;
 pub const FILE_ATTRIBUTE_DIRECTORY: u32 = 0x10;
 pub const FILE_ATTRIBUTE_ARCHIVE: u32 = 0x20;
 pub const FILE_ATTRIBUTE_NORMAL: u32 = 0x80;
+pub const FILE_ATTRIBUTE_SPARSE_FILE: u32 = 0x200;
+
+/// The attributes a file gets from CREATE's FileAttributes (a new file, an
+/// overwrite, a stream's new file): ARCHIVE added; DIRECTORY and SPARSE
+/// are never the client's to give there (MS-FSA 2.1.5.1.2.1).
+pub fn new_file_attributes(given: u32) -> u32 {
+    (given & !(FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_SPARSE_FILE) & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE
+}
 
 /// Maps generic rights to the specific rights of a file (MS-SMB2 3.3.5.9:
 /// the server evaluates GENERIC_* as FILE_GENERIC_*). MAXIMUM_ALLOWED grants

@@ -108,7 +108,7 @@ impl FileServer {
                     let attrs = if want_dir {
                         (o.file_attributes & 0x7fff & !FILE_ATTRIBUTE_NORMAL) | FILE_ATTRIBUTE_DIRECTORY
                     } else {
-                        (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE
+                        new_file_attributes(o.file_attributes)
                     };
                     if let Some(t) = &token {
                         check_create(&vol, p, want_dir, t).await?;
@@ -168,7 +168,7 @@ impl FileServer {
                 }
             };
             let attr = if matches!(action, FILE_OVERWRITTEN | FILE_SUPERSEDED) {
-                let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
+                let attrs = new_file_attributes(o.file_attributes);
                 let r = async {
                     vol.fs.set_size(attr.ino, 0, now).await?;
                     let a = vol.fs.set_attr(attr.ino, &SetAttr { attributes: Some(attrs), last_write_time: Some(now), change_time: Some(now), ..Default::default() }).await?;
@@ -213,7 +213,7 @@ impl FileServer {
                 Err(FsError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
-            let attrs = (o.file_attributes & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff) | FILE_ATTRIBUTE_ARCHIVE;
+            let attrs = new_file_attributes(o.file_attributes);
             if let Some(t) = token {
                 check_create(vol, parent, false, t).await?;
             }
@@ -291,12 +291,13 @@ impl FileServer {
     pub(crate) async fn write(&self, fid: u64, offset: u64, data: Bytes) -> Result<Reply, Fail> {
         let vol = self.volume_of_fid(fid)?;
         let ino = vol.opens.lock().expect("opens lock").check_io(fid, offset, data.len() as u64, true)?.ino;
-        // A file is not sparse (Holdfast has no FSCTL_SET_SPARSE): a write
-        // past the end takes the whole gap, as NTFS allocates it, so one
-        // the volume cannot hold is DISK_FULL, not a hole (MS-FSA 2.1.5.3).
+        // A file that is not sparse: a write past the end takes the whole
+        // gap, as NTFS allocates it, so one the volume cannot hold is
+        // DISK_FULL, not a hole (MS-FSA 2.1.5.3). A sparse file's gap is a
+        // hole.
         let a = vol.fs.stat(ino)?;
         let end = offset.saturating_add(data.len() as u64);
-        if end > a.allocation_bytes {
+        if end > a.allocation_bytes && a.attributes & FILE_ATTRIBUTE_SPARSE_FILE == 0 {
             let s = vol.fs.statfs();
             if end - a.allocation_bytes > s.free_blocks.saturating_mul(s.block_bytes) {
                 return Err(Fail::new(NtStatus::DISK_FULL, format!("a write to {end} bytes needs more than the volume's free space")));
@@ -370,9 +371,11 @@ impl FileServer {
             vol.fs.set_allocation(ino, a).await?;
         }
         let set = SetAttr {
+            // DIRECTORY and SPARSE are not the client's to set here (the
+            // latter is FSCTL_SET_SPARSE's).
             attributes: s.attributes.filter(|&a| a != 0).map(|a| {
-                let dir = if attr.kind == FileKind::Dir { FILE_ATTRIBUTE_DIRECTORY } else { 0 };
-                (a & !FILE_ATTRIBUTE_DIRECTORY & 0x7fff & !FILE_ATTRIBUTE_NORMAL) | dir
+                let kept = attr.attributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_SPARSE_FILE);
+                (a & !(FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_SPARSE_FILE) & 0x7fff & !FILE_ATTRIBUTE_NORMAL) | kept
             }),
             creation_time: s.creation_time.filter(|&t| t != 0 && t != u64::MAX),
             last_access_time: s.last_access_time.filter(|&t| t != 0 && t != u64::MAX),

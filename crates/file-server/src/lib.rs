@@ -17,6 +17,7 @@ pub mod park;
 pub mod proto;
 mod security_ops;
 pub mod server;
+mod sparse_ops;
 pub mod time;
 pub mod volume;
 

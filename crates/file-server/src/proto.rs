@@ -50,6 +50,9 @@ pub enum Op {
     SetEas = 17,
     GetSecurity = 18,
     SetSecurity = 19,
+    SetSparse = 28,
+    ZeroData = 29,
+    AllocatedRanges = 30,
     HandlePut = 20,
     HandleGet = 21,
     HandleFind = 22,
@@ -91,6 +94,9 @@ impl Op {
             25 => HandleDelete,
             26 => Reopen,
             27 => HandleDeleteClose,
+            28 => SetSparse,
+            29 => ZeroData,
+            30 => AllocatedRanges,
             _ => return None,
         })
     }
@@ -154,6 +160,12 @@ pub enum Request {
     /// Replaces the parts of the file's descriptor named in `info`
     /// (OWNER 1, GROUP 2, DACL 4, SACL 8) by those of `sd`.
     SetSecurity { fid: u64, info: u32, sd: Bytes },
+    /// FSCTL_SET_SPARSE.
+    SetSparse { fid: u64, sparse: bool },
+    /// FSCTL_SET_ZERO_DATA: `[offset, beyond)` reads as zeros.
+    ZeroData { fid: u64, offset: u64, beyond: u64 },
+    /// FSCTL_QUERY_ALLOCATED_RANGES.
+    AllocatedRanges { fid: u64, offset: u64, length: u64 },
     SetInfo(SetInfoReq),
     Readdir { fid: u64, after: String, max: u32 },
     Rename { fid: u64, new_path: String, replace: bool },
@@ -270,6 +282,8 @@ pub enum Reply {
     Records(Vec<Bytes>),
     Path(String),
     Eas(Vec<EaEntry>),
+    /// (offset, length) byte ranges.
+    Ranges(Vec<(u64, u64)>),
 }
 
 impl Request {
@@ -287,6 +301,9 @@ impl Request {
             Request::SetEas { .. } => Op::SetEas,
             Request::GetSecurity { .. } => Op::GetSecurity,
             Request::SetSecurity { .. } => Op::SetSecurity,
+            Request::SetSparse { .. } => Op::SetSparse,
+            Request::ZeroData { .. } => Op::ZeroData,
+            Request::AllocatedRanges { .. } => Op::AllocatedRanges,
             Request::SetInfo(_) => Op::SetInfo,
             Request::Readdir { .. } => Op::Readdir,
             Request::Rename { .. } => Op::Rename,
@@ -335,6 +352,12 @@ impl Request {
             }
             Request::SetSecurity { fid, info, sd } => {
                 e.u64(*fid).u32(*info).bytes(sd);
+            }
+            Request::SetSparse { fid, sparse } => {
+                e.u64(*fid).bool(*sparse);
+            }
+            Request::ZeroData { fid, offset: a, beyond: b } | Request::AllocatedRanges { fid, offset: a, length: b } => {
+                e.u64(*fid).u64(*a).u64(*b);
             }
             Request::SetInfo(s) => {
                 let flags = [
@@ -415,6 +438,9 @@ impl Request {
             Op::GetEas => Request::GetEas { fid: d.u64()? },
             Op::SetEas => Request::SetEas { fid: d.u64()?, eas: decode_eas(&mut d)? },
             Op::GetSecurity => Request::GetSecurity { fid: d.u64()? },
+            Op::SetSparse => Request::SetSparse { fid: d.u64()?, sparse: d.bool()? },
+            Op::ZeroData => Request::ZeroData { fid: d.u64()?, offset: d.u64()?, beyond: d.u64()? },
+            Op::AllocatedRanges => Request::AllocatedRanges { fid: d.u64()?, offset: d.u64()?, length: d.u64()? },
             Op::SetSecurity => Request::SetSecurity { fid: d.u64()?, info: d.u32()?, sd: Bytes::copy_from_slice(d.bytes(SD_BYTES_MAX)?) },
             Op::Read => Request::Read { fid: d.u64()?, offset: d.u64()?, length: d.u32()? },
             Op::Write => {
@@ -545,6 +571,12 @@ impl Reply {
                 e.u8(11);
                 encode_eas(&mut e, v);
             }
+            Reply::Ranges(v) => {
+                e.u8(12).u32(v.len() as u32);
+                for (o, l) in v {
+                    e.u64(*o).u64(*l);
+                }
+            }
         }
         e.finish()
     }
@@ -592,6 +624,10 @@ impl Reply {
             }
             10 => Reply::Path(d.str(PATH_BYTES_MAX)?),
             11 => Reply::Eas(decode_eas(&mut d)?),
+            12 => {
+                let n = count(&mut d)?;
+                Reply::Ranges((0..n).map(|_| Ok((d.u64()?, d.u64()?))).collect::<Result<_, DecodeError>>()?)
+            }
             t => return Err(DecodeError { what: "reply", reason: format!("unknown reply tag {t}") }),
         };
         d.end()?;
@@ -621,6 +657,9 @@ mod tests {
             Request::Write { fid: 9, offset: 100, data: Bytes::from_static(b"hello") },
             Request::SetEas { fid: 9, eas: vec![EaEntry { name: "EAONE".into(), value: Bytes::from_static(b"VALUE1") }] },
             Request::SetSecurity { fid: 9, info: 4, sd: Bytes::from_static(b"sd") },
+            Request::SetSparse { fid: 9, sparse: true },
+            Request::ZeroData { fid: 9, offset: 1, beyond: 2 },
+            Request::AllocatedRanges { fid: 9, offset: 3, length: 4 },
             Request::SetInfo(SetInfoReq { fid: 3, end_of_file: Some(10), delete_on_close: Some(true), ..Default::default() }),
             Request::Readdir { fid: 1, after: "x".into(), max: 100 },
             Request::HandleFind { share: "s".into(), client_guid: [1; 16], create_guid: [2; 16] },
@@ -655,6 +694,7 @@ mod tests {
             Reply::Records(vec![Bytes::from_static(b"r")]),
             Reply::Path("d\\F:s".into()),
             Reply::Eas(vec![EaEntry { name: "A".into(), value: Bytes::from_static(b"v") }]),
+            Reply::Ranges(vec![(0, 4096), (8192, 1)]),
             Reply::StatFs { block_bytes: 4096, total_blocks: 10, free_blocks: 3 },
         ] {
             assert_eq!(Reply::decode(&r.encode_body()).unwrap(), r);

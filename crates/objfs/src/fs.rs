@@ -635,6 +635,42 @@ impl<D: Device> Fs<D> {
         Ok(seq)
     }
 
+    /// Unmaps whole blocks `[file_block, +block_count)` below EOF: they
+    /// read as zeros and their device blocks are freed (a hole).
+    pub async fn punch(&self, ino: Ino, file_block: u64, block_count: u64, now: u64) -> Result<Attr, FsError> {
+        let _file = self.file_lock(ino).lock().await;
+        let seq = {
+            let mut st = self.lock();
+            self.apply_live(&mut st, Op::Punch { ino, file_block, block_count, time: now })?
+        };
+        self.wait_durable(seq).await?;
+        self.stat(ino)
+    }
+
+    /// The mapped byte ranges of file `ino` within `[offset, offset + len)`
+    /// and below EOF, adjacent extents joined, at most `ranges_max`.
+    pub fn allocated_ranges(&self, ino: Ino, offset: u64, len: u64, ranges_max: usize) -> Result<Vec<(u64, u64)>, FsError> {
+        let st = self.lock();
+        let n = st.meta.file(ino)?;
+        let end = offset.saturating_add(len).min(n.size);
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (&fb, m) in &n.extents {
+            let (s, e) = (fb * BLOCK_BYTES, (fb + m.block_count as u64) * BLOCK_BYTES);
+            let (s, e) = (s.max(offset), e.min(end));
+            if s >= e {
+                continue;
+            }
+            if let Some(last) = out.last_mut().filter(|l| l.0 + l.1 == s) {
+                last.1 += e - s;
+            } else if out.len() == ranges_max {
+                break;
+            } else {
+                out.push((s, e - s));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn set_size(&self, ino: Ino, size: u64, now: u64) -> Result<Attr, FsError> {
         if size > FILE_BYTES_MAX {
             return Err(FsError::TooLarge(format!("size {size} is over {FILE_BYTES_MAX}")));

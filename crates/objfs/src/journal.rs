@@ -32,6 +32,7 @@ pub const KIND_SET_ATTR: u16 = 4;
 pub const KIND_SET_SIZE: u16 = 5;
 pub const KIND_SET_ALLOCATION: u16 = 6;
 pub const KIND_WRITE: u16 = 7;
+pub const KIND_PUNCH: u16 = 8;
 
 /// One run of a file mapped to consecutive data blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,9 @@ pub enum Op {
     SetSize { ino: Ino, size: u64, time: u64, tail_dev_block: Option<u64> },
     SetAllocation { ino: Ino, bytes: u64 },
     Write { ino: Ino, size_after: u64, time: u64, extents: Vec<WriteExtent> },
+    /// Unmaps file blocks `[file_block, file_block + block_count)`: they
+    /// read as zeros from then on (FSCTL_SET_ZERO_DATA's whole blocks).
+    Punch { ino: Ino, file_block: u64, block_count: u64, time: u64 },
 }
 
 fn kind_byte(k: FileKind) -> u8 {
@@ -88,6 +92,7 @@ impl Op {
             Op::SetSize { .. } => KIND_SET_SIZE,
             Op::SetAllocation { .. } => KIND_SET_ALLOCATION,
             Op::Write { .. } => KIND_WRITE,
+            Op::Punch { .. } => KIND_PUNCH,
         }
     }
 
@@ -136,6 +141,12 @@ impl Op {
             Op::SetAllocation { ino, bytes } => {
                 e.u64(*ino);
                 e.u64(*bytes);
+            }
+            Op::Punch { ino, file_block, block_count, time } => {
+                e.u64(*ino);
+                e.u64(*file_block);
+                e.u64(*block_count);
+                e.u64(*time);
             }
             Op::Write { ino, size_after, time, extents } => {
                 assert!(extents.len() <= WRITE_EXTENTS_MAX, "write planned with {} extents", extents.len());
@@ -215,6 +226,7 @@ impl Op {
                 Op::SetSize { ino, size, time, tail_dev_block: (tail != 0).then_some(tail) }
             }
             KIND_SET_ALLOCATION => Op::SetAllocation { ino: d.u64()?, bytes: d.u64()? },
+            KIND_PUNCH => Op::Punch { ino: d.u64()?, file_block: d.u64()?, block_count: d.u64()?, time: d.u64()? },
             KIND_WRITE => {
                 let ino = d.u64()?;
                 let size_after = d.u64()?;
@@ -464,6 +476,7 @@ mod tests {
             Op::SetSize { ino: 5, size: 4097, time: 1, tail_dev_block: Some(900) },
             Op::SetSize { ino: 5, size: 0, time: 1, tail_dev_block: None },
             Op::SetAllocation { ino: 5, bytes: 1 << 30 },
+            Op::Punch { ino: 5, file_block: 3, block_count: 9, time: 4 },
             Op::Write {
                 ino: 5,
                 size_after: 10_000,

@@ -253,6 +253,8 @@ impl Meta {
             Op::Rename { dst_name, .. } => dst_name.len() as u64,
             Op::Write { extents, .. } => 2 * EXTENT_BYTES * extents.len() as u64,
             Op::SetSize { .. } => 2 * EXTENT_BYTES,
+            // Unmapping a range splits at most one extent in two.
+            Op::Punch { .. } => EXTENT_BYTES,
             Op::Remove { .. } | Op::SetAttr { .. } | Op::SetAllocation { .. } => 0,
         }
     }
@@ -417,6 +419,20 @@ impl Meta {
                     return Err(FsError::TooLarge(format!("allocation {bytes} is over {FILE_BYTES_MAX}")));
                 }
                 self.inodes.get_mut(ino).expect("checked").allocation = *bytes;
+            }
+            Op::Punch { ino, file_block, block_count, time } => {
+                let n = self.file(*ino)?;
+                let end = file_block.checked_add(*block_count);
+                if *block_count == 0 || end.map_or(true, |e| e > blocks_for(n.size)) {
+                    return Err(FsError::Invalid(format!("punch of inode {ino} blocks {file_block}+{block_count} is empty or past EOF")));
+                }
+                let n = self.inodes.get_mut(ino).expect("checked");
+                let before = n.record_bytes();
+                remap(&mut n.extents, *file_block, *block_count, None, &mut freed);
+                n.last_write_time = *time;
+                n.change_time = *time;
+                let after = n.record_bytes();
+                self.checkpoint_bytes = self.checkpoint_bytes - before + after;
             }
             Op::Write { ino, size_after, time, extents } => {
                 let n = self.file(*ino)?;
@@ -780,6 +796,21 @@ mod tests {
         let hs = create(&mut m, g, ":s", FileKind::File).unwrap();
         m.inodes.get_mut(&g).unwrap().streams.clear();
         assert!(m.check_structure().iter().any(|p| p.contains(&format!("inode {hs}"))), "{:?}", m.check_structure());
+    }
+
+    #[test]
+    fn punch_makes_a_hole_below_eof_only() {
+        let mut m = meta();
+        let f = create(&mut m, ROOT_INO, "f", FileKind::File).unwrap();
+        m.apply(&Op::Write { ino: f, size_after: 3 * 4096, time: 2, extents: vec![WriteExtent { file_block: 0, dev_block: 200, block_count: 3 }] }).unwrap();
+        let freed = m.apply(&Op::Punch { ino: f, file_block: 1, block_count: 1, time: 3 }).unwrap();
+        assert_eq!(freed, vec![Run { start: 201, count: 1 }]);
+        let n = m.get(f).unwrap();
+        assert_eq!((n.dev_block_of(0), n.dev_block_of(1), n.dev_block_of(2), n.size), (Some(200), None, Some(202), 3 * 4096));
+        for bad in [Op::Punch { ino: f, file_block: 2, block_count: 2, time: 3 }, Op::Punch { ino: f, file_block: 0, block_count: 0, time: 3 }, Op::Punch { ino: ROOT_INO, file_block: 0, block_count: 1, time: 3 }] {
+            assert!(m.apply(&bad).is_err(), "{bad:?}");
+        }
+        assert!(m.check_structure().is_empty());
     }
 
     #[test]

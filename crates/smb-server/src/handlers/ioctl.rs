@@ -1,6 +1,7 @@
 //! IOCTL ([MS-SMB2] 3.3.5.15): FSCTL_VALIDATE_NEGOTIATE_INFO,
-//! FSCTL_QUERY_NETWORK_INTERFACE_INFO, server-side copy (`copychunk.rs`)
-//! and FSCTL_CREATE_OR_GET_OBJECT_ID; everything else
+//! FSCTL_QUERY_NETWORK_INTERFACE_INFO, server-side copy (`copychunk.rs`),
+//! the sparse-file FSCTLs (`sparse.rs`) and FSCTL_CREATE_OR_GET_OBJECT_ID;
+//! everything else
 //! STATUS_NOT_SUPPORTED (DFS referrals STATUS_FS_DRIVER_REQUIRED, as a
 //! server without DFS answers).
 
@@ -14,6 +15,7 @@ use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
 use crate::error::status;
+use crate::handlers::sparse;
 
 /// Link speed announced for the loopback/host interface: 10 Gbit/s.
 const LINK_SPEED_BITS_PER_S: u64 = 10_000_000_000;
@@ -53,6 +55,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
             }
             crate::handlers::channel_sequence::check(ctx, req.file_id).await?;
             answer = crate::handlers::copychunk::copy(ctx, req.file_id, write, &copy, &mut out).await?;
+        }
+        Fsctl::Other(code @ (sparse::FSCTL_SET_SPARSE | sparse::FSCTL_SET_ZERO_DATA | sparse::FSCTL_QUERY_ALLOCATED_RANGES)) => {
+            answer = sparse::handle(ctx, code, req.file_id, req.input, req.max_output_response, &mut out).await?;
         }
         Fsctl::Other(_) => return Err(NtStatus::NOT_SUPPORTED),
     }

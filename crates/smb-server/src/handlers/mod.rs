@@ -26,6 +26,7 @@ pub mod query_info;
 pub mod read;
 pub mod session_setup;
 pub mod set_info;
+mod sparse;
 pub mod tree_connect;
 pub mod tree_disconnect;
 pub mod write;

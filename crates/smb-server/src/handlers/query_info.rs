@@ -101,7 +101,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: QueryInfoRequest<'_>) -> HResult {
                 }
                 fs_class::ATTRIBUTE => {
                     FileFsAttributeInformation {
-                        attributes: fs_attributes::CASE_PRESERVED_NAMES | fs_attributes::UNICODE_ON_DISK | fs_attributes::NAMED_STREAMS,
+                        attributes: fs_attributes::CASE_PRESERVED_NAMES | fs_attributes::UNICODE_ON_DISK | fs_attributes::NAMED_STREAMS | fs_attributes::SUPPORTS_SPARSE_FILES | fs_attributes::PERSISTENT_ACLS,
                         maximum_component_name_length: NAME_UNITS_MAX,
                         // What clients expect of a Windows-like server (Samba says so too).
                         file_system_name: "NTFS".into(),
