@@ -43,8 +43,9 @@ const RUNS: &[(&str, &str, u64)] = &[
     ("share", "smb2.lock", 180),
     ("share", "smb2.oplock", 400),
     ("share", "smb2.lease", 400),
-    // Server-side copy and re-authentication, out of wider suites whose
-    // other tests need what is not built (sparse files, compression).
+    // Server-side copy, sparse files and re-authentication, out of wider
+    // suites whose other tests need what is not built (compression,
+    // multi-channel, reparse points).
     ("share", "smb2.ioctl.req_resume_key", 60),
     ("share", "smb2.ioctl.copy_chunk_simple", 60),
     ("share", "smb2.ioctl.copy_chunk_multi", 60),
@@ -59,6 +60,24 @@ const RUNS: &[(&str, &str, u64)] = &[
     ("share", "smb2.ioctl.copy_chunk_max_output_sz", 60),
     ("share", "smb2.ioctl.copy_chunk_zero_length", 60),
     ("share", "smb2.session.reauth1", 60),
+    ("share", "smb2.ioctl.sparse_file_flag", 60),
+    ("share", "smb2.ioctl.sparse_file_attr", 60),
+    ("share", "smb2.ioctl.sparse_dir_flag", 60),
+    ("share", "smb2.ioctl.sparse_set_nobuf", 60),
+    ("share", "smb2.ioctl.sparse_set_oversize", 60),
+    ("share", "smb2.ioctl.sparse_qar", 60),
+    ("share", "smb2.ioctl.sparse_qar_malformed", 60),
+    ("share", "smb2.ioctl.sparse_punch", 60),
+    ("share", "smb2.ioctl.sparse_hole_dealloc", 60),
+    ("share", "smb2.ioctl.sparse_compressed", 60),
+    ("share", "smb2.ioctl.sparse_copy_chunk", 60),
+    ("share", "smb2.ioctl.sparse_punch_invalid", 60),
+    ("share", "smb2.ioctl.sparse_perms", 60),
+    ("share", "smb2.ioctl.sparse_lock", 60),
+    ("share", "smb2.ioctl.sparse_qar_multi", 60),
+    ("share", "smb2.ioctl.sparse_qar_overflow", 60),
+    ("share", "smb2.ioctl.compress_notsup_get", 60),
+    ("share", "smb2.ioctl.compress_notsup_set", 60),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,7 +1,7 @@
 //! IOCTL ([MS-SMB2] 3.3.5.15): FSCTL_VALIDATE_NEGOTIATE_INFO,
 //! FSCTL_QUERY_NETWORK_INTERFACE_INFO, server-side copy (`copychunk.rs`),
-//! the sparse-file FSCTLs (`sparse.rs`) and FSCTL_CREATE_OR_GET_OBJECT_ID;
-//! everything else
+//! the sparse-file FSCTLs (`sparse.rs`), FSCTL_GET/SET_COMPRESSION (never
+//! compressed) and FSCTL_CREATE_OR_GET_OBJECT_ID; everything else
 //! STATUS_NOT_SUPPORTED (DFS referrals STATUS_FS_DRIVER_REQUIRED, as a
 //! server without DFS answers).
 
@@ -11,6 +11,7 @@ use holdfast_smb_proto::msg::fsctl::{
 };
 use holdfast_smb_proto::msg::copychunk::CopyChunkResponse;
 use holdfast_smb_proto::msg::ioctl::{IoctlRequest, IoctlResponse};
+use holdfast_smb_proto::FileId;
 use holdfast_types::ntstatus::NtStatus;
 
 use crate::ctx::{Ctx, HResult, Reply};
@@ -30,6 +31,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
     let mut answer = NtStatus::SUCCESS;
     match fsctl {
         Fsctl::ValidateNegotiateInfo(v) => validate_negotiate(ctx, &v)?.encode(&mut out),
+        // [MS-SMB2] 3.3.5.15.11: not about an open, so FileId must be
+        // all ones.
+        Fsctl::QueryNetworkInterfaceInfo if req.file_id != (FileId { persistent: u64::MAX, volatile: u64::MAX }) => {
+            return Err(NtStatus::INVALID_PARAMETER)
+        }
         Fsctl::QueryNetworkInterfaceInfo => {
             let nic = NetworkInterface {
                 if_index: 1,
@@ -59,6 +65,20 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
         Fsctl::Other(code @ (sparse::FSCTL_SET_SPARSE | sparse::FSCTL_SET_ZERO_DATA | sparse::FSCTL_QUERY_ALLOCATED_RANGES)) => {
             answer = sparse::handle(ctx, code, req.file_id, req.input, req.max_output_response, &mut out).await?;
         }
+        // Compression is not offered: a file is never compressed, and only
+        // "no compression" may be set ([MS-FSCC] 2.3.20, 2.3.67; as ReFS).
+        Fsctl::Other(FSCTL_GET_COMPRESSION) => {
+            ctx.open(req.file_id)?;
+            out.extend_from_slice(&COMPRESSION_FORMAT_NONE.to_le_bytes());
+        }
+        Fsctl::Other(FSCTL_SET_COMPRESSION) => {
+            ctx.open(req.file_id)?;
+            match req.input.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) {
+                None => return Err(NtStatus::INVALID_PARAMETER),
+                Some(COMPRESSION_FORMAT_NONE) => {}
+                Some(_) => return Err(NtStatus::NOT_SUPPORTED),
+            }
+        }
         Fsctl::Other(_) => return Err(NtStatus::NOT_SUPPORTED),
     }
     if out.len() > req.max_output_response as usize {
@@ -69,6 +89,9 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: IoctlRequest<'_>) -> HResult {
 
 /// FSCTL_CREATE_OR_GET_OBJECT_ID ([MS-FSCC] 2.3.7).
 const FSCTL_CREATE_OR_GET_OBJECT_ID: u32 = 0x0009_00C0;
+const FSCTL_GET_COMPRESSION: u32 = 0x0009_003C;
+const FSCTL_SET_COMPRESSION: u32 = 0x0009_C040;
+const COMPRESSION_FORMAT_NONE: u16 = 0;
 
 /// FILE_OBJECTID_BUFFER ([MS-FSCC] 2.1.3): the ObjectId is the inode and
 /// the service GUID's first half (stable for the file while the service
