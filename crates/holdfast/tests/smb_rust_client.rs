@@ -237,7 +237,7 @@ async fn descriptors_are_enforced(addr: &str) {
     use holdfast_smb_client::proto::msg::create_ctx::CreateContext;
     use holdfast_types::access::{FILE_ALL_ACCESS, FILE_READ_DATA, MAXIMUM_ALLOWED};
     use holdfast_types::security::{control, user_sid, Ace, Acl, SecurityDescriptor};
-    let me = user_sid(holdfast_smb_server::identity::DOMAIN_SEED, USER);
+    let me = user_sid(holdfast_types::security::HOLDFAST_DOMAIN_SEED, USER);
     let mine = SecurityDescriptor {
         control: control::SELF_RELATIVE | control::DACL_PRESENT,
         owner: Some(me.clone()),

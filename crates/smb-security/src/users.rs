@@ -23,6 +23,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use holdfast_types::security::{user_sid, HOLDFAST_DOMAIN_SEED};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{hex, unhex};
@@ -75,6 +76,8 @@ pub enum UsersError {
     Exists(String),
     #[error("no user {0:?}")]
     NotFound(String),
+    #[error("user {name:?} would have the same SID as user {other:?}; choose another name")]
+    SidTaken { name: String, other: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -248,6 +251,12 @@ impl Users {
         let key = fold(&r.name);
         if self.index.contains_key(&key) {
             return Err(UsersError::Exists(r.name));
+        }
+        // A user's SID is derived from the name (`security::user_sid`); two
+        // users with one SID would share every file permission.
+        let sid = |n: &str| user_sid(HOLDFAST_DOMAIN_SEED, n);
+        if let Some(other) = self.records.iter().find(|o| sid(&o.name) == sid(&r.name)) {
+            return Err(UsersError::SidTaken { name: r.name, other: other.name.clone() });
         }
         self.index.insert(key, self.records.len());
         self.records.push(r);
@@ -457,5 +466,22 @@ mod tests {
             hex(&nt_hash("password")),
             "8846f7eaee8fb117ad06bdd830b7586c"
         );
+    }
+
+    #[test]
+    fn two_names_with_one_sid_are_refused() {
+        // Find two names whose SIDs collide (30-bit rids: a few tens of
+        // thousands of names are enough), as an attacker could.
+        let mut seen = HashMap::new();
+        let (a, b) = (0u32..)
+            .find_map(|i| {
+                let n = format!("u{i}");
+                seen.insert(user_sid(HOLDFAST_DOMAIN_SEED, &n), n.clone()).map(|other| (other, n))
+            })
+            .expect("a collision exists");
+        let mut u = Users::new();
+        u.add(&a, "Password-1").unwrap();
+        assert!(matches!(u.add(&b, "Password-2"), Err(UsersError::SidTaken { .. })), "{b:?} has {a:?}'s SID");
+        assert!(u.lookup(&b).is_none());
     }
 }

@@ -1,13 +1,8 @@
 //! Who a session's user is to a security descriptor: a SID per user and
-//! the groups every user is in.
+//! the groups every user is in. The user list refuses two names with one
+//! SID (`holdfast_smb_security::users`).
 
-use holdfast_types::security::{domain_users_sid, user_sid, well_known, Sid};
-
-/// The seed of the domain SID (S-1-5-21-a-b-c) of Holdfast's users. It is
-/// the same in every cluster and on every host, so a user's SID never
-/// depends on where a session lands, and a descriptor written on one host
-/// means the same on every other.
-pub const DOMAIN_SEED: &[u8] = b"holdfast";
+use holdfast_types::security::{domain_users_sid, user_sid, well_known, Sid, HOLDFAST_DOMAIN_SEED as DOMAIN_SEED};
 
 /// The SIDs an open carries to the file server (`OpenReq::token`): the
 /// user's, then Domain Users, Everyone, Authenticated Users and

@@ -26,7 +26,7 @@ mod sid;
 
 pub use check::{access_check, inherit, Token};
 pub use descriptor::{ace_flags, control, secinfo, Ace, AceType, Acl, SecurityDescriptor, ACES_MAX, ACL_REVISION, ACL_REVISION_DS, SD_BYTES_MAX};
-pub use sid::{domain_users_sid, user_sid, well_known, Sid, SID_AUTHORITY_MAX, SID_SUB_AUTHORITIES_MAX};
+pub use sid::{domain_users_sid, user_sid, well_known, Sid, HOLDFAST_DOMAIN_SEED, SID_AUTHORITY_MAX, SID_SUB_AUTHORITIES_MAX};
 
 /// Why a descriptor, ACL, ACE or SID was refused, or why access was denied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
