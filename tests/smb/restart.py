@@ -3,13 +3,14 @@
 crates/holdfast/tests/restart.rs; docs/restarts.md):
 
     restart.py open STATE     DH2Q persistent with an RH lease + WRITE + an
-                              exclusive lock
-                              on bytes 0..LOCK_BYTES, writes STATE (JSON),
+                              exclusive lock on bytes 0..LOCK_BYTES, and a
+                              write of stream STREAM; writes STATE (JSON),
                               prints READY, then holds the connection until
                               a line arrives on stdin and exits without
                               CLOSE or LOGOFF (the cluster stops meanwhile).
     restart.py reclaim STATE  after a planned stop: same ClientGuid, DH2C
-                              reclaims the same FileId, the bytes read back;
+                              reclaims the same FileId, the bytes and the
+                              stream read back;
                               a second client's lock on the range is
                               refused until the reclaimed handle unlocks it.
     restart.py conflict STATE while the handle is disconnected: another
@@ -39,6 +40,10 @@ STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_FILE_LOCK_CONFLICT = 0xC0000054
 STATUS_FILE_NOT_AVAILABLE = 0xC0000467
 LOCK_BYTES = 100
+# An alternate data stream written beside the file's data (as a browser's
+# Zone.Identifier): it must come back with the file, as its data does.
+STREAM = ":Zone.Identifier"
+STREAM_DATA = b"[ZoneTransfer]\r\nZoneId=3\r\n"
 
 
 def lock(f, flags):
@@ -94,6 +99,9 @@ def open_write_lock(state):
     check(lease_state(resp) == LEASE_RH, f"an RH lease granted (state 0x{lease_state(resp):x})")
     check(f.write(DATA, 0) == len(DATA), f"wrote {len(DATA)} bytes")
     lock(f, LockFlags.SMB2_LOCKFLAG_EXCLUSIVE_LOCK | LockFlags.SMB2_LOCKFLAG_FAIL_IMMEDIATELY)
+    s, _ = create(tree, name + STREAM, [])
+    check(s.write(STREAM_DATA, 0) == len(STREAM_DATA), f"wrote {len(STREAM_DATA)} bytes to stream {STREAM}")
+    s.close()
     st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name, "lease_key": key.hex()}
     with open(state, "w") as out:
         json.dump(st, out)
@@ -112,6 +120,7 @@ def reclaim(st):
     check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C reclaimed the same FileId.Persistent")
     check(lease_state(resp) == LEASE_RH, f"the RH lease came back with the handle (state 0x{lease_state(resp):x})")
     check(f.read(0, len(DATA)) == DATA, "the bytes written before the stop are read back")
+    check_stream(tree, st["name"])
     conn2, _, tree2 = connect_retrying(uuid.uuid4())
     g = open_for_lock(tree2, st["name"])
     # A read, not a lock: a second client's lock request would break the
@@ -125,6 +134,12 @@ def reclaim(st):
     conn2.disconnect()
     f.close()
     conn.disconnect()
+
+
+def check_stream(tree, name):
+    s, _ = create(tree, name + STREAM, [], disposition=CreateDisposition.FILE_OPEN)
+    check(s.read(0, len(STREAM_DATA)) == STREAM_DATA, f"stream {STREAM} reads back as written")
+    s.close()
 
 
 def conflict(st):
@@ -143,6 +158,7 @@ def gone(st):
     f, _ = create(tree, st["name"], [], disposition=CreateDisposition.FILE_OPEN)
     check(f.read(0, len(DATA)) == DATA, "the file's bytes survived the power loss")
     f.close()
+    check_stream(tree, st["name"])
     g, resp = create(tree, st["name"], [dh2q(uuid.uuid4())], disposition=CreateDisposition.FILE_OPEN)
     d = durable_v2(resp)
     check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "a new persistent open is granted after the reset")
