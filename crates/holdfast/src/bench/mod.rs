@@ -7,6 +7,7 @@ mod failover_partition;
 mod failover_silent;
 mod failover_store;
 mod handles;
+mod io;
 mod redis;
 mod replicate;
 mod resync;
@@ -46,6 +47,10 @@ pub enum BenchCmd {
     /// WRITE 4 KiB, CLOSE) on Holdfast's CA share against Samba's smbd
     /// started on loopback, with 1 and 16 clients.
     Smb(smb::SmbArgs),
+    /// File I/O through SMB on Holdfast's CA share against Samba's smbd on
+    /// loopback: sequential 1 MiB writes and reads, 4 KiB random writes at
+    /// queue depth 1 and 16, and a create/write/stat/delete mix.
+    Io(io::IoArgs),
 }
 
 pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
@@ -57,5 +62,6 @@ pub fn run(dir: Option<&Path>, cmd: BenchCmd) -> anyhow::Result<()> {
         BenchCmd::Failover(a) => failover::run(dir, a),
         BenchCmd::Handles(a) => handles::run(dir, a),
         BenchCmd::Smb(a) => smb::run(dir, a),
+        BenchCmd::Io(a) => io::run(dir, a),
     }
 }

@@ -48,12 +48,33 @@ pub struct SmbArgs {
 
 /// Where one server is and how to log on to it.
 #[derive(Clone)]
-struct Target {
-    name: &'static str,
-    addr: String,
-    share: String,
-    creds: Credentials,
-    persistent: bool,
+pub(super) struct Target {
+    pub(super) name: &'static str,
+    pub(super) addr: String,
+    pub(super) share: String,
+    pub(super) creds: Credentials,
+    pub(super) persistent: bool,
+}
+
+impl Target {
+    /// The Samba smbd that `bench` started, as a target.
+    pub(super) fn samba(samba: &Samba) -> Target {
+        Target {
+            name: "samba",
+            addr: format!("127.0.0.1:{}", samba.port),
+            share: "share".into(),
+            creds: Credentials::new(&samba.user, &samba.password, "WORKGROUP"),
+            persistent: false,
+        }
+    }
+
+    /// Connected, logged on and tree connected.
+    pub(super) async fn logon(&self) -> anyhow::Result<(SmbClient, Tree)> {
+        let mut c = SmbClient::connect(&self.addr, ClientConfig::default()).await.with_context(|| format!("{}: connect {}", self.name, self.addr))?;
+        c.session_setup(&self.creds, 0).await.with_context(|| format!("{}: log on as {}", self.name, self.creds.user))?;
+        let tree = c.tree_connect(&unc("127.0.0.1", &self.share)).await.with_context(|| format!("{}: tree connect {}", self.name, self.share))?;
+        Ok((c, tree))
+    }
 }
 
 struct Step {
@@ -73,7 +94,7 @@ struct OpTimes {
 
 /// `username = …` / `password = …` / `domain = …` (smbclient -A format).
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -89,9 +110,7 @@ struct Worker {
 
 impl Worker {
     async fn connect(t: &Target, i: usize, write_flags: u32) -> anyhow::Result<Worker> {
-        let mut c = SmbClient::connect(&t.addr, ClientConfig::default()).await.with_context(|| format!("{}: connect {}", t.name, t.addr))?;
-        c.session_setup(&t.creds, 0).await.with_context(|| format!("{}: log on as {}", t.name, t.creds.user))?;
-        let tree = c.tree_connect(&unc("127.0.0.1", &t.share)).await.with_context(|| format!("{}: tree connect {}", t.name, t.share))?;
+        let (c, tree) = t.logon().await?;
         let file = format!("bench-smb-{}-{i}.dat", std::process::id());
         Ok(Worker { c, tree, file, lease_key: rand::random(), persistent: t.persistent, write_flags })
     }
@@ -185,7 +204,7 @@ async fn step(t: &Target, clients: usize, warmup: f64, seconds: f64, write_flags
 /// Holdfast's service for `share`: the one the directory placed (on the
 /// live cluster with --dir, or on the temporary cluster started here),
 /// once it listens.
-async fn holdfast_target(cluster: &BenchCluster, share: &str) -> anyhow::Result<Target> {
+pub(super) async fn holdfast_target(cluster: &BenchCluster, share: &str) -> anyhow::Result<Target> {
     let dir = cluster.info.dir.clone();
     let client = Client::from_cluster(&cluster.info);
     let sh = cluster.info.file.shares.iter().find(|s| s.name == share).with_context(|| format!("no share {share:?} in the cluster config"))?;
@@ -220,13 +239,7 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
         };
         let hf = holdfast_target(&cluster, &a.share).await?;
         let samba = Samba::start(&a.samba_smbd, free_port()?)?;
-        let sb = Target {
-            name: "samba",
-            addr: format!("127.0.0.1:{}", samba.port),
-            share: "share".into(),
-            creds: Credentials::new(&samba.user, &samba.password, "WORKGROUP"),
-            persistent: false,
-        };
+        let sb = Target::samba(&samba);
         eprintln!("holdfast smbd on {}, Samba smbd on {}", hf.addr, sb.addr);
         let mut results = Vec::new();
         for clients in [1, CLIENTS_MANY] {
