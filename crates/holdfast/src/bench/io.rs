@@ -28,12 +28,11 @@ use serde_json::{json, Map, Value};
 
 use super::cluster::BenchCluster;
 use super::samba::Samba;
-use super::smb::{free_port, holdfast_target, Target};
+use super::smb::{free_port, holdfast_target, Target, CLIENTS_MANY};
 use super::stats::{round1, Samples};
 
 const SEQ_IO_BYTES: usize = 1 << 20;
 const RANDOM_IO_BYTES: usize = 4096;
-const CLIENTS_MANY: usize = 16;
 
 #[derive(Args)]
 pub struct IoArgs {

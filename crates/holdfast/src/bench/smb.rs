@@ -20,7 +20,8 @@ use super::samba::Samba;
 use super::stats::{round1, Samples};
 
 const WRITE_BYTES: usize = 4096;
-const CLIENTS_MANY: usize = 16;
+/// The "many clients" step of `bench smb` and `bench io`.
+pub(super) const CLIENTS_MANY: usize = 16;
 
 #[derive(Args)]
 pub struct SmbArgs {
