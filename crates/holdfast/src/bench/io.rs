@@ -26,9 +26,7 @@ use holdfast_smb_client::{OpenOptions, SmbClient, Tree};
 use holdfast_types::access::{DELETE, FILE_READ_ATTRIBUTES, GENERIC_READ, GENERIC_WRITE};
 use serde_json::{json, Map, Value};
 
-use super::cluster::BenchCluster;
-use super::samba::Samba;
-use super::smb::{free_port, holdfast_target, Target, CLIENTS_MANY};
+use super::smb::{holdfast_and_samba, Target, CLIENTS_MANY};
 use super::stats::{round1, Samples};
 
 const SEQ_IO_BYTES: usize = 1 << 20;
@@ -194,14 +192,7 @@ pub fn run(dir: Option<&Path>, a: IoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.seconds > 0.0 && a.seconds <= 600.0, "--seconds must be in (0, 600]");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let cluster = match dir {
-            Some(_) => BenchCluster::open(dir).await?,
-            None => BenchCluster::start_temp(true).await?,
-        };
-        let hf = holdfast_target(&cluster, &a.share).await?;
-        let samba = Samba::start(&a.samba_smbd, free_port()?)?;
-        let sb = Target::samba(&samba);
-        eprintln!("holdfast smbd on {}, Samba smbd on {}", hf.addr, sb.addr);
+        let (cluster, hf, samba, sb) = holdfast_and_samba(dir, &a.share, &a.samba_smbd).await?;
         let h = measure(&hf, &a).await?;
         let s = measure(&sb, &a).await?;
         drop(samba);

@@ -227,6 +227,21 @@ pub(super) async fn holdfast_target(cluster: &BenchCluster, share: &str) -> anyh
     Ok(Target { name: "holdfast", addr: svc.listen.clone(), share: share.to_string(), creds, persistent: true })
 }
 
+/// The two servers a `bench` compares: Holdfast's service for `share` (on
+/// the cluster of `dir`, or a temporary one started here) and a Samba
+/// smbd started on a free loopback port. Samba stops when its guard drops.
+pub(super) async fn holdfast_and_samba(dir: Option<&Path>, share: &str, samba_smbd: &Path) -> anyhow::Result<(BenchCluster, Target, Samba, Target)> {
+    let cluster = match dir {
+        Some(_) => BenchCluster::open(dir).await?,
+        None => BenchCluster::start_temp(true).await?,
+    };
+    let hf = holdfast_target(&cluster, share).await?;
+    let samba = Samba::start(samba_smbd, free_port()?)?;
+    let sb = Target::samba(&samba);
+    eprintln!("holdfast smbd on {}, Samba smbd on {}", hf.addr, sb.addr);
+    Ok((cluster, hf, samba, sb))
+}
+
 pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.seconds > 0.0 && a.seconds <= 600.0, "--seconds must be in (0, 600]");
     anyhow::ensure!(a.warmup_seconds >= 0.0 && a.warmup_seconds <= 60.0, "--warmup-seconds must be in [0, 60]");
@@ -234,14 +249,7 @@ pub fn run(dir: Option<&Path>, a: SmbArgs) -> anyhow::Result<()> {
     // the cores.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let r = rt.block_on(async {
-        let cluster = match dir {
-            Some(_) => BenchCluster::open(dir).await?,
-            None => BenchCluster::start_temp(true).await?,
-        };
-        let hf = holdfast_target(&cluster, &a.share).await?;
-        let samba = Samba::start(&a.samba_smbd, free_port()?)?;
-        let sb = Target::samba(&samba);
-        eprintln!("holdfast smbd on {}, Samba smbd on {}", hf.addr, sb.addr);
+        let (cluster, hf, samba, sb) = holdfast_and_samba(dir, &a.share, &a.samba_smbd).await?;
         let mut results = Vec::new();
         for clients in [1, CLIENTS_MANY] {
             for t in [&hf, &sb] {
