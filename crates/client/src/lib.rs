@@ -262,6 +262,29 @@ impl Client {
         }
     }
 
+    /// Waits until every write acknowledged before this call is on the
+    /// disk of every ACTIVE component, following ownership moves and
+    /// failovers like [`Client::write`].
+    pub async fn flush(&self, name: &str) -> Result<(), ClientError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(FAILOVER_WAIT_MS);
+        loop {
+            let r = async {
+                let view = self.lookup(name).await?;
+                let conn = self.conn_or_any(view.owner).await?;
+                let req = msg::Flush { object: view.id };
+                conn.call(FrameKind::Flush, vec![req.encode()], Duration::from_millis(CALL_TIMEOUT_MS)).await?;
+                Ok(())
+            }
+            .await;
+            match r {
+                Err(e) if is_transient(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(REDIRECT_PAUSE_MS)).await
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// Reads from the object's owner, following ownership moves and failovers.
     pub async fn read(&self, name: &str, offset: u64, length: u32) -> Result<Bytes, ClientError> {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(FAILOVER_WAIT_MS);

@@ -16,6 +16,9 @@ pub trait ObjectIo: Send + Sync + 'static {
     /// Acknowledged once every ACTIVE component applied it.
     fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<(), HoldfastError>>;
     fn read(&self, object: ObjectId, offset: u64, len: u64) -> BoxFut<'_, Result<Vec<u8>, HoldfastError>>;
+    /// Every write acknowledged before it is on the disk of every ACTIVE
+    /// component.
+    fn flush(&self, object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>>;
 }
 
 #[derive(Clone)]
@@ -42,5 +45,9 @@ impl Device for ObjectDevice {
 
     fn write(&self, offset: u64, data: Bytes) -> impl Future<Output = Result<(), HoldfastError>> + Send {
         self.io.write(self.object, offset, data)
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), HoldfastError>> + Send {
+        self.io.flush(self.object)
     }
 }

@@ -47,6 +47,10 @@ impl ObjectIo for MemIo {
         let d = self.dev(object);
         Box::pin(async move { d.read(offset, len).await })
     }
+
+    fn flush(&self, _object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 pub(crate) struct Rig {

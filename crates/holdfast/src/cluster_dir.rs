@@ -81,6 +81,8 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
             peer_down_ms: a.timing.peer_down_ms,
             write_timeout_ms: 1000,
             resync_bytes_per_s_max: 0,
+            disk_dirty_bytes_max: holdfast_node::config::default_disk_dirty_bytes_max(),
+            disk_dirty_age_ms_max: holdfast_node::config::default_disk_dirty_age_ms_max(),
             fault_injection: a.fault_injection,
             repair_delay_ms: a.repair_delay_ms,
             election_timeout_min_ms: a.timing.election_timeout_min_ms,

@@ -49,6 +49,10 @@ impl Device for ClientDevice {
     async fn write(&self, offset: u64, data: Bytes) -> Result<(), HoldfastError> {
         self.client.write(&self.name, offset, data).await.map_err(remote)
     }
+
+    async fn flush(&self) -> Result<(), HoldfastError> {
+        self.client.flush(&self.name).await.map_err(remote)
+    }
 }
 
 async fn blank(dev: &impl Device, len: u64) -> anyhow::Result<bool> {

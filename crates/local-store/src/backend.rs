@@ -31,6 +31,25 @@ pub trait BlockBackend: Send + Sync {
     fn load_position(&self) -> (u64, u64) {
         (0, 0)
     }
+    /// Records the position that the sync which just returned covered.
+    /// Written lazily like the position: the next `sync` makes it durable.
+    fn save_synced(&self, _position: (u64, u64)) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// True when the backend may hold writes past its position: its host
+    /// lost power (the page cache) after acknowledging writes that were
+    /// not yet synced, so the bytes after the last sync are an unknown mix
+    /// of old and new. The position was moved back to the last sync. Stays
+    /// true across restarts until [`BlockBackend::mark_clean`].
+    fn unclean(&self) -> bool {
+        false
+    }
+    /// Every byte is now what the replication protocol says it is (this
+    /// copy became the source the others are rebuilt from, or was itself
+    /// rebuilt).
+    fn mark_clean(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     fn is_volatile(&self) -> bool {
         self.kind() == ObjectKind::Memory
     }

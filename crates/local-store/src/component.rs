@@ -12,9 +12,16 @@
 //! Convergence: a component keeps its most recent writes in a bounded ring,
 //! so that a new owner can copy to a lagging component exactly the writes it
 //! is missing (see `docs/replication.md`).
+//!
+//! Disk lag: a persistent component's writes are acknowledged once they are
+//! in this host's RAM (the page cache). Its disk catches up behind, within
+//! [`DiskLag`]: a write that finds more than `dirty_bytes_max` unsynced
+//! waits for a sync, and the node syncs any component whose oldest unsynced
+//! write is older than `dirty_age_max`. FLUSH syncs on demand.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use holdfast_types::limits::{IO_BYTES_MAX, SECTOR_BYTES};
@@ -45,10 +52,38 @@ struct Order {
     recent_floor: Position,
 }
 
+/// How far a persistent component's disk may trail its RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskLag {
+    /// Unsynced bytes written since the last sync started; a write that
+    /// finds this many waits for a sync before it is acknowledged.
+    pub dirty_bytes_max: u64,
+    /// Age of the oldest unsynced write at which the node syncs.
+    pub dirty_age_max: Duration,
+}
+
+impl Default for DiskLag {
+    fn default() -> Self {
+        DiskLag { dirty_bytes_max: DIRTY_BYTES_MAX_DEFAULT, dirty_age_max: Duration::from_millis(DIRTY_AGE_MS_MAX_DEFAULT) }
+    }
+}
+
+pub const DIRTY_BYTES_MAX_DEFAULT: u64 = 64 << 20;
+pub const DIRTY_AGE_MS_MAX_DEFAULT: u64 = 1000;
+
+/// Unsynced writes of a persistent component.
+#[derive(Default)]
+struct Dirt {
+    bytes: u64,
+    since: Option<Instant>,
+}
+
 pub struct Component {
     pub object: ObjectId,
     backend: Box<dyn BlockBackend>,
     order: Mutex<Order>,
+    lag: DiskLag,
+    dirt: Mutex<Dirt>,
     /// Group commit of `sync`: concurrent callers share one backend sync.
     syncs: Mutex<SyncGate>,
     sync_done: Condvar,
@@ -92,12 +127,56 @@ impl Order {
 
 impl Component {
     pub fn new(object: ObjectId, backend: Box<dyn BlockBackend>) -> Component {
+        Self::with_lag(object, backend, DiskLag::default())
+    }
+
+    pub fn with_lag(object: ObjectId, backend: Box<dyn BlockBackend>, lag: DiskLag) -> Component {
         // A persistent component resumes from the position it saved; a
         // memory one starts empty at (0, 0).
         let applied = backend.load_position();
         let order = Order { epoch_known: applied.0, applied, recent: VecDeque::new(), recent_bytes: 0, recent_floor: applied };
         let syncs = SyncGate { started: 0, finished: 0, last_error: None };
-        Component { object, backend, order: Mutex::new(order), syncs: Mutex::new(syncs), sync_done: Condvar::new() }
+        Component { object, backend, order: Mutex::new(order), lag, dirt: Mutex::new(Dirt::default()), syncs: Mutex::new(syncs), sync_done: Condvar::new() }
+    }
+
+    fn note_dirty(&self, bytes: usize) {
+        if self.backend.is_volatile() {
+            return;
+        }
+        let mut d = self.dirt.lock().expect("dirt lock");
+        d.bytes += bytes as u64;
+        d.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Unsynced bytes (written since the last sync started).
+    pub fn dirty_bytes(&self) -> u64 {
+        self.dirt.lock().expect("dirt lock").bytes
+    }
+
+    /// True when a write must not be acknowledged before a sync: the
+    /// unsynced bytes reached `dirty_bytes_max` (backpressure that keeps
+    /// the disk lag bounded).
+    pub fn sync_due(&self) -> bool {
+        !self.backend.is_volatile() && self.dirty_bytes() >= self.lag.dirty_bytes_max
+    }
+
+    /// True when the oldest unsynced write is `dirty_age_max` old at `now`.
+    pub fn sync_due_by_age(&self, now: Instant) -> bool {
+        let d = self.dirt.lock().expect("dirt lock");
+        d.since.is_some_and(|t| now.saturating_duration_since(t) >= self.lag.dirty_age_max)
+    }
+
+    pub fn disk_lag(&self) -> DiskLag {
+        self.lag
+    }
+
+    /// See `BlockBackend::unclean`.
+    pub fn unclean(&self) -> bool {
+        self.backend.unclean()
+    }
+
+    pub fn mark_clean(&self) -> Result<(), StoreError> {
+        self.backend.mark_clean()
     }
 
     pub fn kind(&self) -> ObjectKind {
@@ -159,6 +238,7 @@ impl Component {
         }
         self.backend.write_at(offset, data)?;
         self.backend.save_position((epoch, seq))?;
+        self.note_dirty(data.len());
         o.epoch_known = epoch;
         o.applied = (epoch, seq);
         o.remember(RecentWrite { position: (epoch, seq), offset, data: data.clone() });
@@ -187,6 +267,7 @@ impl Component {
         }
         self.backend.write_at(w.offset, &w.data)?;
         self.backend.save_position(w.position)?;
+        self.note_dirty(w.data.len());
         o.applied = w.position;
         o.remember(w.clone());
         Ok(())
@@ -199,6 +280,8 @@ impl Component {
         let mut o = self.order.lock().expect("order lock");
         self.check_epoch(&o, epoch)?;
         self.backend.save_position(position)?;
+        // Every byte is about to be copied from the owner.
+        self.backend.mark_clean()?;
         o.epoch_known = epoch;
         o.applied = position;
         o.recent.clear();
@@ -213,7 +296,9 @@ impl Component {
         check_range(offset, data.len() as u64, self.size_bytes())?;
         let o = self.order.lock().expect("order lock");
         self.check_epoch(&o, epoch)?;
-        self.backend.write_at(offset, data)
+        self.backend.write_at(offset, data)?;
+        self.note_dirty(data.len());
+        Ok(())
     }
 
     /// Reads bytes. With `epoch` set, refuses if the component knows a newer
@@ -267,7 +352,18 @@ impl Component {
                 g.started += 1;
                 let number = g.started;
                 drop(g);
-                let r = self.backend.sync();
+                // Writes that return from now on count towards the next sync.
+                let covered = std::mem::take(&mut *self.dirt.lock().expect("dirt lock"));
+                let position = self.applied();
+                let r = self.backend.sync().and_then(|()| self.backend.save_synced(position));
+                if r.is_err() {
+                    let mut d = self.dirt.lock().expect("dirt lock");
+                    d.bytes += covered.bytes;
+                    d.since = match (d.since, covered.since) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
                 g = self.syncs.lock().expect("sync gate lock");
                 g.finished = number;
                 g.last_error = r.as_ref().err().map(|e| e.to_string());
@@ -278,7 +374,8 @@ impl Component {
         }
     }
 
-    pub fn needs_sync(&self) -> bool {
+    /// False for memory components, whose `sync` does nothing.
+    pub fn is_persistent(&self) -> bool {
         !self.backend.is_volatile()
     }
 }

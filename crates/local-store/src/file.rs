@@ -12,10 +12,17 @@
 //! 28     4    zero
 //! 32     8    applied_epoch u64 LE  (position of the last write applied;
 //! 40     8    applied_seq   u64 LE   rewritten with every write, in one sector)
-//! 48  4048    zero
+//! 48     8    synced_epoch  u64 LE  (position the last completed fdatasync
+//! 56     8    synced_seq    u64 LE   covered; written after it returns)
+//! 64    16    boot_id       the host boot (Linux boot_id) that last opened it
+//! 80     8    unclean       1 after a host restart lost unsynced writes,
+//!                           until the copy is a rebuild source or rebuilt
+//! 88  4008    zero
 //! ```
-//! Durability: `sync` is `File::sync_data`, i.e. fdatasync(2), which the
-//! component calls before a write is acknowledged.
+//! Durability: `sync` is `File::sync_data`, i.e. fdatasync(2). Writes are
+//! acknowledged once in the page cache (host RAM); the component syncs in
+//! the background within its disk-lag bounds, and on FLUSH
+//! (`docs/local-store.md`, "Disk lag").
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -28,11 +35,47 @@ use crate::{BlockBackend, StoreError};
 pub const FILE_HEADER_BYTES: u64 = 4096;
 const MAGIC: &[u8; 8] = b"HFOBJ\0\0\x01";
 const POSITION_OFFSET: u64 = 32;
+const SYNCED_OFFSET: u64 = 48;
+const BOOT_ID_OFFSET: u64 = 64;
+const UNCLEAN_OFFSET: u64 = 80;
+
+/// This host boot's identity: the page cache (and so every write that
+/// returned but was not yet synced) lives exactly as long as it. Zero when
+/// the kernel does not say, which makes every restart look like a process
+/// restart (the pre-lag behaviour).
+pub fn current_boot_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        let hex: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        for (i, pair) in hex.chunks(2).take(16).enumerate() {
+            let txt = std::str::from_utf8(pair).unwrap_or("0");
+            id[i] = u8::from_str_radix(txt, 16).unwrap_or(0);
+        }
+    }
+    id
+}
 
 pub struct FileBackend {
     file: File,
     path: PathBuf,
     len: u64,
+    /// See `BlockBackend::unclean`.
+    unclean: std::sync::atomic::AtomicBool,
+}
+
+fn read_u64_pair(file: &File, at: u64) -> (u64, u64) {
+    let mut b = [0u8; 16];
+    if file.read_exact_at(&mut b, at).is_err() {
+        return (0, 0);
+    }
+    (u64::from_le_bytes(b[0..8].try_into().expect("8")), u64::from_le_bytes(b[8..16].try_into().expect("8")))
+}
+
+fn write_u64_pair(file: &File, at: u64, pair: (u64, u64)) -> std::io::Result<()> {
+    let mut b = [0u8; 16];
+    b[0..8].copy_from_slice(&pair.0.to_le_bytes());
+    b[8..16].copy_from_slice(&pair.1.to_le_bytes());
+    file.write_all_at(&b, at)
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -56,15 +99,22 @@ impl FileBackend {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(|e| StoreError::io(what(), e))?;
         file.set_len(FILE_HEADER_BYTES + len).map_err(|e| StoreError::io(what(), e))?;
         file.write_all_at(&header(object, len), 0).map_err(|e| StoreError::io(what(), e))?;
+        file.write_all_at(&current_boot_id(), BOOT_ID_OFFSET).map_err(|e| StoreError::io(what(), e))?;
         file.sync_all().map_err(|e| StoreError::io(what(), e))?;
         if let Some(dir) = path.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(what(), e))?;
         }
-        Ok(FileBackend { file, path: path.to_path_buf(), len })
+        Ok(FileBackend { file, path: path.to_path_buf(), len, unclean: false.into() })
     }
 
     /// Opens an existing component file and checks its header.
     pub fn open(path: &Path, object: ObjectId, len: u64) -> Result<FileBackend, StoreError> {
+        Self::open_at_boot(path, object, len, current_boot_id())
+    }
+
+    /// [`FileBackend::open`] as if the host's boot were `boot_id` (tests
+    /// stand in a new boot for a power loss).
+    pub fn open_at_boot(path: &Path, object: ObjectId, len: u64, boot_id: [u8; 16]) -> Result<FileBackend, StoreError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -87,7 +137,27 @@ impl FileBackend {
         if meta.len() < FILE_HEADER_BYTES + len {
             return Err(corrupt(format!("file is {} bytes, expected {}", meta.len(), FILE_HEADER_BYTES + len)));
         }
-        Ok(FileBackend { file, path: path.to_path_buf(), len })
+        let mut last_boot = [0u8; 16];
+        file.read_exact_at(&mut last_boot, BOOT_ID_OFFSET).map_err(|e| corrupt(format!("cannot read header: {e}")))?;
+        let header_err = |e| StoreError::io(format!("write header of {}", path.display()), e);
+        let mut unclean = read_u64_pair(&file, UNCLEAN_OFFSET).0 == 1;
+        // A zero boot id is a file whose every write was synced before it
+        // was acknowledged (written before disk lag existed), or a host
+        // that names no boot: nothing unsynced can have been lost.
+        if last_boot != [0u8; 16] && last_boot != boot_id {
+            // The host restarted: writes after the last sync may be lost or
+            // half there. Only the synced position is certain; say so on
+            // disk before anything else happens to the file.
+            unclean = true;
+            let synced = read_u64_pair(&file, SYNCED_OFFSET);
+            write_u64_pair(&file, POSITION_OFFSET, synced).map_err(header_err)?;
+            write_u64_pair(&file, UNCLEAN_OFFSET, (1, 0)).map_err(header_err)?;
+            file.write_all_at(&boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
+            file.sync_data().map_err(|e| StoreError::io(format!("fdatasync {}", path.display()), e))?;
+        } else if last_boot != boot_id {
+            file.write_all_at(&boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
+        }
+        Ok(FileBackend { file, path: path.to_path_buf(), len, unclean: unclean.into() })
     }
 }
 
@@ -117,20 +187,26 @@ impl BlockBackend for FileBackend {
     }
 
     fn save_position(&self, position: (u64, u64)) -> Result<(), StoreError> {
-        let mut b = [0u8; 16];
-        b[0..8].copy_from_slice(&position.0.to_le_bytes());
-        b[8..16].copy_from_slice(&position.1.to_le_bytes());
-        self.file
-            .write_all_at(&b, POSITION_OFFSET)
-            .map_err(|e| StoreError::io(format!("write position to {}", self.path.display()), e))
+        write_u64_pair(&self.file, POSITION_OFFSET, position).map_err(|e| StoreError::io(format!("write position to {}", self.path.display()), e))
     }
 
     fn load_position(&self) -> (u64, u64) {
-        let mut b = [0u8; 16];
-        if self.file.read_exact_at(&mut b, POSITION_OFFSET).is_err() {
-            return (0, 0);
+        read_u64_pair(&self.file, POSITION_OFFSET)
+    }
+
+    fn save_synced(&self, position: (u64, u64)) -> Result<(), StoreError> {
+        write_u64_pair(&self.file, SYNCED_OFFSET, position).map_err(|e| StoreError::io(format!("write synced position to {}", self.path.display()), e))
+    }
+
+    fn unclean(&self) -> bool {
+        self.unclean.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn mark_clean(&self) -> Result<(), StoreError> {
+        if self.unclean.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            write_u64_pair(&self.file, UNCLEAN_OFFSET, (0, 0)).map_err(|e| StoreError::io(format!("write header of {}", self.path.display()), e))?;
         }
-        (u64::from_le_bytes(b[0..8].try_into().expect("8")), u64::from_le_bytes(b[8..16].try_into().expect("8")))
+        Ok(())
     }
 }
 
@@ -159,6 +235,30 @@ mod tests {
         b.read_at(4096, &mut buf).unwrap();
         assert_eq!(&buf, b"hello");
         assert_eq!(b.load_position(), (3, 9));
+        assert!(!b.unclean());
+        b.save_synced((3, 7)).unwrap();
+        b.save_position((3, 10)).unwrap();
+        drop(b);
+        // A process restart in the same boot: the page cache kept it all.
+        let b = FileBackend::open(&p, 7, 8192).unwrap();
+        assert!(!b.unclean());
+        assert_eq!(b.load_position(), (3, 10));
+        drop(b);
+        // A power loss: the next open is in another boot, and only the
+        // synced position is certain.
+        let b = FileBackend::open_at_boot(&p, 7, 8192, [9; 16]).unwrap();
+        assert!(b.unclean());
+        assert_eq!(b.load_position(), (3, 7));
+        drop(b);
+        // Still unclean after a process restart in the new boot, until a
+        // rebuild or convergence says otherwise.
+        let b = FileBackend::open_at_boot(&p, 7, 8192, [9; 16]).unwrap();
+        assert!(b.unclean());
+        b.mark_clean().unwrap();
+        drop(b);
+        let b = FileBackend::open_at_boot(&p, 7, 8192, [9; 16]).unwrap();
+        assert!(!b.unclean());
+        drop(b);
         assert!(matches!(FileBackend::open(&p, 8, 8192), Err(StoreError::Corrupt { .. })));
         std::fs::write(&p, b"garbage").unwrap();
         assert!(matches!(FileBackend::open(&p, 7, 8192), Err(StoreError::Corrupt { .. })));

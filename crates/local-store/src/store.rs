@@ -8,6 +8,7 @@ use holdfast_types::{ObjectId, ObjectKind};
 
 use crate::file::FileBackend;
 use crate::memory::MemoryBackend;
+use crate::component::DiskLag;
 use crate::{Component, StoreError};
 
 pub struct LocalStore {
@@ -15,6 +16,8 @@ pub struct LocalStore {
     memory_bytes_max: u64,
     memory_used_bytes: Mutex<u64>,
     components: RwLock<HashMap<ObjectId, Arc<Component>>>,
+    /// Given to every persistent component this store opens or creates.
+    disk_lag: DiskLag,
 }
 
 impl LocalStore {
@@ -27,7 +30,20 @@ impl LocalStore {
             memory_bytes_max,
             memory_used_bytes: Mutex::new(0),
             components: RwLock::new(HashMap::new()),
+            disk_lag: DiskLag::default(),
         })
+    }
+
+    /// Sets the disk lag of the persistent components opened from now on.
+    pub fn with_disk_lag(mut self, lag: DiskLag) -> LocalStore {
+        self.disk_lag = lag;
+        self
+    }
+
+    /// Persistent components whose oldest unsynced write is older than
+    /// their `dirty_age_max` at `now`: the node syncs them.
+    pub fn sync_due_by_age(&self, now: std::time::Instant) -> Vec<Arc<Component>> {
+        self.list().into_iter().filter(|c| c.sync_due_by_age(now)).collect()
     }
 
     pub fn memory_bytes_max(&self) -> u64 {
@@ -94,13 +110,13 @@ impl LocalStore {
             return Err(StoreError::Exists(object));
         }
         let b = FileBackend::create(&self.path_of(object), object, size_bytes)?;
-        self.insert(Component::new(object, Box::new(b)))
+        self.insert(Component::with_lag(object, Box::new(b), self.disk_lag))
     }
 
     /// Opens a persistent component that survived a restart.
     pub fn open_persistent(&self, object: ObjectId, size_bytes: u64) -> Result<Arc<Component>, StoreError> {
         let b = FileBackend::open(&self.path_of(object), object, size_bytes)?;
-        self.insert(Component::new(object, Box::new(b)))
+        self.insert(Component::with_lag(object, Box::new(b), self.disk_lag))
     }
 
     /// Removes a persistent component file that is not open (for example a

@@ -43,6 +43,14 @@ pub struct NodeConfig {
     /// already bounds what it takes from foreground writes).
     #[serde(default)]
     pub resync_bytes_per_s_max: u64,
+    /// Disk lag of persistent components (docs/local-store.md, "Disk
+    /// lag"): a write that finds this many unsynced bytes on a component
+    /// waits for an fdatasync before it is acknowledged.
+    #[serde(default = "default_disk_dirty_bytes_max")]
+    pub disk_dirty_bytes_max: u64,
+    /// A component whose oldest unsynced write is this old is synced.
+    #[serde(default = "default_disk_dirty_age_ms_max")]
+    pub disk_dirty_age_ms_max: u64,
     /// A component whose host has been down this long is replaced by a new
     /// one on another host, if there is one (vSAN's default: 60 minutes).
     #[serde(default = "default_repair_delay_ms")]
@@ -78,6 +86,11 @@ pub struct NodeConfig {
     #[serde(default)]
     pub test_only_serve_without_lease: bool,
 }
+
+/// Bounds of `disk_dirty_bytes_max`: at least one largest write (4 MiB),
+/// at most what a host may reasonably hold unsynced per component.
+pub const DISK_DIRTY_BYTES_MIN: u64 = 4 << 20;
+pub const DISK_DIRTY_BYTES_LIMIT: u64 = 16 << 30;
 
 /// The part of the cluster config the file server reads; other keys of
 /// that file belong to other readers.
@@ -128,6 +141,12 @@ fn default_election_max_ms() -> u64 {
 }
 fn default_write_timeout_ms() -> u64 {
     1000
+}
+pub fn default_disk_dirty_bytes_max() -> u64 {
+    holdfast_local_store::component::DIRTY_BYTES_MAX_DEFAULT
+}
+pub fn default_disk_dirty_age_ms_max() -> u64 {
+    holdfast_local_store::component::DIRTY_AGE_MS_MAX_DEFAULT
 }
 fn default_lease_ms() -> u64 {
     500
@@ -181,6 +200,12 @@ impl NodeConfig {
         }
         if !(10..=60_000).contains(&self.write_timeout_ms) {
             return Err("write_timeout_ms must be 10 to 60000".into());
+        }
+        if !(DISK_DIRTY_BYTES_MIN..=DISK_DIRTY_BYTES_LIMIT).contains(&self.disk_dirty_bytes_max) {
+            return Err(format!("disk_dirty_bytes_max must be {DISK_DIRTY_BYTES_MIN} to {DISK_DIRTY_BYTES_LIMIT} bytes"));
+        }
+        if !(10..=600_000).contains(&self.disk_dirty_age_ms_max) {
+            return Err("disk_dirty_age_ms_max must be 10 to 600000".into());
         }
         if self.lease_ms < 2 * self.heartbeat_ms || self.lease_ms > 60_000 {
             return Err(format!("lease_ms must be at least twice heartbeat_ms ({}) and at most 60000", self.heartbeat_ms));

@@ -56,6 +56,13 @@ impl ObjectIo for NodeObjectIo {
             n.read_object(object, offset, len)
         })
     }
+
+    fn flush(&self, object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>> {
+        Box::pin(async move {
+            let n = self.node.upgrade().ok_or_else(gone)?;
+            n.flush_object(object).await
+        })
+    }
 }
 
 pub async fn file_server_loop(inner: Arc<NodeInner>, fs: Arc<FileServer>) {

@@ -47,6 +47,7 @@ impl RequestHandler for NodeInner {
                 | FrameKind::ResyncChunk
                 | FrameKind::ResyncFinish
                 | FrameKind::EpochCheck
+                | FrameKind::ComponentSync
                 | FrameKind::LeaseRenew
                 | FrameKind::LeaseBarrier
         );
@@ -83,6 +84,11 @@ impl RequestHandler for NodeInner {
                 tokio::spawn(async move { me.on_read(&conn, rid, &frame.body).await });
             }
             FrameKind::EpochCheck => me.on_epoch_check(conn, rid, &frame.body),
+            FrameKind::ComponentSync => me.on_component_sync(conn, rid, &frame.body),
+            FrameKind::Flush => {
+                let conn = conn.clone();
+                tokio::spawn(async move { me.on_flush(&conn, rid, &frame.body).await });
+            }
             FrameKind::Control => {
                 let conn = conn.clone();
                 tokio::spawn(async move { me.on_control(&conn, rid, &frame.body, from_node).await });
@@ -154,7 +160,7 @@ impl NodeInner {
         if let Err(e) = c.write(w.epoch, w.seq, w.offset, &w.data) {
             return conn.respond_error(rid, &e.to_holdfast());
         }
-        self.respond_when_durable(conn, rid, c);
+        self.respond_when_applied(conn, rid, c);
     }
 
     fn on_component_read(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
@@ -193,11 +199,11 @@ impl NodeInner {
             let c = self.store.get(f.object).ok_or_else(|| {
                 HoldfastError::new(ErrorCode::NoComponent, format!("node {} holds no component of object {}", self.id, f.object))
             })?;
-            c.fence(f.epoch).map_err(|e| e.to_holdfast())
+            c.fence(f.epoch).map(|position| msg::FenceReply { position, unclean: c.unclean() }).map_err(|e| e.to_holdfast())
         }
         .await;
         match r {
-            Ok(position) => conn.respond(rid, FrameKind::Data, vec![msg::encode_position(position)]),
+            Ok(reply) => conn.respond(rid, FrameKind::Data, vec![reply.encode()]),
             Err(e) => conn.respond_error(rid, &e),
         }
     }
@@ -208,12 +214,18 @@ impl NodeInner {
         })
     }
 
-    /// Answers Ok once `c` is durable: at once for memory, after fdatasync
-    /// (off the reader task) for a persistent component.
-    fn respond_when_durable(&self, conn: &Arc<Conn>, rid: u64, c: Arc<holdfast_local_store::Component>) {
-        if !c.needs_sync() {
+    /// Answers Ok once `c` applied a write: at once, unless its disk lag
+    /// is at its bound, then after a sync (off the reader task).
+    fn respond_when_applied(&self, conn: &Arc<Conn>, rid: u64, c: Arc<holdfast_local_store::Component>) {
+        if !c.sync_due() {
             return conn.respond(rid, FrameKind::Ok, vec![]);
         }
+        self.respond_when_synced(conn, rid, c)
+    }
+
+    /// Answers Ok once everything `c` applied is on its disk (fdatasync,
+    /// off the reader task; nothing to do for memory).
+    fn respond_when_synced(&self, conn: &Arc<Conn>, rid: u64, c: Arc<holdfast_local_store::Component>) {
         let done = move |conn: &Arc<Conn>, c: &holdfast_local_store::Component| match c.sync() {
             Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
             Err(e) => conn.respond_error(rid, &e.to_holdfast()),
@@ -236,7 +248,9 @@ impl NodeInner {
             Ok(c)
         });
         match r {
-            Ok(c) => self.respond_when_durable(conn, rid, c),
+            // A rebuilt copy's disk is level before it becomes ACTIVE, so
+            // that its synced position vouches for its bytes (unclean rule).
+            Ok(c) => self.respond_when_synced(conn, rid, c),
             Err(e) => conn.respond_error(rid, &e),
         }
     }
@@ -347,7 +361,9 @@ impl NodeInner {
             Ok(c) if f.epoch < c.epoch() => {
                 conn.respond_error(rid, &HoldfastError::new(ErrorCode::StaleEpoch, format!("epoch {} is older than {}", f.epoch, c.epoch())))
             }
-            Ok(c) => self.respond_when_durable(conn, rid, c),
+            // A rebuilt copy's disk is level before it becomes ACTIVE, so
+            // that its synced position vouches for its bytes (unclean rule).
+            Ok(c) => self.respond_when_synced(conn, rid, c),
             Err(e) => conn.respond_error(rid, &e),
         }
     }
@@ -373,6 +389,14 @@ impl NodeInner {
         self.check_object_usable(object)?;
         self.served(object);
         Ok(())
+    }
+
+    /// FLUSH of an object this node owns: every write acknowledged before
+    /// it reaches the disk of every ACTIVE component. Gated like a write.
+    pub(crate) async fn flush_object(&self, object: u64) -> Result<(), HoldfastError> {
+        self.check_object_usable(object)?;
+        self.replicator.flush(object).await?;
+        self.check_object_usable(object)
     }
 
     pub(crate) fn check_object_usable(&self, object: u64) -> Result<(), HoldfastError> {
@@ -410,6 +434,31 @@ impl NodeInner {
             Err(e) => return conn.fail(rid, &bad_frame(e)),
         };
         match self.write_object(w.object, w.offset, w.data).await {
+            Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    /// The owner's FLUSH reached this component: sync once everything
+    /// queued before it on this connection is applied (it is: writes apply
+    /// on the reader task, in order).
+    fn on_component_sync(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let q = match msg::ComponentSync::decode(body) {
+            Ok(q) => q,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.component(q.object).and_then(|c| c.check_epoch_current(q.epoch).map(|()| c).map_err(|e| e.to_holdfast())) {
+            Ok(c) => self.respond_when_synced(conn, rid, c),
+            Err(e) => conn.respond_error(rid, &e),
+        }
+    }
+
+    async fn on_flush(&self, conn: &Arc<Conn>, rid: u64, body: &[u8]) {
+        let f = match msg::Flush::decode(body) {
+            Ok(f) => f,
+            Err(e) => return conn.fail(rid, &bad_frame(e)),
+        };
+        match self.flush_object(f.object).await {
             Ok(()) => conn.respond(rid, FrameKind::Ok, vec![]),
             Err(e) => conn.respond_error(rid, &e),
         }

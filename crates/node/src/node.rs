@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use holdfast_directory::{Command, Directory, DirectoryConfig};
+use holdfast_local_store::component::DiskLag;
 use holdfast_local_store::LocalStore;
 use holdfast_replication::{Replicator, ReplicatorConfig};
 use holdfast_types::limits::CLIENT_CONNS_MAX;
@@ -100,6 +101,23 @@ pub fn run(cfg: NodeConfig) -> Result<(), NodeError> {
     rt.block_on(run_node(cfg, Arc::new(TokioNet), wait_for_signal()))
 }
 
+/// Keeps every persistent component's disk within `dirty_age_max` of its
+/// RAM: checks four times per period and syncs those whose oldest unsynced
+/// write is that old (the byte bound is enforced by the writes themselves).
+async fn disk_catch_up_loop(store: Arc<LocalStore>, dirty_age_max: Duration) {
+    let mut tick = tokio::time::interval((dirty_age_max / 4).max(Duration::from_millis(5)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for c in store.sync_due_by_age(std::time::Instant::now()) {
+            let object = c.object;
+            if let Err(e) = holdfast_replication::engine::sync_component(c).await {
+                tracing::error!(object, error = %e, "background sync of a component failed; its disk lags its RAM");
+            }
+        }
+    }
+}
+
 /// Runs a node on `net` until `shutdown` completes. The simulator calls
 /// this directly, one per simulated host.
 pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
@@ -111,7 +129,8 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         tracing::error!("test_only_serve_without_lease is set: this node BREAKS the lease rule on purpose");
     }
     let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
-    let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?);
+    let lag = DiskLag { dirty_bytes_max: cfg.disk_dirty_bytes_max, dirty_age_max: Duration::from_millis(cfg.disk_dirty_age_ms_max) };
+    let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?.with_disk_lag(lag));
     let listener = net.bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
     let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
     let peers = Peers::new(me, net.clone(), secret.clone(), addrs);
@@ -187,6 +206,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     });
     tokio::spawn(crate::reconcile::reconcile_loop(inner.clone()));
     tokio::spawn(crate::lease::lease_loop(inner.clone()));
+    tokio::spawn(disk_catch_up_loop(store.clone(), lag.dirty_age_max));
     let services_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut services = None;
     if let Some(file) = &cfg.cluster_file {

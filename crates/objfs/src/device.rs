@@ -18,6 +18,15 @@ pub trait Device: Send + Sync + 'static {
     fn size_bytes(&self) -> u64;
     fn read(&self, offset: u64, len: u64) -> impl Future<Output = Result<Vec<u8>, HoldfastError>> + Send;
     fn write(&self, offset: u64, data: Bytes) -> impl Future<Output = Result<(), HoldfastError>> + Send;
+    /// Returns once every write that returned before the call is on
+    /// stable storage (for a replicated object: on the disk of every
+    /// ACTIVE component). A write that returned is only in RAM until then
+    /// (of every ACTIVE component: it survives the loss of hosts, not a
+    /// power loss of them all). A device with no volatile cache, such as
+    /// an image in memory, has nothing to do.
+    fn flush(&self) -> impl Future<Output = Result<(), HoldfastError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 pub fn check_io(offset: u64, len: u64, size: u64) -> Result<(), HoldfastError> {

@@ -148,6 +148,18 @@ impl OwnerCore {
         self.serving = true;
     }
 
+    /// The epoch and ACTIVE components a flush must reach, or why this
+    /// core cannot serve one (as for a write).
+    pub fn begin_flush(&self) -> Result<(Epoch, Vec<NodeId>), HoldfastError> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        if !self.serving {
+            return Err(HoldfastError::new(ErrorCode::NotReady, format!("object {} is still being activated", self.object)));
+        }
+        Ok((self.epoch, self.active.clone()))
+    }
+
     pub fn begin_write(&mut self) -> Result<WriteTicket, HoldfastError> {
         if let Some(e) = &self.broken {
             return Err(e.clone());

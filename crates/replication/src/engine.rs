@@ -8,8 +8,10 @@
 //!    component write to every remote target, apply it locally. Holding the
 //!    lock while queueing is what makes every connection carry this object's
 //!    writes in sequence order;
-//! 4. outside the lock: sync the local component if persistent, and wait
-//!    for the targets' acknowledgements;
+//! 4. outside the lock: wait for the targets' acknowledgements (a
+//!    persistent component syncs first only when its disk lag is at its
+//!    bound; otherwise the write is acknowledged from RAM, and `flush`
+//!    brings the disks level);
 //! 5. the core decides: acknowledge; or first commit the components that
 //!    did not apply it ABSENT in the directory, then acknowledge; or fail.
 
@@ -32,6 +34,17 @@ use crate::core::{OwnerCore, Position, WriteDecision};
 use crate::dirty::{full_ranges, DirtyMap};
 
 pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Syncs a component's disk. `sync` blocks (an fdatasync, or a wait
+/// behind another caller's in the group commit): off the async workers,
+/// or inline under the simulator's switch.
+pub async fn sync_component(c: Arc<Component>) -> Result<(), HoldfastError> {
+    if holdfast_types::io_mode::inline_blocking() {
+        return c.sync().map_err(|e| e.to_holdfast());
+    }
+    let r = tokio::task::spawn_blocking(move || c.sync()).await;
+    r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())
+}
 
 /// How the owner reaches other hosts' local stores.
 pub trait PeerTransport: Send + Sync + 'static {
@@ -214,16 +227,28 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         let mut futs = Vec::new();
         for &n in &targets {
             if n == self.me {
-                replies.push((n, slot.component.fence(epoch).map_err(|e| e.to_holdfast())));
+                let r = slot.component.fence(epoch).map(|position| msg::FenceReply { position, unclean: slot.component.unclean() });
+                replies.push((n, r.map_err(|e| e.to_holdfast())));
             } else {
                 futs.push(async move {
                     let r = self.call(n, FrameKind::Fence, vec![fence.encode()], self.cfg.rpc_timeout).await;
-                    (n, r.and_then(|b| msg::decode_position(&b).map_err(decode_err)))
+                    (n, r.and_then(|b| msg::FenceReply::decode(&b).map_err(decode_err)))
                 });
             }
         }
         replies.extend(futures::future::join_all(futs).await);
+        let unclean: Vec<NodeId> = replies.iter().filter(|(_, r)| r.as_ref().is_ok_and(|r| r.unclean)).map(|(n, _)| *n).collect();
+        let replies: Vec<(NodeId, Result<Position, HoldfastError>)> = replies.into_iter().map(|(n, r)| (n, r.map(|r| r.position))).collect();
         let plan = slot.core.lock().expect("core lock").plan_convergence(&replies)?;
+        if plan.source != self.me && (unclean.contains(&plan.source) || unclean.contains(&self.me)) {
+            // An unclean copy is either the source everything is rebuilt
+            // from or rebuilt itself: the source must own the object.
+            self.behind.lock().expect("behind lock").insert(object, plan.source);
+            return Err(HoldfastError::new(
+                ErrorCode::NotCovered,
+                format!("node {} holds the newest copy and a copy is unclean after a host restart; it must own object {object}", plan.source),
+            ));
+        }
         let mut removed = Vec::new();
         if !plan.unreachable.is_empty() {
             tracing::warn!(object, epoch, nodes = ?plan.unreachable, "components did not answer the fence; committing them ABSENT");
@@ -231,7 +256,17 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             removed.extend(plan.unreachable.iter().copied());
         }
         let mut stale = Vec::new();
-        for &(n, pos) in &plan.lagging {
+        // This copy lost unsynced writes to a host restart, so the bytes
+        // after its position are a mix nobody else holds. As the source
+        // (checked above) it is the truth from now on: every other copy is
+        // rebuilt from it, even one at the same position.
+        let unclean_source = unclean.contains(&self.me);
+        let reached = targets.iter().copied().filter(|&n| n != self.me && !plan.unreachable.contains(&n));
+        // Another unclean copy may hold past its position a mix that the
+        // source does not: rebuilt whole, whatever its position.
+        stale.extend(reached.filter(|n| unclean_source || unclean.contains(n)));
+        let rebuilt_whole = stale.clone();
+        for &(n, pos) in plan.lagging.iter().filter(|(n, _)| !rebuilt_whole.contains(n)) {
             let r = match self.fetch_missing(slot, plan.source, epoch, pos).await {
                 Ok(Some(writes)) => self.repair(slot, n, epoch, writes).await,
                 Ok(None) => Err(HoldfastError::new(ErrorCode::NotCovered, format!("node {} no longer holds the writes after {pos:?}", plan.source))),
@@ -251,6 +286,10 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         if !stale.is_empty() {
             self.dir.set_state(object, stale.clone(), ComponentState::Stale, epoch).await?;
             removed.extend(stale);
+        }
+        if unclean_source {
+            tracing::warn!(object, epoch, "this copy was unclean after a host restart; every other copy is rebuilt from it");
+            slot.component.mark_clean().map_err(|e| e.to_holdfast())?;
         }
         if !plan.lagging.is_empty() {
             tracing::info!(object, epoch, newest = ?plan.newest, lagging = ?plan.lagging, "converged components");
@@ -289,15 +328,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             for w in &writes {
                 slot.component.repair(epoch, w).map_err(|e| e.to_holdfast())?;
             }
-            if slot.component.needs_sync() {
-                // `sync` blocks (an fdatasync, or a wait behind another
-                // caller's in the group commit): off the async workers.
-                let c = slot.component.clone();
-                if holdfast_types::io_mode::inline_blocking() {
-                    return c.sync().map_err(|e| e.to_holdfast());
-                }
-                let r = tokio::task::spawn_blocking(move || c.sync()).await;
-                r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())?;
+            if slot.component.sync_due() {
+                sync_component(slot.component.clone()).await?;
             }
             return Ok(());
         }
@@ -362,14 +394,7 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         };
         let local_fut = async {
             match local {
-                Ok(()) if slot.component.needs_sync() => {
-                    let c = slot.component.clone();
-                    if holdfast_types::io_mode::inline_blocking() {
-                        return c.sync().map_err(|e| e.to_holdfast());
-                    }
-                    let r = tokio::task::spawn_blocking(move || c.sync()).await;
-                    r.map_err(|e| HoldfastError::new(ErrorCode::Internal, e.to_string()))?.map_err(|e| e.to_holdfast())
-                }
+                Ok(()) if slot.component.sync_due() => sync_component(slot.component.clone()).await,
                 r => r,
             }
         };
@@ -413,6 +438,71 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             })?;
             slot.core.lock().expect("core lock").on_absent(&decision.mark_absent);
         }
+        Ok(())
+    }
+
+    /// Makes every write acknowledged before this call durable on the disk
+    /// of every ACTIVE component (FLUSH, write-through): each syncs and
+    /// answers. `ComponentSync` is queued behind the object's writes on
+    /// each connection, so it covers them. A component that does not
+    /// answer Ok is committed ABSENT before the flush is acknowledged, as
+    /// for a write, with its whole range dirty: what its disk holds is
+    /// unknown. Memory objects have no disk: Ok at once.
+    pub async fn flush(&self, object: ObjectId) -> Result<(), HoldfastError> {
+        let slot = self.slot(object)?;
+        if !slot.component.is_persistent() {
+            return Ok(());
+        }
+        let remote_targets = |c: &OwnerCore| -> Vec<NodeId> { c.active().iter().copied().filter(|&n| n != self.me).collect() };
+        let (epoch, remote) = loop {
+            let targets = remote_targets(&slot.core.lock().expect("core lock"));
+            let mut permits = Vec::with_capacity(targets.len());
+            for &n in &targets {
+                permits.push((n, self.transport.reserve(n).await));
+            }
+            let core = slot.core.lock().expect("core lock");
+            if remote_targets(&core) != targets {
+                continue; // Targets changed while we waited for slots.
+            }
+            let (epoch, _) = core.begin_flush()?;
+            let body = msg::ComponentSync { object, epoch }.encode();
+            let remote: Vec<_> = permits
+                .into_iter()
+                .map(|(n, p)| {
+                    let f: BoxFut<Result<Bytes, HoldfastError>> = match p {
+                        Ok(p) => self.transport.send(p, n, FrameKind::ComponentSync, vec![body.clone()], self.cfg.rpc_timeout),
+                        Err(e) => Box::pin(async move { Err(e) }),
+                    };
+                    (n, f)
+                })
+                .collect();
+            break (epoch, remote);
+        };
+        let remote_fut = futures::future::join_all(remote.into_iter().map(|(n, f)| async move { (n, f.await) }));
+        let (local, results) = futures::future::join(sync_component(slot.component.clone()), remote_fut).await;
+        if let Err(e) = local {
+            tracing::error!(object, error = %e, "flush failed on the owner's own component");
+            return Err(e);
+        }
+        let failed: Vec<NodeId> = {
+            let core = slot.core.lock().expect("core lock");
+            results.iter().filter(|(n, r)| r.is_err() && core.active().contains(n)).map(|(n, _)| *n).collect()
+        };
+        if failed.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut dirty = slot.dirty.lock().expect("dirty lock");
+            for &n in &failed {
+                dirty.entry(n).or_insert_with(|| DirtyMap::new(slot.component.size_bytes())).mark(0, slot.component.size_bytes());
+            }
+        }
+        let why: Vec<String> = results.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| format!("node {n}: {e}"))).collect();
+        tracing::warn!(object, nodes = ?failed, why = ?why, "components did not sync; committing them ABSENT before acknowledging the flush");
+        self.dir.set_state(object, failed.clone(), ComponentState::Absent, epoch).await.map_err(|e| {
+            HoldfastError::new(e.code, format!("flush not acknowledged: cannot commit nodes {failed:?} ABSENT: {}", e.message))
+        })?;
+        slot.core.lock().expect("core lock").on_absent(&failed);
         Ok(())
     }
 

@@ -277,15 +277,69 @@ pub fn decode_error(b: &[u8]) -> Result<HoldfastError, DecodeError> {
     Ok(HoldfastError::new(code, message))
 }
 
-/// A write position `(epoch, seq)`: `epoch u64 | seq u64` (16 bytes). The
-/// body of a Fence reply (the component's last applied write).
-pub fn encode_position(p: (Epoch, Seq)) -> Bytes {
-    encode_u64s(&[p.0, p.1])
+/// The body of a Fence reply: `epoch u64 | seq u64 | flags u64` (24
+/// bytes). `(epoch, seq)` is the position of the component's last applied
+/// write; flags bit 0 (`FENCE_UNCLEAN`) says its host restarted and lost
+/// unsynced writes, so its bytes past that position may hold a mix no
+/// other copy has (`docs/local-store.md`, "Disk lag").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FenceReply {
+    pub position: (Epoch, Seq),
+    pub unclean: bool,
 }
 
-pub fn decode_position(b: &[u8]) -> Result<(Epoch, Seq), DecodeError> {
-    let [epoch, seq] = decode_u64s("position", b)?;
-    Ok((epoch, seq))
+pub const FENCE_UNCLEAN: u64 = 1;
+
+impl FenceReply {
+    pub fn encode(&self) -> Bytes {
+        encode_u64s(&[self.position.0, self.position.1, if self.unclean { FENCE_UNCLEAN } else { 0 }])
+    }
+    pub fn decode(b: &[u8]) -> Result<FenceReply, DecodeError> {
+        let [epoch, seq, flags] = decode_u64s("fence reply", b)?;
+        if flags & !FENCE_UNCLEAN != 0 {
+            return Err(DecodeError { what: "fence reply", reason: format!("unknown flags {flags:#x}") });
+        }
+        Ok(FenceReply { position: (epoch, seq), unclean: flags & FENCE_UNCLEAN != 0 })
+    }
+}
+
+/// ComponentSync (owner to component): `object u64 | epoch u64` (16
+/// bytes). The component syncs its disk (fdatasync) and answers Ok; queued
+/// behind the object's writes, it covers every one sent before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentSync {
+    pub object: ObjectId,
+    pub epoch: Epoch,
+}
+
+impl ComponentSync {
+    pub const BYTES: usize = 16;
+    pub fn encode(&self) -> Bytes {
+        encode_u64s(&[self.object, self.epoch])
+    }
+    pub fn decode(b: &[u8]) -> Result<ComponentSync, DecodeError> {
+        let [object, epoch] = decode_u64s("component-sync", b)?;
+        Ok(ComponentSync { object, epoch })
+    }
+}
+
+/// Flush (client to owner): `object u64` (8 bytes). The owner answers Ok
+/// once every write acknowledged before it is on the disk of every ACTIVE
+/// component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    pub object: ObjectId,
+}
+
+impl Flush {
+    pub const BYTES: usize = 8;
+    pub fn encode(&self) -> Bytes {
+        encode_u64s(&[self.object])
+    }
+    pub fn decode(b: &[u8]) -> Result<Flush, DecodeError> {
+        let [object] = decode_u64s("flush", b)?;
+        Ok(Flush { object })
+    }
 }
 
 /// RepairWrite: `object u64 | epoch u64 | pos_epoch u64 | pos_seq u64 | offset u64 | data`.
@@ -529,7 +583,15 @@ mod tests {
 
     #[test]
     fn convergence_messages_round_trip() {
-        assert_eq!(decode_position(&encode_position((3, 9))).unwrap(), (3, 9));
+        for r in [FenceReply { position: (3, 9), unclean: false }, FenceReply { position: (4, 1), unclean: true }] {
+            assert_eq!(FenceReply::decode(&r.encode()).unwrap(), r);
+        }
+        assert!(FenceReply::decode(&encode_u64s(&[3, 9, 2])).is_err());
+        assert!(FenceReply::decode(&[0; 16]).is_err());
+        let s = ComponentSync { object: 5, epoch: 7 };
+        assert_eq!(ComponentSync::decode(&s.encode()).unwrap(), s);
+        assert_eq!(Flush::decode(&Flush { object: 4 }.encode()).unwrap(), Flush { object: 4 });
+        assert!(Flush::decode(&[0; 9]).is_err());
         let r = RecentWrites { object: 1, epoch: 2, after: (1, 7) };
         assert_eq!(RecentWrites::decode(&r.encode()).unwrap(), r);
         let page = vec![
