@@ -168,8 +168,22 @@ pub struct Fs<D: Device> {
     volume_id: [u8; 16],
     state: Mutex<State>,
     flush: tokio::sync::Mutex<FlushState>,
-    /// Every op with a seq at or below this is on the device.
+    /// Every op with a seq at or below this is on the device (for a
+    /// replicated object: in the RAM of every ACTIVE copy). Ops are
+    /// acknowledged at this point.
     durable_seq: AtomicU64,
+    /// Every op with a seq at or below this, and every block it maps, is
+    /// on stable storage (`Device::flush`).
+    disk_seq: AtomicU64,
+    /// Blocks freed by ops at or below this may be reused: they are on
+    /// stable storage and so is a record saying so (a `DiskSynced` marker,
+    /// or the superblock of a checkpoint). Without the second half, a power
+    /// loss could drop the marker, and replay would check a flushed op's
+    /// data against blocks that a later op reused: a flushed op lost.
+    reuse_seq: AtomicU64,
+    /// The last `DiskSynced` record queued, (its seq, its `upto`), until a
+    /// device flush puts it on stable storage and raises `reuse_seq`.
+    marker: Mutex<Option<(u64, u64)>>,
     file_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
@@ -241,6 +255,9 @@ impl<D: Device> Fs<D> {
         let mut padded = ck;
         padded.resize(sector_round(len) as usize, 0);
         write_bytes(dev, geo.checkpoint_start[0] * BLOCK_BYTES, Bytes::from(padded)).await?;
+        // The zeroed journal and the checkpoint reach stable storage before
+        // a superblock can name them.
+        dev.flush().await.map_err(FsError::Device)?;
         let mut sb = Superblock {
             geometry: geo,
             generation: 1,
@@ -257,6 +274,7 @@ impl<D: Device> Fs<D> {
         write_bytes(dev, 0, Bytes::from(sb.encode())).await?;
         sb.generation = 2;
         write_bytes(dev, SUPERBLOCK_BYTES as u64, Bytes::from(sb.encode())).await?;
+        dev.flush().await.map_err(FsError::Device)?;
         Ok(())
     }
 
@@ -301,6 +319,9 @@ impl<D: Device> Fs<D> {
             state: Mutex::new(state),
             flush: tokio::sync::Mutex::new(flush),
             durable_seq: AtomicU64::new(next_seq - 1),
+            disk_seq: AtomicU64::new(next_seq - 1),
+            reuse_seq: AtomicU64::new(next_seq - 1),
+            marker: Mutex::new(None),
             file_locks: (0..FILE_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         };
         fs.checkpoint().await?;
@@ -350,6 +371,12 @@ impl<D: Device> Fs<D> {
     /// seq. Checks first that the checkpoint will still fit its slot, so a
     /// checkpoint can never fail for size.
     fn apply_live(&self, st: &mut State, op: Op) -> Result<u64, FsError> {
+        self.apply_live_with(st, op, None)
+    }
+
+    /// `data_crc`: the crc32 of the new data blocks the op maps, already
+    /// written (see `FLAG_DATA_CRC`).
+    fn apply_live_with(&self, st: &mut State, op: Op, data_crc: Option<u32>) -> Result<u64, FsError> {
         Self::check_failed(st)?;
         let need = st.meta.checkpoint_bytes + Meta::growth_bound(&op);
         if need > self.geo.checkpoint_slot_bytes() {
@@ -361,7 +388,7 @@ impl<D: Device> Fs<D> {
         let freed = st.meta.apply(&op)?;
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.pending.push(PendingRecord { seq, kind: op.kind(), payload: op.encode_payload() });
+        st.pending.push(PendingRecord { seq, kind: op.kind(), payload: op.encode_payload(), data_crc });
         if !freed.is_empty() {
             let gen = st.reads.free_point();
             st.deferred.push(Deferred { seq, gen, runs: freed });
@@ -454,15 +481,16 @@ impl<D: Device> Fs<D> {
     // ---- data ----
 
     fn reclaim(&self, st: &mut State) {
-        let durable = self.durable_seq.load(Ordering::Acquire);
+        let reusable = self.reuse_seq.load(Ordering::Acquire);
         let State { deferred, reads, alloc, .. } = st;
-        deferred.reclaim(durable, reads, alloc);
+        deferred.reclaim(reusable, reads, alloc);
     }
 
     /// Plans an op that needs `blocks` new data blocks: `plan` runs under
     /// the state lock and returns the block count, its own result, and
     /// whether it will read existing blocks. When the allocator is short
-    /// but freed blocks are waiting for durability, it syncs and retries.
+    /// but freed blocks are waiting for stable storage, it flushes the
+    /// device and retries.
     async fn plan_with_blocks<T>(
         &self,
         mut plan: impl FnMut(&State) -> Result<(u64, T, bool), FsError>,
@@ -484,7 +512,7 @@ impl<D: Device> Fs<D> {
                 }
             }
             tries += 1;
-            self.sync().await?;
+            self.flush_disk().await?;
             tokio::task::yield_now().await;
         }
     }
@@ -551,10 +579,11 @@ impl<D: Device> Fs<D> {
             fb += r.count;
             at += len;
         }
+        let data_crc = crc32(&[&buf]);
         let seq = {
             let mut st = self.lock();
             let size_after = st.meta.file(ino)?.size.max(end);
-            let seq = self.apply_live(&mut st, Op::Write { ino, size_after, time: now, extents })?;
+            let seq = self.apply_live_with(&mut st, Op::Write { ino, size_after, time: now, extents }, Some(data_crc))?;
             alloc.disarm();
             seq
         };
@@ -612,11 +641,13 @@ impl<D: Device> Fs<D> {
             })
             .await?;
         let mut tail_dev_block = None;
+        let mut data_crc = None;
         if let Some(old) = old {
             let mut b = read_bytes(&self.dev, old * BLOCK_BYTES, BLOCK_BYTES).await?;
             drop(read);
             b[(size % BLOCK_BYTES) as usize..].fill(0);
             let new = alloc.runs[0].start;
+            data_crc = Some(crc32(&[&b]));
             write_bytes(&self.dev, new * BLOCK_BYTES, Bytes::from(b)).await?;
             tail_dev_block = Some(new);
         } else {
@@ -624,7 +655,7 @@ impl<D: Device> Fs<D> {
         }
         let (seq, attr) = {
             let mut st = self.lock();
-            let seq = self.apply_live(&mut st, Op::SetSize { ino, size, time: now, tail_dev_block })?;
+            let seq = self.apply_live_with(&mut st, Op::SetSize { ino, size, time: now, tail_dev_block }, data_crc)?;
             alloc.disarm();
             (seq, st.meta.attr_of(ino)?)
         };

@@ -69,7 +69,7 @@ async fn check<D: Device>(dev: &D, r: &mut FsckReport) {
     }
     match load::read_journal(dev, &sb).await {
         Err(e) => r.problems.push(format!("journal: {e}")),
-        Ok(j) => match load::replay(&mut meta, &j, &sb, &sbs) {
+        Ok(j) => match load::replay(dev, &mut meta, &j, &sb, &sbs).await {
             Ok(rep) => r.journal_records = rep.records,
             Err(e) => r.problems.push(format!("journal: {e}")),
         },

@@ -33,6 +33,17 @@ pub const KIND_SET_SIZE: u16 = 5;
 pub const KIND_SET_ALLOCATION: u16 = 6;
 pub const KIND_WRITE: u16 = 7;
 pub const KIND_PUNCH: u16 = 8;
+pub const KIND_DISK_SYNCED: u16 = 9;
+
+/// Record header flag (bytes 30..32): the record was written without
+/// waiting for earlier batches to reach stable storage (disk lag). After a
+/// power loss an earlier batch may be missing while this one is there.
+pub const FLAG_LAZY: u16 = 1;
+/// Record header flag: bytes 32..36 hold `data_crc`, the crc32 of the data
+/// blocks the op maps (a `Write`'s extents in order, a `SetSize`'s tail
+/// block), so replay can tell whether they reached stable storage.
+pub const FLAG_DATA_CRC: u16 = 2;
+const FLAGS_KNOWN: u16 = FLAG_LAZY | FLAG_DATA_CRC;
 
 /// One run of a file mapped to consecutive data blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +76,10 @@ pub enum Op {
     /// Unmaps file blocks `[file_block, file_block + block_count)`: they
     /// read as zeros from then on (FSCTL_SET_ZERO_DATA's whole blocks).
     Punch { ino: Ino, file_block: u64, block_count: u64, time: u64 },
+    /// Every op up to seq `upto` had reached stable storage when this
+    /// record was queued. Changes no state; replay uses it to know which
+    /// ops' data it must check and to tell damage from a power loss.
+    DiskSynced { upto: u64 },
 }
 
 fn kind_byte(k: FileKind) -> u8 {
@@ -93,6 +108,7 @@ impl Op {
             Op::SetAllocation { .. } => KIND_SET_ALLOCATION,
             Op::Write { .. } => KIND_WRITE,
             Op::Punch { .. } => KIND_PUNCH,
+            Op::DiskSynced { .. } => KIND_DISK_SYNCED,
         }
     }
 
@@ -148,6 +164,7 @@ impl Op {
                 e.u64(*block_count);
                 e.u64(*time);
             }
+            Op::DiskSynced { upto } => e.u64(*upto),
             Op::Write { ino, size_after, time, extents } => {
                 assert!(extents.len() <= WRITE_EXTENTS_MAX, "write planned with {} extents", extents.len());
                 e.u64(*ino);
@@ -227,6 +244,7 @@ impl Op {
             }
             KIND_SET_ALLOCATION => Op::SetAllocation { ino: d.u64()?, bytes: d.u64()? },
             KIND_PUNCH => Op::Punch { ino: d.u64()?, file_block: d.u64()?, block_count: d.u64()?, time: d.u64()? },
+            KIND_DISK_SYNCED => Op::DiskSynced { upto: d.u64()? },
             KIND_WRITE => {
                 let ino = d.u64()?;
                 let size_after = d.u64()?;
@@ -253,6 +271,8 @@ pub struct PendingRecord {
     pub seq: u64,
     pub kind: u16,
     pub payload: Vec<u8>,
+    /// crc32 of the data blocks the op maps, if it maps any.
+    pub data_crc: Option<u32>,
 }
 
 pub fn framed_bytes(payload_len: usize) -> usize {
@@ -261,6 +281,13 @@ pub fn framed_bytes(payload_len: usize) -> usize {
 
 /// Appends one framed record to `out`.
 pub fn frame(out: &mut Vec<u8>, journal_gen: u32, seq: u64, batch_first_seq: u64, kind: u16, payload: &[u8]) {
+    frame_with(out, journal_gen, seq, batch_first_seq, kind, payload, 0, None)
+}
+
+/// [`frame`] with header flags and a data crc (which sets `FLAG_DATA_CRC`).
+#[allow(clippy::too_many_arguments)]
+pub fn frame_with(out: &mut Vec<u8>, journal_gen: u32, seq: u64, batch_first_seq: u64, kind: u16, payload: &[u8], flags: u16, data_crc: Option<u32>) {
+    assert!(flags & !FLAGS_KNOWN == 0);
     assert!(payload.len() <= RECORD_PAYLOAD_BYTES_MAX);
     assert!(batch_first_seq <= seq);
     let start = out.len();
@@ -272,8 +299,8 @@ pub fn frame(out: &mut Vec<u8>, journal_gen: u32, seq: u64, batch_first_seq: u64
     h.u64(batch_first_seq);
     h.u32(payload.len() as u32);
     h.u16(kind);
-    h.u16(0);
-    h.u32(0);
+    h.u16(flags | if data_crc.is_some() { FLAG_DATA_CRC } else { 0 });
+    h.u32(data_crc.unwrap_or(0));
     let crc = crc32(&[&h.buf, payload]);
     h.u32(crc);
     out.extend_from_slice(&h.buf);
@@ -286,7 +313,7 @@ pub fn frame_batch(journal_gen: u32, records: &[PendingRecord]) -> Vec<u8> {
     let mut out = Vec::with_capacity(records.iter().map(|r| framed_bytes(r.payload.len())).sum::<usize>() + SECTOR_BYTES as usize);
     let first = records.first().map_or(0, |r| r.seq);
     for r in records {
-        frame(&mut out, journal_gen, r.seq, first, r.kind, &r.payload);
+        frame_with(&mut out, journal_gen, r.seq, first, r.kind, &r.payload, FLAG_LAZY, r.data_crc);
     }
     out.resize(round_up(out.len() as u64, SECTOR_BYTES) as usize, 0);
     out
@@ -302,6 +329,8 @@ pub struct RawRecord<'a> {
     pub seq: u64,
     pub batch_first_seq: u64,
     pub kind: u16,
+    pub flags: u16,
+    pub data_crc: Option<u32>,
     pub payload: &'a [u8],
     pub framed_len: usize,
 }
@@ -331,11 +360,11 @@ pub fn read_record(j: &[u8], pos: usize) -> Result<RawRecord<'_>, NotRecord> {
     };
     let mut d = Dec::new(h, pos as u64);
     let fields = (|| -> Result<_, String> { Ok((d.u32()?, d.u32()?, d.u64()?, d.u64()?, d.u32()?, d.u16()?, d.u16()?, d.u32()?, d.u32()?)) })();
-    let Ok((_, journal_gen, seq, batch_first_seq, payload_len, kind, r1, r2, crc)) = fields else {
+    let Ok((_, journal_gen, seq, batch_first_seq, payload_len, kind, flags, data_crc, crc)) = fields else {
         return Err(NotRecord::Invalid("short header".into()));
     };
-    if r1 != 0 || r2 != 0 {
-        return Err(NotRecord::Invalid("reserved header bytes are not zero".into()));
+    if flags & !FLAGS_KNOWN != 0 || (flags & FLAG_DATA_CRC == 0 && data_crc != 0) {
+        return Err(NotRecord::Invalid("reserved header bits are not zero".into()));
     }
     let payload_len = payload_len as usize;
     if payload_len > RECORD_PAYLOAD_BYTES_MAX {
@@ -347,13 +376,15 @@ pub fn read_record(j: &[u8], pos: usize) -> Result<RawRecord<'_>, NotRecord> {
     if crc32(&[&h[..36], payload]) != crc {
         return Err(NotRecord::Invalid("crc mismatch".into()));
     }
-    Ok(RawRecord { journal_gen, seq, batch_first_seq, kind, payload, framed_len: framed_bytes(payload_len) })
+    let data_crc = (flags & FLAG_DATA_CRC != 0).then_some(data_crc);
+    Ok(RawRecord { journal_gen, seq, batch_first_seq, kind, flags, data_crc, payload, framed_len: framed_bytes(payload_len) })
 }
 
 pub struct ScannedRecord {
     pub offset: u64,
     pub seq: u64,
     pub op: Op,
+    pub data_crc: Option<u32>,
 }
 
 /// How the log ended.
@@ -368,6 +399,10 @@ pub enum LogEnd {
     /// record would be: the torn tail of a batch that was never
     /// acknowledged (or empty space that never held a record).
     Torn(String),
+    /// A lazily written record whose data blocks do not hold what it says
+    /// (their write did not reach the disk before a power loss): the log
+    /// ends before it (`load::replay`).
+    DataMissing(String),
 }
 
 pub struct Scan {
@@ -414,11 +449,18 @@ pub fn scan(j: &[u8], journal_gen: u32, first_seq: u64) -> Result<Scan, String> 
                 // start of that batch never reached the device.
                 break LogEnd::Torn(format!("seq {} of a batch whose seq {expected} is missing, at offset {pos}", raw.seq));
             }
+            if raw.seq > expected && raw.flags & FLAG_LAZY != 0 {
+                // A later batch, written before the one holding `expected`
+                // reached stable storage, which a power loss then lost (it
+                // reads as padding or an old record). `check_beyond_end`,
+                // from this record on, tells that from damage.
+                break LogEnd::Torn(format!("seq {expected} is missing before a lazily written batch (seq {}) at offset {pos}", raw.seq));
+            }
             return Err(format!("journal gap at offset {pos}: expected seq {expected}, found seq {}", raw.seq));
         }
         let op = Op::decode_payload(raw.kind, raw.payload, (pos + RECORD_HEADER_BYTES) as u64)
             .map_err(|e| format!("journal record seq {} at offset {pos} has a valid crc but does not decode: {e}", raw.seq))?;
-        records.push(ScannedRecord { offset: pos as u64, seq: raw.seq, op });
+        records.push(ScannedRecord { offset: pos as u64, seq: raw.seq, op, data_crc: raw.data_crc });
         expected += 1;
         pos += raw.framed_len;
     };
@@ -438,9 +480,13 @@ fn newer(pos: usize, found: u32, ours: u32) -> String {
 /// Past the end of the log only the remnants of one torn batch may hold
 /// valid records of this generation. Any record of a later batch (its
 /// `batch_first_seq` is past the first missing seq) or of a newer
-/// generation means acknowledged records were damaged.
+/// generation means acknowledged records were damaged. The exception is a
+/// later batch written lazily (`FLAG_LAZY`): after a power loss it may be
+/// on disk while the missing one is not, unless one of its records says
+/// the missing seq had reached stable storage (`DiskSynced`).
 fn check_beyond_end(j: &[u8], end: usize, journal_gen: u32, expected: u64) -> Result<(), String> {
-    let mut pos = round_up(end as u64 + 1, RECORD_ALIGN_BYTES as u64) as usize;
+    // From the end itself: the record there may be a later batch's.
+    let mut pos = round_up(end as u64, RECORD_ALIGN_BYTES as u64) as usize;
     let magic = RECORD_MAGIC.to_le_bytes();
     while pos + RECORD_HEADER_BYTES <= j.len() {
         if j[pos..pos + 4] == magic {
@@ -448,7 +494,12 @@ fn check_beyond_end(j: &[u8], end: usize, journal_gen: u32, expected: u64) -> Re
                 if raw.journal_gen > journal_gen {
                     return Err(newer(pos, raw.journal_gen, journal_gen));
                 }
-                if raw.journal_gen == journal_gen && raw.batch_first_seq > expected {
+                let synced_past = || {
+                    raw.kind == KIND_DISK_SYNCED
+                        && matches!(Op::decode_payload(raw.kind, raw.payload, 0), Ok(Op::DiskSynced { upto }) if upto >= expected)
+                };
+                let may_lag = raw.flags & FLAG_LAZY != 0 && !synced_past();
+                if raw.journal_gen == journal_gen && raw.batch_first_seq > expected && !may_lag {
                     return Err(format!(
                         "journal damaged in the middle: the record at offset {end} (expected seq {expected}) is unreadable, \
                          but a later batch follows (seq {} at offset {pos})",
@@ -500,10 +551,51 @@ mod tests {
             assert!(Op::decode_payload(op.kind(), &longer, 0).is_err());
         }
         assert!(Op::decode_payload(99, &[], 0).is_err());
+        let m = Op::DiskSynced { upto: 77 };
+        assert_eq!(Op::decode_payload(m.kind(), &m.encode_payload(), 0).unwrap(), m);
+    }
+
+    /// A batch as written before disk lag: no flags.
+    fn strict_batch(journal_gen: u32, records: &[PendingRecord]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in records {
+            frame(&mut out, journal_gen, r.seq, records[0].seq, r.kind, &r.payload);
+        }
+        out.resize(round_up(out.len() as u64, SECTOR_BYTES) as usize, 0);
+        out
+    }
+
+    #[test]
+    fn a_lazy_batch_past_a_missing_one_is_a_power_loss_unless_it_says_the_missing_one_was_synced() {
+        let ops = all_ops();
+        let place = |b1: &[u8], b2: &[u8]| {
+            let mut j = vec![0u8; 64 << 10];
+            j[..b1.len()].copy_from_slice(b1);
+            j[b1.len()..b1.len() + b2.len()].copy_from_slice(b2);
+            // Batch 1's second record never reached the disk.
+            j[framed_bytes(ops[0].encode_payload().len()) + RECORD_HEADER_BYTES + 3] ^= 0xff;
+            j
+        };
+        let b1 = frame_batch(1, &pending(&ops[..4], 1));
+        let s = scan(&place(&b1, &frame_batch(1, &pending(&ops[4..], 5))), 1, 1).unwrap();
+        assert_eq!(s.records.len(), 1);
+        assert!(matches!(s.end, LogEnd::Torn(_)));
+        // The later batch says seq 2 had reached stable storage: damage.
+        let mut later = pending(&ops[4..], 5);
+        let m = Op::DiskSynced { upto: 4 };
+        later.push(PendingRecord { seq: 5 + later.len() as u64, kind: m.kind(), payload: m.encode_payload(), data_crc: None });
+        let e = scan(&place(&b1, &frame_batch(1, &later)), 1, 1).err().unwrap();
+        assert!(e.contains("damaged in the middle"), "{e}");
+        // A data crc travels in the header and is covered by its crc.
+        let mut out = Vec::new();
+        frame_with(&mut out, 1, 1, 1, ops[0].kind(), &ops[0].encode_payload(), FLAG_LAZY, Some(0xdead_beef));
+        assert_eq!(read_record(&out, 0).ok().unwrap().data_crc, Some(0xdead_beef));
+        out[33] ^= 1;
+        assert!(read_record(&out, 0).is_err());
     }
 
     fn pending(ops: &[Op], first_seq: u64) -> Vec<PendingRecord> {
-        ops.iter().enumerate().map(|(i, op)| PendingRecord { seq: first_seq + i as u64, kind: op.kind(), payload: op.encode_payload() }).collect()
+        ops.iter().enumerate().map(|(i, op)| PendingRecord { seq: first_seq + i as u64, kind: op.kind(), payload: op.encode_payload(), data_crc: None }).collect()
     }
 
     #[test]
@@ -529,8 +621,8 @@ mod tests {
     fn torn_batch_ends_the_log_but_damage_before_a_later_batch_is_corruption() {
         let ops = all_ops();
         let mut j = vec![0u8; 64 << 10];
-        let b1 = frame_batch(1, &pending(&ops[..4], 1));
-        let b2 = frame_batch(1, &pending(&ops[4..], 5));
+        let b1 = strict_batch(1, &pending(&ops[..4], 1));
+        let b2 = strict_batch(1, &pending(&ops[4..], 5));
         j[..b1.len()].copy_from_slice(&b1);
         j[b1.len()..b1.len() + b2.len()].copy_from_slice(&b2);
         // Tear batch 2: its first record never arrived whole; the rest of

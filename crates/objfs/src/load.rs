@@ -9,8 +9,8 @@ use crate::checkpoint;
 use crate::device::Device;
 use crate::error::FsError;
 use crate::io::read_bytes;
-use crate::journal::{self, LogEnd};
-use crate::layout::{sector_round, SbError, Superblock, SUPERBLOCK_BYTES};
+use crate::journal::{self, LogEnd, Op};
+use crate::layout::{sector_round, Geometry, SbError, Superblock, SUPERBLOCK_BYTES};
 use crate::meta::Meta;
 
 pub const COPY_NAMES: [&str; 2] = ["A", "B"];
@@ -107,7 +107,15 @@ pub struct Replayed {
 
 /// Scans the journal and applies its records to `meta`. A record that does
 /// not apply is corruption: it applied when it was written.
-pub fn replay(meta: &mut Meta, journal: &[u8], sb: &Superblock, sbs: &Superblocks) -> Result<Replayed, FsError> {
+///
+/// Records past the last point known to be on stable storage (the newest
+/// `DiskSynced`, or the checkpoint) were written lazily: after a power loss
+/// their data blocks may not have reached the disk although the record
+/// did. Each such record with a data crc is checked against the blocks it
+/// maps; the log ends before the first that does not match
+/// (`LogEnd::DataMissing`), so no file maps a block that does not hold
+/// what was written to it. Later records go with it: replay keeps a prefix.
+pub async fn replay<D: Device>(dev: &D, meta: &mut Meta, journal: &[u8], sb: &Superblock, sbs: &Superblocks) -> Result<Replayed, FsError> {
     let scan = journal::scan(journal, sb.journal_gen, sb.journal_first_seq).map_err(|e| {
         let bad = sbs.invalid_copies();
         if bad.is_empty() {
@@ -116,12 +124,51 @@ pub fn replay(meta: &mut Meta, journal: &[u8], sb: &Superblock, sbs: &Superblock
             FsError::Corrupt(format!("{e}; {}", bad.join("; ")))
         }
     })?;
+    let synced = scan
+        .records
+        .iter()
+        .filter_map(|r| match r.op {
+            Op::DiskSynced { upto } => Some(upto),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(sb.journal_first_seq - 1);
     let mut next_seq = sb.journal_first_seq;
+    let (mut end, mut end_offset, mut records) = (scan.end.clone(), scan.end_offset, 0);
     for r in &scan.records {
+        if let Some(want) = r.data_crc.filter(|_| r.seq > synced) {
+            if let Some(got) = data_crc_of(dev, &r.op, &sb.geometry).await? {
+                if got != want {
+                    end = LogEnd::DataMissing(format!("data of seq {} at offset {} never reached the disk (crc {got:#010x}, record says {want:#010x})", r.seq, r.offset));
+                    end_offset = r.offset;
+                    break;
+                }
+            }
+        }
         meta.apply(&r.op).map_err(|e| FsError::Corrupt(format!("journal record seq {} at offset {} does not apply: {e}", r.seq, r.offset)))?;
         next_seq = r.seq + 1;
+        records += 1;
     }
-    Ok(Replayed { records: scan.records.len() as u64, next_seq, end: scan.end, end_offset: scan.end_offset })
+    Ok(Replayed { records, next_seq, end, end_offset })
+}
+
+/// crc32 of the data blocks `op` maps, in op order; `None` when it maps
+/// none, or blocks outside the data region (then `apply` refuses it).
+async fn data_crc_of<D: Device>(dev: &D, op: &Op, geo: &Geometry) -> Result<Option<u32>, FsError> {
+    let runs: Vec<(u64, u64)> = match op {
+        Op::Write { extents, .. } => extents.iter().map(|x| (x.dev_block, x.block_count as u64)).collect(),
+        Op::SetSize { tail_dev_block: Some(b), .. } => vec![(*b, 1)],
+        _ => return Ok(None),
+    };
+    if runs.is_empty() || runs.iter().any(|&(b, n)| b < geo.data_start || b.checked_add(n).is_none_or(|e| e > geo.data_end())) {
+        return Ok(None);
+    }
+    let mut data = Vec::new();
+    for (b, n) in runs {
+        data.extend_from_slice(&read_bytes(dev, b * BLOCK_BYTES, n * BLOCK_BYTES).await?);
+    }
+    Ok(Some(crc32(&[&data])))
 }
 
 pub struct Loaded {
@@ -148,7 +195,7 @@ pub async fn load<D: Device>(dev: &D) -> Result<Loaded, FsError> {
     if !problems.is_empty() {
         return Err(FsError::Corrupt(format!("checkpoint: {}", summarize(&problems))));
     }
-    let replayed = replay(&mut meta, &journal, &sb, &sbs)?;
+    let replayed = replay(dev, &mut meta, &journal, &sb, &sbs).await?;
     let mut problems = meta.check_structure();
     problems.extend(meta.check_overlaps());
     if !problems.is_empty() {

@@ -255,7 +255,7 @@ impl Meta {
             Op::SetSize { .. } => 2 * EXTENT_BYTES,
             // Unmapping a range splits at most one extent in two.
             Op::Punch { .. } => EXTENT_BYTES,
-            Op::Remove { .. } | Op::SetAttr { .. } | Op::SetAllocation { .. } => 0,
+            Op::Remove { .. } | Op::SetAttr { .. } | Op::SetAllocation { .. } | Op::DiskSynced { .. } => 0,
         }
     }
 
@@ -270,6 +270,7 @@ impl Meta {
     pub fn apply(&mut self, op: &Op) -> Result<Vec<Run>, FsError> {
         let mut freed = Vec::new();
         match op {
+            Op::DiskSynced { .. } => {}
             Op::Create { ino, parent, name, kind, attributes, time } => {
                 validate_stored_name(name)?;
                 let p = self.container(*parent, name)?;

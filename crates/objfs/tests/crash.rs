@@ -5,6 +5,13 @@
 //! every op acknowledged before the cut is in and no op that had not
 //! started is: acked(k) <= j <= started(k). The mounted image must then
 //! keep working across another remount.
+//!
+//! Power loss under disk lag: writes are acknowledged before they reach
+//! stable storage, so after a power loss the disk holds every write up to
+//! the last device flush and any subset (whole, partial or none) of the
+//! later ones. The image must still mount, pass fsck and hold the model
+//! state after j ops, every op flushed before the cut in (flushed(k) <= j
+//! <= started(k)), so no file shows bytes it was never given.
 
 mod common;
 
@@ -20,6 +27,8 @@ const SECTOR: usize = 512;
 struct Recorded {
     base: Vec<u8>,
     writes: Vec<(u64, Bytes)>,
+    /// Writes returned before each device flush.
+    flushes: Vec<usize>,
     /// Device writes issued before op i started / after it returned.
     started: Vec<usize>,
     acked: Vec<usize>,
@@ -34,20 +43,30 @@ fn layout() -> LayoutOptions {
 }
 
 async fn record(ops: &[AOp]) -> Recorded {
+    record_flushing(ops, None).await
+}
+
+/// Records a run; with `flush_every`, FLUSHes (`Fs::flush_disk`) after
+/// every that many ops, as a client would.
+async fn record_flushing(ops: &[AOp], flush_every: Option<usize>) -> Recorded {
     let base = formatted(DEVICE_BYTES, &layout()).await;
     let fs = Fs::mount(RecordingDevice::new(MemDevice::from_image(base.clone()))).await.expect("mount");
     let mut model = Model::default();
-    let mut r = Recorded { base, writes: Vec::new(), started: Vec::new(), acked: Vec::new(), states: vec![model.dump()], ops: Vec::new() };
+    let mut r = Recorded { base, writes: Vec::new(), flushes: Vec::new(), started: Vec::new(), acked: Vec::new(), states: vec![model.dump()], ops: Vec::new() };
     for (i, op) in ops.iter().enumerate() {
         let t = model.concretize(op);
         r.started.push(fs.device().writes());
         let got = run_op(&fs, &t, 5000 + i as u64).await;
+        if flush_every.is_some_and(|n| i % n == n - 1) {
+            fs.flush_disk().await.expect("flush");
+        }
         r.acked.push(fs.device().writes());
         assert_eq!(got, model.apply(&t), "op {i} {t:?}");
         r.states.push(model.dump());
         r.ops.push(t);
     }
     r.writes = fs.device().log.lock().unwrap().clone();
+    r.flushes = fs.device().flushes.lock().unwrap().clone();
     r
 }
 
@@ -160,6 +179,42 @@ async fn check_cuts(r: &Recorded, cuts: Option<Vec<usize>>, seed: u64) {
     assert!(checked > 0);
 }
 
+/// Power losses at the given cut points: everything up to the last flush
+/// before the cut, then each later write kept whole, kept in part (a
+/// random subset of its sectors) or lost, several draws per cut.
+async fn check_power_losses(r: &Recorded, cuts: Vec<usize>, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    for k in cuts {
+        let f = r.flushes.iter().copied().filter(|&f| f <= k).max().unwrap_or(0);
+        let mut img = r.base.clone();
+        for w in &r.writes[..f] {
+            apply_write(&mut img, w);
+        }
+        // Ops whose every write came before the flush are on disk.
+        let lo = r.acked.iter().take_while(|&&a| a <= f).count();
+        let hi = r.started.iter().filter(|&&s| s <= k).count();
+        for draw in 0..3 {
+            let mut t = img.clone();
+            let mut kept = 0;
+            for w in &r.writes[f..k] {
+                let n = w.1.len() / SECTOR;
+                match rng.next() % 3 {
+                    0 => {}
+                    1 => {
+                        apply_write(&mut t, w);
+                        kept += 1;
+                    }
+                    _ => {
+                        let mask: Vec<bool> = (0..n).map(|_| rng.next() % 2 == 0).collect();
+                        apply_torn(&mut t, w, &mask);
+                    }
+                }
+            }
+            check_image(r, t, lo, hi, &format!("power loss at {k}/{} (last flush after {f} writes, draw {draw}, {kept} later writes whole)", r.writes.len())).await;
+        }
+    }
+}
+
 fn p(parts: &[&str]) -> PathSel {
     PathSel::Random(parts.iter().map(|s| s.to_string()).collect())
 }
@@ -208,6 +263,21 @@ fn every_cut_of_a_deterministic_sequence_recovers() {
     });
 }
 
+#[test]
+fn power_loss_with_unflushed_writes_keeps_every_flushed_op_and_no_foreign_bytes() {
+    block_on(async {
+        let r = record_flushing(&deterministic_ops(), Some(7)).await;
+        assert!(r.flushes.len() >= 10, "expected many flushes, saw {}", r.flushes.len());
+        let n = r.writes.len();
+        let mut rng = Rng(11);
+        let mut cuts: Vec<usize> = (0..60).map(|_| rng.next() as usize % (n + 1)).collect();
+        cuts.push(n);
+        cuts.sort();
+        cuts.dedup();
+        check_power_losses(&r, cuts, 11).await;
+    });
+}
+
 /// A few entries first, so random ops mostly hit something.
 fn with_prefix(ops: Vec<AOp>) -> Vec<AOp> {
     let mut all = vec![
@@ -227,6 +297,23 @@ proptest! {
         block_on(async {
             let r = record(&with_prefix(ops)).await;
             check_cuts(&r, None, seed).await;
+        });
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn random_sequences_survive_power_loss_with_unflushed_writes(ops in prop::collection::vec(op_strategy(false), 20..80), every in 1usize..10, seed in any::<u64>()) {
+        block_on(async {
+            let r = record_flushing(&with_prefix(ops), Some(every)).await;
+            let mut rng = Rng(seed | 1);
+            let n = r.writes.len();
+            let mut cuts: Vec<usize> = (0..20).map(|_| rng.next() as usize % (n + 1)).collect();
+            cuts.push(n);
+            cuts.sort();
+            cuts.dedup();
+            check_power_losses(&r, cuts, seed).await;
         });
     }
 }

@@ -3,9 +3,55 @@
 use super::*;
 
 impl<D: Device> Fs<D> {
+    /// Returns once every op applied before the call is durable: on the
+    /// device, in the RAM of every ACTIVE copy.
     pub async fn sync(&self) -> Result<(), FsError> {
         let seq = self.lock().next_seq - 1;
         self.wait_durable(seq).await
+    }
+
+    /// FLUSH: returns once every op applied before the call, and the data
+    /// it maps, is on stable storage (the disk of every ACTIVE copy), so
+    /// it survives a power loss of every host. Queues a `DiskSynced`
+    /// record for replay; a flush with nothing new since the last one (at
+    /// most that record) does nothing.
+    pub async fn flush_disk(&self) -> Result<(), FsError> {
+        self.sync().await?;
+        let upto = self.durable_seq.load(Ordering::Acquire);
+        let on_disk = self.disk_seq.load(Ordering::Acquire);
+        let last_marker = *self.marker.lock().expect("marker lock");
+        // The last marker alone is not news worth another marker (else
+        // every FLUSH would queue one for the next to flush).
+        let only_marker = last_marker.is_some_and(|(m, _)| m == upto) && on_disk + 1 == upto;
+        let new_ops = upto > on_disk && !only_marker;
+        let confirms = last_marker.is_some_and(|(m, _)| m <= upto);
+        if !new_ops && !confirms {
+            return Ok(());
+        }
+        self.dev.flush().await.map_err(FsError::Device)?;
+        self.disk_seq.fetch_max(upto, Ordering::AcqRel);
+        let mut marker = self.marker.lock().expect("marker lock");
+        if let Some((m, covered)) = *marker {
+            if m <= upto {
+                // That marker is on stable storage now: its ops' freed
+                // blocks can be reused.
+                self.reuse_seq.fetch_max(covered, Ordering::AcqRel);
+                *marker = None;
+            }
+        }
+        if new_ops && marker.is_none() {
+            let mut st = self.lock();
+            if Self::check_failed(&st).is_ok() {
+                let seq = self.apply_live(&mut st, Op::DiskSynced { upto })?;
+                *marker = Some((seq, upto));
+            }
+        }
+        Ok(())
+    }
+
+    /// Seq of the last op known to be on stable storage (see `disk_seq`).
+    pub fn disk_seq(&self) -> u64 {
+        self.disk_seq.load(Ordering::Acquire)
     }
 
     /// Returns once the op with `seq` is on the device. The first waiter
@@ -144,6 +190,9 @@ impl<D: Device> Fs<D> {
                 fl.tail = 0;
                 fl.sb = job.sb.clone();
                 self.durable_seq.fetch_max(job.covered, Ordering::AcqRel);
+                // The superblock on stable storage vouches for them.
+                self.disk_seq.fetch_max(job.covered, Ordering::AcqRel);
+                self.reuse_seq.fetch_max(job.covered, Ordering::AcqRel);
             }),
         };
         match r {
@@ -158,10 +207,17 @@ impl<D: Device> Fs<D> {
         }
     }
 
+    /// Device flushes order the steps on stable storage: the slot and
+    /// every data block the checkpoint maps before any superblock names
+    /// it; both superblock copies before the journal is written again from
+    /// byte 0 with the new generation.
     pub(super) async fn run_checkpoint_job(&self, job: &mut CheckpointJob, copy_gen: &mut [u64; 2]) -> Result<(), FsError> {
         if !job.slot_written {
             write_bytes(&self.dev, self.geo.checkpoint_start[job.slot as usize] * BLOCK_BYTES, job.bytes.clone()).await?;
             job.slot_written = true;
+        }
+        if job.copies_done == 0 {
+            self.dev.flush().await.map_err(FsError::Device)?;
         }
         while job.copies_done < 2 {
             let copy = job.order[job.copies_done];
@@ -170,6 +226,6 @@ impl<D: Device> Fs<D> {
             copy_gen[copy] = job.sb.generation;
             job.copies_done += 1;
         }
-        Ok(())
+        self.dev.flush().await.map_err(FsError::Device)
     }
 }

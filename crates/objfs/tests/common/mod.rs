@@ -446,11 +446,14 @@ pub fn op_strategy(with_remount: bool) -> impl Strategy<Value = AOp> {
 pub struct RecordingDevice {
     pub inner: MemDevice,
     pub log: Mutex<Vec<(u64, Bytes)>>,
+    /// For each `flush`, how many writes had returned when it was called:
+    /// those are on stable storage once it returns.
+    pub flushes: Mutex<Vec<usize>>,
 }
 
 impl RecordingDevice {
     pub fn new(inner: MemDevice) -> RecordingDevice {
-        RecordingDevice { inner, log: Mutex::new(Vec::new()) }
+        RecordingDevice { inner, log: Mutex::new(Vec::new()), flushes: Mutex::new(Vec::new()) }
     }
     pub fn writes(&self) -> usize {
         self.log.lock().unwrap().len()
@@ -469,6 +472,12 @@ impl Device for RecordingDevice {
         tokio::task::yield_now().await;
         self.inner.write(offset, data.clone()).await?;
         self.log.lock().unwrap().push((offset, data));
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), HoldfastError> {
+        tokio::task::yield_now().await;
+        let n = self.writes();
+        self.flushes.lock().unwrap().push(n);
         Ok(())
     }
 }
