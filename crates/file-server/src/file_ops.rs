@@ -307,14 +307,25 @@ impl FileServer {
         Ok(Reply::Written { count: data.len() as u32 })
     }
 
-    /// Every acknowledged operation is already durable: its journal record
-    /// (and for a persistent object, the fsync of every copy) came first.
-    /// Flush waits for anything still in the group-commit queue.
+    /// Every acknowledged operation is already in the RAM of every copy;
+    /// FLUSH puts it, with everything else acknowledged on the volume, on
+    /// the disk of every copy (`Fs::flush_disk`).
     pub(crate) async fn flush(&self, fid: u64) -> Result<Reply, Fail> {
         let vol = self.volume_of_fid(fid)?;
         vol.opens.lock().expect("opens lock").get(fid)?;
-        vol.fs.sync().await?;
+        vol.fs.flush_disk().await?;
         Ok(Reply::Empty)
+    }
+
+    /// Flushes every mounted volume (the node does so every disk-lag
+    /// period): bounds how much journal replay must check after a power
+    /// loss, and lets freed blocks be reused (`Fs::flush_disk`).
+    pub async fn flush_volumes(&self) {
+        for vol in self.mounted_volumes() {
+            if let Err(e) = vol.fs.flush_disk().await {
+                tracing::warn!(volume = %vol.def.name, error = %e, "periodic flush of the volume failed");
+            }
+        }
     }
 
     pub(crate) fn stat(&self, fid: u64) -> Result<Reply, Fail> {

@@ -265,6 +265,8 @@ pub struct ShareInfo {
     pub name: String,
     pub ca: bool,
     pub handle_timeout_ms: u64,
+    /// `ShareDef::write_through`.
+    pub write_through: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -549,7 +551,7 @@ impl Reply {
             Reply::Shares(v) => {
                 e.u8(6).u32(v.len() as u32);
                 for s in v {
-                    e.str(&s.name).bool(s.ca).u64(s.handle_timeout_ms);
+                    e.str(&s.name).bool(s.ca).u64(s.handle_timeout_ms).bool(s.write_through);
                 }
             }
             Reply::StatFs { block_bytes, total_blocks, free_blocks } => {
@@ -608,7 +610,7 @@ impl Reply {
                 let n = count(&mut d)?;
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    v.push(ShareInfo { name: d.str(SHARE_BYTES_MAX)?, ca: d.bool()?, handle_timeout_ms: d.u64()? });
+                    v.push(ShareInfo { name: d.str(SHARE_BYTES_MAX)?, ca: d.bool()?, handle_timeout_ms: d.u64()?, write_through: d.bool()? });
                 }
                 Reply::Shares(v)
             }

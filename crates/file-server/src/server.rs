@@ -214,7 +214,7 @@ impl FileServer {
         self.shares_cfg
             .iter()
             .filter(|s| mounted.contains_key(&s.volume))
-            .map(|s| ShareInfo { name: s.name.clone(), ca: s.ca, handle_timeout_ms: s.handle_timeout_ms })
+            .map(|s| ShareInfo { name: s.name.clone(), ca: s.ca, handle_timeout_ms: s.handle_timeout_ms, write_through: s.write_through })
             .collect()
     }
 

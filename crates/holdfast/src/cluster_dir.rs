@@ -108,6 +108,7 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
         ca: true,
         handle_timeout_ms: holdfast_types::share::HANDLE_TIMEOUT_MS_DEFAULT,
         acls: true,
+        write_through: false,
     }];
     holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
     // Its address moves with the volume's owner (docs/services.md).

@@ -68,8 +68,11 @@ impl Default for DiskLag {
     }
 }
 
-pub const DIRTY_BYTES_MAX_DEFAULT: u64 = 64 << 20;
-pub const DIRTY_AGE_MS_MAX_DEFAULT: u64 = 1000;
+/// Defaults of [`DiskLag`]: ext4's commit interval (5 s) for the age, and
+/// for the bytes a burst a host's RAM takes in its stride (a quarter of a
+/// GiB per component) while the disk, shared by every copy on it, trails.
+pub const DIRTY_BYTES_MAX_DEFAULT: u64 = 256 << 20;
+pub const DIRTY_AGE_MS_MAX_DEFAULT: u64 = 5000;
 
 /// Unsynced writes of a persistent component.
 #[derive(Default)]

@@ -225,7 +225,15 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
                 tracing::error!(socket = %socket.display(), error = %e, "file-server socket failed");
             }
         });
-        tokio::spawn(crate::fileserve::file_server_loop(inner.clone(), fs));
+        tokio::spawn(crate::fileserve::file_server_loop(inner.clone(), fs.clone()));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lag.dirty_age_max);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                fs.flush_volumes().await;
+            }
+        });
     }
 
     tokio::select! {

@@ -87,6 +87,8 @@ pub struct Tree {
     pub share: String,
     pub is_ipc: bool,
     pub ca: bool,
+    /// Every WRITE is written through (`ShareDef::write_through`).
+    pub write_through: bool,
     /// The share's durable-handle timeout (default and cap), milliseconds.
     pub handle_timeout_ms: u64,
 }
@@ -119,6 +121,8 @@ pub struct Open {
     /// FileModeInformation as the client set it (SET_INFO): reported
     /// back, no other effect.
     pub mode: u32,
+    /// Opened with FILE_WRITE_THROUGH: every WRITE is written through.
+    pub write_through: bool,
     /// Open.ChannelSequence (3.x): the newest channel epoch seen.
     pub channel_sequence: u16,
     pub dir: DirCursor,

@@ -1,33 +1,18 @@
-//! CRC-32 (IEEE 802.3, the zlib/PNG polynomial), table driven. Written out
-//! here rather than pulled in as a crate: it is twenty lines, and every
+//! CRC-32 (IEEE 802.3, the zlib/PNG polynomial; CRC-32/ISO-HDLC). Every
 //! on-disk and on-object format of the project (directory log, component
-//! file header, file-system superblock, journal and handle slots) uses it.
+//! file header, file-system superblock, journal records and the data crc
+//! they carry, handle slots) uses it. `crc32fast` rather than a table of
+//! our own: the journal checksums every data block written, and the
+//! byte-at-a-time table cost about 2 ms per MiB on the write path.
 
+/// The CRC-32 of the concatenation of `parts`.
 pub fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut crc = !0u32;
+    let mut h = crc32fast::Hasher::new();
     for part in parts {
-        for &b in *part {
-            crc = CRC_TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
-        }
+        h.update(part);
     }
-    !crc
+    h.finalize()
 }
-
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {

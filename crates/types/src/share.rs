@@ -53,6 +53,12 @@ pub struct ShareDef {
     /// Off, every authenticated user may do anything any open allows.
     #[serde(default = "yes")]
     pub acls: bool,
+    /// Every WRITE waits until its data is on the disk of every copy, as
+    /// if each were WRITE_THROUGH (Windows' CA shares behave so). Off, a
+    /// WRITE is acknowledged once in the RAM of every copy and FLUSH or
+    /// WRITE_THROUGH puts it on disk (docs/durability.md).
+    #[serde(default)]
+    pub write_through: bool,
 }
 
 fn yes() -> bool {
@@ -263,7 +269,7 @@ mod tests {
 
     #[test]
     fn config_checks_name_the_problem() {
-        let s = ShareDef { name: "share".into(), volume: "share".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true };
+        let s = ShareDef { name: "share".into(), volume: "share".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true, write_through: false };
         assert!(validate(&[vol()], &[s.clone()]).is_ok());
         let e = validate(&[], &[s.clone()]).unwrap_err();
         assert!(e.contains("not defined"), "{e}");
@@ -280,7 +286,7 @@ mod tests {
 
     #[test]
     fn service_checks_name_the_problem() {
-        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true };
+        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true, write_through: false };
         let shares = vec![share("a", "v1"), share("b", "v1"), share("c", "v2")];
         let svc = |n: &str, l: &str, sh: &[&str]| ServiceDef { name: n.into(), listen: l.into(), shares: sh.iter().map(|s| s.to_string()).collect() };
         let host = ServiceHostDef::default();

@@ -234,6 +234,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
         granted_access,
         position: 0,
         mode: 0,
+        write_through: req.create_options & holdfast_smb_proto::msg::create::create_options::WRITE_THROUGH != 0,
         channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };

@@ -529,6 +529,7 @@ async fn reclaim(
         granted_access: rec.granted_access,
         position,
         mode: 0,
+        write_through: req.create_options & holdfast_smb_proto::msg::create::create_options::WRITE_THROUGH != 0,
         channel_sequence: ctx.hdr.channel_sequence(),
         dir: DirCursor::default(),
     };
@@ -566,7 +567,7 @@ mod tests {
     }
 
     fn tree(ca: bool, handle_timeout_ms: u64) -> Tree {
-        Tree { share: "share".into(), is_ipc: false, ca, handle_timeout_ms }
+        Tree { share: "share".into(), is_ipc: false, ca, write_through: false, handle_timeout_ms }
     }
 
     fn dh2q(timeout: u32, flags: u32) -> CreateContext {

@@ -15,7 +15,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
     }
     let name = req.share_name().to_string();
     let tree = if name.eq_ignore_ascii_case("IPC$") {
-        Tree { share: "IPC$".into(), is_ipc: true, ca: false, handle_timeout_ms: 0 }
+        Tree { share: "IPC$".into(), is_ipc: true, ca: false, write_through: false, handle_timeout_ms: 0 }
     } else {
         let served = &ctx.srv.cfg.shares;
         if !served.is_empty() && !served.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
@@ -27,7 +27,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
             Err(e) => return Err(ctx.srv.fs_error(e).await),
         };
         let sh = shares.into_iter().find(|s| s.name.eq_ignore_ascii_case(&name)).ok_or(NtStatus::BAD_NETWORK_NAME)?;
-        Tree { share: sh.name, is_ipc: false, ca: sh.ca, handle_timeout_ms: sh.handle_timeout_ms }
+        Tree { share: sh.name, is_ipc: false, ca: sh.ca, write_through: sh.write_through, handle_timeout_ms: sh.handle_timeout_ms }
     };
     let resp = if tree.is_ipc {
         TreeConnectResponse {
