@@ -2,13 +2,17 @@
 """A persistent handle across the failover of the host that served it
 (driven by crates/holdfast/tests/smb_persistent.rs):
 
-    failover.py open STATE     DH2Q persistent + WRITE on SMB_PORT, writes
+    failover.py open STATE     DH2Q persistent + WRITE on SMB_PORT, then
+                               BULK_WRITES more plain writes (no
+                               WRITE_THROUGH, no FLUSH: each acknowledged
+                               from the RAM of every copy), writes
                                STATE (JSON), prints READY, then holds the
                                connection until a line arrives on stdin
                                (the test kills the serving host meanwhile)
                                and exits without CLOSE or LOGOFF.
     failover.py reclaim STATE  connects to SMB_PORT (the survivor's smbd)
-                               with the same ClientGuid, DH2C, reads back.
+                               with the same ClientGuid, DH2C, reads back
+                               every acknowledged byte.
                                The connection and tree connect are retried
                                for up to RECONNECT_S seconds, as a client
                                does while a service moves (the address may
@@ -39,6 +43,15 @@ from test_persistent import DATA, DurableHandleFlags, check, connect, create, dh
 
 RECONNECT_S = 30
 RETRY_S = 0.2
+# Plain writes after DATA, none flushed: the owner is killed before any
+# FLUSH, so they survive only as RAM copies on the survivors.
+BULK_WRITES = 48
+BULK_BYTES = 65536
+
+
+def bulk(i):
+    """Write i's bytes: distinct per write, so a lost or misplaced one shows."""
+    return bytes(((i * 131 + j * 7) ^ (j >> 8)) & 0xFF for j in range(BULK_BYTES))
 
 
 def connect_retrying(client_guid, retry_s=RETRY_S, quiet=False):
@@ -54,7 +67,7 @@ def connect_retrying(client_guid, retry_s=RETRY_S, quiet=False):
             time.sleep(retry_s)
 
 
-def open_and_write(state):
+def open_and_write(state, bulk_writes=0):
     client_guid, create_guid = uuid.uuid4(), uuid.uuid4()
     name = f"failover-{uuid.uuid4().hex[:8]}.bin"
     conn, _, tree = connect(client_guid)
@@ -62,7 +75,12 @@ def open_and_write(state):
     d = durable_v2(resp)
     check(len(d) == 1 and d[0]["flags"].get_value() & DurableHandleFlags.SMB2_DHANDLE_FLAG_PERSISTENT, "persistent handle granted")
     check(f.write(DATA, 0) == len(DATA), f"wrote {len(DATA)} bytes")
-    st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name}
+    for i in range(bulk_writes):
+        if f.write(bulk(i), len(DATA) + i * BULK_BYTES) != BULK_BYTES:
+            check(False, f"plain write {i} acknowledged")
+    if bulk_writes:
+        check(True, f"{bulk_writes} plain writes of {BULK_BYTES} bytes acknowledged, none flushed")
+    st = {"client_guid": str(client_guid), "create_guid": str(create_guid), "file_id": f.file_id.hex(), "name": name, "bulk_writes": bulk_writes}
     with open(state, "w") as out:
         json.dump(st, out)
     return conn, st
@@ -73,13 +91,19 @@ def reclaim(st, retry_s=RETRY_S, quiet=False):
     f, _ = create(tree, st["name"], [dh2c(bytes.fromhex(st["file_id"]), uuid.UUID(st["create_guid"]))], disposition=CreateDisposition.FILE_OPEN)
     check(f.file_id[:8] == bytes.fromhex(st["file_id"])[:8], "DH2C reclaimed the same FileId.Persistent")
     check(f.read(0, len(DATA)) == DATA, "the bytes written before are read back")
+    n = st.get("bulk_writes", 0)
+    for i in range(n):
+        if f.read(len(DATA) + i * BULK_BYTES, BULK_BYTES) != bulk(i):
+            check(False, f"plain write {i} of {n} (never flushed) is read back")
+    if n:
+        check(True, f"all {n} plain writes (never flushed) are read back")
     return conn, f
 
 
 def main():
     phase, state = sys.argv[1], sys.argv[2]
     if phase == "open":
-        conn, _ = open_and_write(state)
+        conn, _ = open_and_write(state, BULK_WRITES)
         print("READY", flush=True)
         sys.stdin.readline()
         # The host is gone: drop the socket without CLOSE or LOGOFF.

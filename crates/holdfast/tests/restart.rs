@@ -6,6 +6,9 @@
 //!   handle table comes back empty under a new incarnation, an old DH2C is
 //!   STATUS_OBJECT_NAME_NOT_FOUND, and `status` shows the reset and how many
 //!   records were lost;
+//! - a crash of every process while writes are in flight (crash.py): the
+//!   volume mounts, `holdfast fsck` is clean, every flushed file reads back
+//!   whole and no file holds bytes that were never written to it;
 //! - a planned stop (`holdfast cluster stop`): the handle table is parked
 //!   on the volume, and after the restart the client reclaims its handle
 //!   with DH2C, its bytes and its byte-range lock intact.
@@ -152,17 +155,7 @@ fn power_cut_resets_the_handle_table_and_the_share_comes_back() {
     wait_status(&c, "the handle census counts the open", |s| handle_object(s).table.census.as_ref().is_some_and(|n| n.records >= 1));
 
     // A power cut: every process of every host, at once, without a word.
-    for id in 1..=3u64 {
-        if let Ok(pid) = std::fs::read_to_string(c.dir.join(format!("node-{id}/smbd-share.pid"))) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                // SAFETY: kill(2) on a pid our cluster's node wrote.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
-    }
-    c.kill_all();
+    crash_everything(&mut c);
     finish_opener(opener, out, seen);
 
     start_all(&mut c);
@@ -179,6 +172,42 @@ fn power_cut_resets_the_handle_table_and_the_share_comes_back() {
     let logs = (1..=3).map(|n| std::fs::read_to_string(c.dir.join(format!("node-{n}/node.log"))).unwrap_or_default()).collect::<String>();
     assert!(logs.contains("handle_table_reset") && logs.contains("records_lost=\"1\""), "the reset is logged as an event naming its volume");
     assert_eq!(service_addr(&c, "share"), addr);
+}
+
+/// SIGKILL of every smbd and node process at once.
+fn crash_everything(c: &mut TestCluster) {
+    for id in 1..=3u64 {
+        if let Ok(pid) = std::fs::read_to_string(c.dir.join(format!("node-{id}/smbd-share.pid"))) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: kill(2) on a pid our cluster's node wrote.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+    c.kill_all();
+}
+
+#[test]
+fn crash_of_every_host_mid_writes_keeps_flushed_files_and_exposes_no_foreign_bytes() {
+    let py = venv_python();
+    let (mut c, addr) = service_cluster("restart-crash");
+    let state = c.dir.join("crash-state.json");
+    let (writer, out, seen) = start_script_opener(&py, "crash.py", &addr, &state);
+    // Let unflushed writes pile up, then crash everything in their midst.
+    std::thread::sleep(Duration::from_millis(700));
+    crash_everything(&mut c);
+    let seen = finish_opener(writer, out, seen);
+
+    start_all(&mut c);
+    let (ok, text) = run_phase(&py, "crash.py", "check", &addr, &state);
+    assert!(ok, "after a crash mid-writes:\n{seen}{text}\n{}", c.logs());
+    println!("{seen}{text}");
+    // `fsck` exits non-zero on any problem (cli_ok would fail).
+    let fsck = String::from_utf8(c.cli_ok(&["fsck", "share"])).unwrap();
+    println!("{fsck}");
+    assert!(fsck.contains("file system: generation") && !fsck.contains("problem:"), "fsck after the crash: {fsck}");
 }
 
 #[test]
