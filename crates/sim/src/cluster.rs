@@ -56,8 +56,10 @@ impl Layout {
             peer_down_ms: 600,
             write_timeout_ms: 1000,
             resync_bytes_per_s_max: 0,
-            disk_dirty_bytes_max: holdfast_node::config::default_disk_dirty_bytes_max(),
-            disk_dirty_age_ms_max: holdfast_node::config::default_disk_dirty_age_ms_max(),
+            // Short enough that background syncs run within the fault
+            // phase, between acknowledged writes.
+            disk_dirty_bytes_max: holdfast_node::config::DISK_DIRTY_BYTES_MIN,
+            disk_dirty_age_ms_max: 300,
             // A one-millisecond range makes the timeout fixed: openraft draws
             // it from a thread RNG the seed does not control.
             election_timeout_min_ms: 400,

@@ -50,6 +50,18 @@ impl SimOptions {
         SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, break_lease: false, verbose: false }
     }
 
+    /// The kind of the simulated object: persistent on even seeds (each
+    /// write acknowledged once in the RAM of every copy, the disks trailing
+    /// within the disk-lag bounds), memory on odd ones. Fixed by the seed,
+    /// so a replay runs the same kind.
+    pub fn object_kind(&self) -> holdfast_types::ObjectKind {
+        if self.seed % 2 == 0 {
+            holdfast_types::ObjectKind::Persistent
+        } else {
+            holdfast_types::ObjectKind::Memory
+        }
+    }
+
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
         let mut c = format!("cargo run -p holdfast-sim --release -- --seed {} --nodes {}", self.seed, self.nodes);

@@ -1,4 +1,5 @@
-//! The client host: creates a 3-copy memory object, then runs writers (each
+//! The client host: creates a 3-copy object (persistent or memory, by the
+//! seed: `SimOptions::object_kind`), then runs writers (each
 //! slot written once, retried until acknowledged or given up) and a reader
 //! of acknowledged slots during the fault phase; after the liveness phase
 //! it reads back every component for the oracle.
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use holdfast_client::Client;
-use holdfast_types::{ErrorCode, ObjectKind, ObjectState};
+use holdfast_types::{ErrorCode, ObjectState};
 use holdfast_wire::control::{ControlRequest, StatusView};
 use rand::{Rng, SeedableRng};
 
@@ -49,7 +50,7 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let req = ControlRequest::CreateObject { name: OBJECT_NAME.into(), kind: ObjectKind::Memory, size_bytes: OBJECT_BYTES, replicas: 3 };
+    let req = ControlRequest::CreateObject { name: OBJECT_NAME.into(), kind: opts.object_kind(), size_bytes: OBJECT_BYTES, replicas: 3 };
     let view = client.create_object(req).await.map_err(|e| format!("create object: {e}"))?;
     {
         let mut h = world.lock().expect("history");
