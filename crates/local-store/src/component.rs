@@ -465,6 +465,31 @@ mod tests {
         assert_eq!(c.recent_since((1, RECENT_WRITES_MAX as u64)).unwrap().len(), 10);
     }
 
+    #[test]
+    fn disk_lag_counts_unsynced_bytes_and_age_and_a_sync_clears_them() {
+        use std::sync::Arc;
+        let counts = Arc::new(Counts::default());
+        let backend = CountingBackend { inner: MemoryBackend::new(16 * 4096), counts: counts.clone() };
+        let lag = DiskLag { dirty_bytes_max: 1024, dirty_age_max: Duration::from_millis(50) };
+        let c = Component::with_lag(1, Box::new(backend), lag);
+        assert!(c.is_persistent() && !c.sync_due());
+        c.write(1, 1, 0, &b(1)).unwrap();
+        assert_eq!(c.dirty_bytes(), 512);
+        assert!(!c.sync_due(), "under the byte bound");
+        let now = Instant::now();
+        assert!(!c.sync_due_by_age(now));
+        assert!(c.sync_due_by_age(now + Duration::from_millis(60)), "the oldest unsynced write is past the age bound");
+        c.write(1, 2, 512, &b(2)).unwrap();
+        assert!(c.sync_due(), "at the byte bound a write must sync before it is acknowledged");
+        c.sync().unwrap();
+        assert_eq!(c.dirty_bytes(), 0);
+        assert!(!c.sync_due() && !c.sync_due_by_age(now + Duration::from_secs(60)));
+        // A memory component never lags: it has no disk.
+        let m = comp();
+        m.write(1, 1, 0, &b(1)).unwrap();
+        assert!(!m.is_persistent() && m.dirty_bytes() == 0 && !m.sync_due());
+    }
+
     /// What [`CountingBackend`] saw, shared with the test.
     #[derive(Default)]
     struct Counts {
