@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+pub use holdfast_objfs::device::PendingWrite;
 use holdfast_objfs::Device;
 use holdfast_types::{HoldfastError, ObjectId};
 
@@ -19,6 +20,13 @@ pub trait ObjectIo: Send + Sync + 'static {
     /// Every write acknowledged before it is on the disk of every ACTIVE
     /// component.
     fn flush(&self, object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>>;
+    /// `Device::write_ordered`: the default waits for the whole write.
+    fn write_ordered(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<PendingWrite, HoldfastError>> {
+        Box::pin(async move {
+            self.write(object, offset, data).await?;
+            Ok(Box::pin(async { Ok(()) }) as PendingWrite)
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -49,5 +57,9 @@ impl Device for ObjectDevice {
 
     fn flush(&self) -> impl Future<Output = Result<(), HoldfastError>> + Send {
         self.io.flush(self.object)
+    }
+
+    fn write_ordered(&self, offset: u64, data: Bytes) -> impl Future<Output = Result<PendingWrite, HoldfastError>> + Send {
+        self.io.write_ordered(self.object, offset, data)
     }
 }

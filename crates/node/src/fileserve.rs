@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use holdfast_directory::{ClusterState, Command, CommandResult, ObjectInfo};
-use holdfast_file_server::device::BoxFut;
+use holdfast_file_server::device::{BoxFut, PendingWrite};
 use holdfast_file_server::time::now_unix_ms;
 use holdfast_file_server::{FileServer, ObjectDevice, ObjectIo, Prepared, TableExpect};
 use holdfast_types::share::VolumeDef;
@@ -54,6 +54,13 @@ impl ObjectIo for NodeObjectIo {
         Box::pin(async move {
             let n = self.node.upgrade().ok_or_else(gone)?;
             n.read_object(object, offset, len)
+        })
+    }
+
+    fn write_ordered(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<PendingWrite, HoldfastError>> {
+        Box::pin(async move {
+            let n = self.node.upgrade().ok_or_else(gone)?;
+            n.write_object_ordered(object, offset, data).await
         })
     }
 

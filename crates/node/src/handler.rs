@@ -391,6 +391,21 @@ impl NodeInner {
         Ok(())
     }
 
+    /// [`NodeInner::write_object`] in two halves (`Replicator::write_ordered`):
+    /// returns once the write's order is fixed; the future finishes it,
+    /// passing the gate again as `write_object` does.
+    pub(crate) async fn write_object_ordered(self: &Arc<Self>, object: u64, offset: u64, data: Bytes) -> Result<holdfast_file_server::device::PendingWrite, HoldfastError> {
+        self.check_object_usable(object)?;
+        let rest = self.replicator.write_ordered(object, offset, data).await?;
+        let me = self.clone();
+        Ok(Box::pin(async move {
+            rest.await?;
+            me.check_object_usable(object)?;
+            me.served(object);
+            Ok(())
+        }))
+    }
+
     /// FLUSH of an object this node owns: every write acknowledged before
     /// it reaches the disk of every ACTIVE component. Gated like a write.
     pub(crate) async fn flush_object(&self, object: u64) -> Result<(), HoldfastError> {

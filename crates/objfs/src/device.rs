@@ -3,6 +3,7 @@
 //! `holdfast fsck` it is an image in memory.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -14,10 +15,24 @@ use holdfast_types::{ErrorCode, HoldfastError};
 /// a crash it is wholly present or wholly absent (replication guarantees this
 /// for in-flight writes). The file system still checksums what it reads, so a
 /// torn write is detected rather than trusted.
+/// The rest of a write whose order is fixed: resolves when it is durable.
+pub type PendingWrite = Pin<Box<dyn Future<Output = Result<(), HoldfastError>> + Send + 'static>>;
+
 pub trait Device: Send + Sync + 'static {
     fn size_bytes(&self) -> u64;
     fn read(&self, offset: u64, len: u64) -> impl Future<Output = Result<Vec<u8>, HoldfastError>> + Send;
     fn write(&self, offset: u64, data: Bytes) -> impl Future<Output = Result<(), HoldfastError>> + Send;
+    /// Starts a write and returns once its place in the device's order is
+    /// fixed: a read sees it, and every write started after it lands after
+    /// it on every copy, so a copy that holds a later write holds this one.
+    /// The returned future resolves as `write` would. The default writes in
+    /// full first (a device that cannot promise the order).
+    fn write_ordered(&self, offset: u64, data: Bytes) -> impl Future<Output = Result<PendingWrite, HoldfastError>> + Send {
+        async move {
+            self.write(offset, data).await?;
+            Ok(Box::pin(async { Ok(()) }) as PendingWrite)
+        }
+    }
     /// Returns once every write that returned before the call is on
     /// stable storage (for a replicated object: on the disk of every
     /// ACTIVE component). A write that returned is only in RAM until then

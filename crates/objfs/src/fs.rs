@@ -22,9 +22,9 @@ use holdfast_types::{ErrorCode, HoldfastError};
 
 use crate::alloc::{Alloc, Deferred, DeferredFrees, Reads};
 use crate::checkpoint;
-use crate::device::Device;
+use crate::device::{Device, PendingWrite};
 pub use crate::error::FsError;
-use crate::io::{read_bytes, write_bytes, zero_bytes};
+use crate::io::{read_bytes, write_bytes, write_bytes_ordered, zero_bytes};
 use crate::journal::{batch_bytes, frame_batch, Op, PendingRecord, WriteExtent};
 use crate::layout::{sector_round, Geometry, Superblock, LABEL_BYTES_MAX, SUPERBLOCK_BYTES};
 use crate::load;
@@ -529,18 +529,44 @@ impl<D: Device> Fs<D> {
         }
         let mut seq = 0;
         let mut off = offset;
+        let mut data_writes = Vec::new();
         for chunk in data.chunks(WRITE_CHUNK_BYTES as usize) {
-            seq = self.write_chunk(ino, off, chunk, now).await?;
+            let (s, pending) = self.write_chunk(ino, off, chunk, now).await?;
+            seq = s;
+            data_writes.extend(pending);
             off += chunk.len() as u64;
         }
-        self.wait_durable(seq).await?;
+        // The records' batch and the data under them travel together: one
+        // round trip. Every copy applies the data before the batch (its
+        // order was fixed first), so a copy holding the record holds the
+        // data it maps.
+        let data = async {
+            let mut first_error = None;
+            for w in data_writes {
+                if let Err(e) = w.await {
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error
+        };
+        let (journal, data) = tokio::join!(self.wait_durable(seq), data);
+        if let Some(e) = data {
+            // The record is queued (maybe durable) while its data did not
+            // become durable everywhere: the device no longer matches the
+            // state, as after a failed journal write.
+            let e = FsError::Device(e);
+            self.fail("data write", &e);
+            return Err(e);
+        }
+        journal?;
         self.stat(ino)
     }
 
     /// Copy-on-write: every block the chunk touches gets a new block; the
     /// partial first and last blocks are read, patched and written whole.
-    /// Returns the seq of its `Write` record.
-    async fn write_chunk(&self, ino: Ino, off: u64, data: &[u8], now: u64) -> Result<u64, FsError> {
+    /// Returns the seq of its `Write` record, queued once the data's order
+    /// on the device is fixed, and the data writes still to finish.
+    async fn write_chunk(&self, ino: Ino, off: u64, data: &[u8], now: u64) -> Result<(u64, Vec<PendingWrite>), FsError> {
         let end = off + data.len() as u64;
         let first = off / BLOCK_BYTES;
         let last = (end - 1) / BLOCK_BYTES;
@@ -570,11 +596,12 @@ impl<D: Device> Fs<D> {
         buf[at..at + data.len()].copy_from_slice(data);
         let buf = Bytes::from(buf);
         let mut extents = Vec::with_capacity(alloc.runs.len());
+        let mut pending = Vec::new();
         let mut fb = first;
         let mut at = 0usize;
         for r in &alloc.runs {
             let len = (r.count * BLOCK_BYTES) as usize;
-            write_bytes(&self.dev, r.start * BLOCK_BYTES, buf.slice(at..at + len)).await?;
+            pending.extend(write_bytes_ordered(&self.dev, r.start * BLOCK_BYTES, buf.slice(at..at + len)).await?);
             extents.push(WriteExtent { file_block: fb, dev_block: r.start, block_count: r.count as u32 });
             fb += r.count;
             at += len;
@@ -587,7 +614,7 @@ impl<D: Device> Fs<D> {
             alloc.disarm();
             seq
         };
-        Ok(seq)
+        Ok((seq, pending))
     }
 
     /// Unmaps whole blocks `[file_block, +block_count)` below EOF: they

@@ -109,6 +109,18 @@ pub struct ResyncProgress {
     pub started: Instant,
 }
 
+/// A write whose order is fixed (steps 1-3 done), waiting for its targets.
+struct StartedWrite {
+    slot: Arc<OwnerSlot>,
+    ticket: crate::core::WriteTicket,
+    /// The owner's own apply.
+    local: Result<(), HoldfastError>,
+    remote: Vec<(NodeId, BoxFut<Result<Bytes, HoldfastError>>)>,
+    offset: u64,
+    len: u64,
+    persistent: bool,
+}
+
 struct OwnerSlot {
     core: Mutex<OwnerCore>,
     component: Arc<Component>,
@@ -354,12 +366,36 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
     /// Replicates one write and returns once every ACTIVE component applied
     /// it, or was committed ABSENT.
     pub async fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> Result<(), HoldfastError> {
+        let started = self.start_write(object, offset, data).await?;
+        self.finish_started(started).await
+    }
+
+    /// [`Replicator::write`] in two halves: returns once the write's place
+    /// in the object's order is fixed (it has its seq, is queued to every
+    /// target and applied to this owner's component, so a read here sees
+    /// it and any later write lands after it on every component); the
+    /// returned future finishes it (waits for the targets, commits
+    /// ABSENT as needed). objfs sends a journal record right behind the
+    /// data it maps this way, and pays one round trip for both.
+    pub async fn write_ordered(self: &Arc<Self>, object: ObjectId, offset: u64, data: Bytes) -> Result<BoxFut<Result<(), HoldfastError>>, HoldfastError> {
+        let started = self.start_write(object, offset, data).await?;
+        if started.local.is_err() {
+            // Not applied here: the caller must not send anything behind it.
+            let r = self.finish_started(started).await;
+            return Err(r.err().unwrap_or_else(|| HoldfastError::new(ErrorCode::Internal, "a write the owner did not apply was acknowledged")));
+        }
+        let me = self.clone();
+        Ok(Box::pin(async move { me.finish_started(started).await }))
+    }
+
+    /// Steps 1-3 of a write (module comment).
+    async fn start_write(&self, object: ObjectId, offset: u64, data: Bytes) -> Result<StartedWrite, HoldfastError> {
         let slot = self.slot(object)?;
         check_range(offset, data.len() as u64, slot.component.size_bytes()).map_err(|e| e.to_holdfast())?;
         let persistent = slot.component.kind() == ObjectKind::Persistent;
         let len = data.len() as u64;
         let remote_targets = |c: &OwnerCore| -> Vec<NodeId> { c.active().iter().chain(c.catching_up()).copied().filter(|&n| n != self.me).collect() };
-        let (ticket, local, remote) = loop {
+        loop {
             let targets = remote_targets(&slot.core.lock().expect("core lock"));
             let mut permits = Vec::with_capacity(targets.len());
             for &n in &targets {
@@ -390,8 +426,15 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 }
             }
             let local = slot.component.write(ticket.epoch, ticket.seq, offset, &cw.data).map_err(|e| e.to_holdfast());
-            break (ticket, local, remote);
-        };
+            drop(core);
+            return Ok(StartedWrite { slot: slot.clone(), ticket, local, remote, offset, len, persistent });
+        }
+    }
+
+    /// Steps 4-6 of a write (module comment).
+    async fn finish_started(&self, w: StartedWrite) -> Result<(), HoldfastError> {
+        let StartedWrite { slot, ticket, local, remote, offset, len, persistent } = w;
+        let object = ticket.object;
         let local_fut = async {
             match local {
                 Ok(()) if slot.component.sync_due() => sync_component(slot.component.clone()).await,
