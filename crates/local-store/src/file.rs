@@ -39,12 +39,21 @@ const SYNCED_OFFSET: u64 = 48;
 const BOOT_ID_OFFSET: u64 = 64;
 const UNCLEAN_OFFSET: u64 = 80;
 
+/// Test knob: stands in for the kernel's boot id, so a test can make a
+/// node restart look like a host restart (a power loss) to its files.
+pub const TEST_BOOT_ID_ENV: &str = "HOLDFAST_TEST_BOOT_ID";
+
 /// This host boot's identity: the page cache (and so every write that
 /// returned but was not yet synced) lives exactly as long as it. Zero when
 /// the kernel does not say, which makes every restart look like a process
 /// restart (the pre-lag behaviour).
 pub fn current_boot_id() -> [u8; 16] {
     let mut id = [0u8; 16];
+    if let Some(v) = std::env::var_os(TEST_BOOT_ID_ENV) {
+        let b = v.as_encoded_bytes();
+        id[..b.len().min(16)].copy_from_slice(&b[..b.len().min(16)]);
+        return id;
+    }
     if let Ok(s) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
         let hex: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
         for (i, pair) in hex.chunks(2).take(16).enumerate() {

@@ -70,10 +70,16 @@ impl TestCluster {
     }
 
     pub fn start_node(&mut self, id: u64) {
+        self.start_node_env(id, &[]);
+    }
+
+    /// `start_node` with extra environment variables for the node process.
+    pub fn start_node_env(&mut self, id: u64, env: &[(&str, &str)]) {
         let cfg = self.dir.join(format!("node-{id}/node.toml"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("node-{id}/node.log"))).expect("log");
         let child = Command::new(BIN)
             .args(["node", "--config", cfg.to_str().expect("utf8")])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
