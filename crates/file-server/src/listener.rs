@@ -20,17 +20,38 @@ pub const CONNS_MAX: usize = 64;
 /// Requests one connection may have in progress.
 pub const INFLIGHT_PER_CONN_MAX: usize = 512;
 
+/// Pause after a failed `accept` (out of file descriptors, say) before the
+/// next: the listener keeps serving once the cause passes.
+pub const ACCEPT_RETRY_MS: u64 = 100;
+
 /// Binds the socket (replacing a stale one left by a crash) and serves it
 /// until the task is dropped.
+///
+/// The socket is bound inside a fresh directory of mode 0700, set to 0600,
+/// and only then renamed to `path`: at no moment can another local user
+/// connect (binding at `path` and chmod-ing after left a window).
 pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let private = path.with_extension("bind");
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("fs.sock");
+    let listener = UnixListener::bind(&staged)?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&staged, path)?;
+    let _ = std::fs::remove_dir(&private);
     tracing::info!(socket = %path.display(), "file server listening");
     let conns = Arc::new(Semaphore::new(CONNS_MAX));
     loop {
-        let (stream, _) = listener.accept().await?;
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::warn!(socket = %path.display(), error = %e, "file-server socket: accept failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(ACCEPT_RETRY_MS)).await;
+                continue;
+            }
+        };
         let Ok(permit) = conns.clone().try_acquire_owned() else {
             tracing::warn!("file-server socket: {CONNS_MAX} connections open; refusing another");
             continue;

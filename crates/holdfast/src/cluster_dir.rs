@@ -17,7 +17,7 @@
 //! ```
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -64,7 +64,9 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     f.sync_all()?;
     for n in &nodes {
         let nd = node_dir(&dir, n.id);
-        std::fs::create_dir_all(&nd)?;
+        // A node's directory holds its copies of every volume, its Raft
+        // log and its sockets: the node's user's alone.
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&nd)?;
         let cfg = NodeConfig {
             node_id: n.id,
             listen: n.addr.clone(),

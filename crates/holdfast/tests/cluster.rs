@@ -298,6 +298,31 @@ fn after_a_power_loss_unclean_copies_are_rebuilt_from_one_source() {
     assert!(logs.contains("unclean after a host restart"), "the owner says it rebuilt the others from its unclean copy");
 }
 
+/// A node's directory, its copies of the volumes and its file-server
+/// socket are readable by the node's user only (issue 15).
+#[test]
+fn local_files_are_the_node_users_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = TestCluster::start("perms", 3);
+    c.wait_healthy(3);
+    c.cli_ok(&["object", "create", "p", "--size", "4MiB", "--persistent", "--replicas", "3"]);
+    let id = c.wait_healthy(3).objects.iter().find(|o| o.name == "p").expect("object p").id;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o777;
+    for n in 1..=3 {
+        let nd = c.dir.join(format!("node-{n}"));
+        assert_eq!(mode(&nd), 0o700, "{}", nd.display());
+        assert_eq!(mode(&nd.join("objects")), 0o700);
+        assert_eq!(mode(&nd.join(format!("objects/{id}.obj"))), 0o600);
+        let sock = nd.join("fs.sock");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !sock.exists() {
+            assert!(std::time::Instant::now() < deadline, "no {}", sock.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(mode(&sock), 0o600, "{}", sock.display());
+    }
+}
+
 /// The benchmark prints every key of its JSON contract (no timing checks).
 #[test]
 fn bench_replicate_prints_its_keys() {

@@ -105,7 +105,9 @@ impl FileBackend {
     /// Creates a new component file (fails if one exists) and syncs it.
     pub fn create(path: &Path, object: ObjectId, len: u64) -> Result<FileBackend, StoreError> {
         let what = || format!("create {}", path.display());
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(|e| StoreError::io(what(), e))?;
+        // Only the node's user may read a copy of a volume.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path).map_err(|e| StoreError::io(what(), e))?;
         file.set_len(FILE_HEADER_BYTES + len).map_err(|e| StoreError::io(what(), e))?;
         file.write_all_at(&header(object, len), 0).map_err(|e| StoreError::io(what(), e))?;
         file.write_all_at(&current_boot_id(), BOOT_ID_OFFSET).map_err(|e| StoreError::io(what(), e))?;
@@ -245,6 +247,8 @@ mod tests {
         assert_eq!(&buf, b"hello");
         assert_eq!(b.load_position(), (3, 9));
         assert!(!b.unclean());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "a component file is the node user's alone");
         b.save_synced((3, 7)).unwrap();
         b.save_position((3, 10)).unwrap();
         drop(b);

@@ -24,7 +24,11 @@ impl LocalStore {
     /// Opens the store whose persistent components live in `data_dir/objects`.
     pub fn open(data_dir: &Path, memory_bytes_max: u64) -> Result<LocalStore, StoreError> {
         let objects_dir = data_dir.join("objects");
-        std::fs::create_dir_all(&objects_dir).map_err(|e| StoreError::io(format!("create {}", objects_dir.display()), e))?;
+        // 0700: only the node's user may list or open its components.
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let what = || format!("create {}", objects_dir.display());
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&objects_dir).map_err(|e| StoreError::io(what(), e))?;
+        std::fs::set_permissions(&objects_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| StoreError::io(what(), e))?;
         Ok(LocalStore {
             objects_dir,
             memory_bytes_max,
@@ -162,6 +166,8 @@ mod tests {
         s.create_memory(2, 1 << 20).unwrap();
         s.create_persistent(3, 8192).unwrap();
         assert_eq!(s.persistent_on_disk(), vec![3]);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(dir.join("objects")).unwrap().permissions().mode() & 0o777, 0o700, "the objects directory is the node user's alone");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
