@@ -276,9 +276,10 @@ fn after_a_power_loss_unclean_copies_are_rebuilt_from_one_source() {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let len = data.len().to_string();
     loop {
-        // Right after the restart the directory still shows the copies
-        // ACTIVE while their nodes open them: a read may fail, so retry.
-        let s = c.status();
+        // Right after the restart the nodes may not listen yet, and the
+        // directory still shows the copies ACTIVE while their nodes open
+        // them: wait for the nodes, and retry reads that fail.
+        let s = c.wait_healthy(3);
         let p = s.objects.iter().find(|o| o.name == "p").expect("object p");
         if p.state.as_str() == "healthy" && p.components.iter().all(|x| x.state.as_str() == "active") {
             let copies: Vec<Option<Vec<u8>>> = (1..=3)
