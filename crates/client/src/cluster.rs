@@ -1,15 +1,22 @@
-//! `DIR/cluster.toml`: where a cluster's nodes are and where its secret is.
+//! `DIR/cluster.toml`: where a cluster's nodes are and where its client credential is.
 //! Written by `holdfast init`/`up`, read by every other command.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use holdfast_types::NodeId;
-use holdfast_wire::auth::ClusterSecret;
+use holdfast_wire::tls::{Credential, TlsFiles};
 use serde::{Deserialize, Serialize};
 
 pub const CLUSTER_FILE: &str = "cluster.toml";
-pub const SECRET_FILE: &str = "cluster-secret";
+/// The cluster CA and the command-line clients' credential, relative to the
+/// cluster directory. The CA key stays beside them for `init` to sign
+/// with; an operator may move it offline.
+pub const TLS_DIR: &str = "tls";
+pub const CA_CERT_FILE: &str = "tls/ca.pem";
+pub const CA_KEY_FILE: &str = "tls/ca.key";
+pub const CLIENT_CERT_FILE: &str = "tls/client.pem";
+pub const CLIENT_KEY_FILE: &str = "tls/client.key";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterNode {
@@ -20,8 +27,8 @@ pub struct ClusterNode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
-    /// Relative to the cluster directory.
-    pub secret_file: String,
+    /// The clients' TLS credential, relative to the cluster directory.
+    pub tls: TlsFiles,
     pub nodes: Vec<ClusterNode>,
     /// Base port the node addresses were derived from.
     pub base_port: u16,
@@ -44,7 +51,7 @@ pub struct ClusterFile {
 #[derive(Debug, Clone)]
 pub struct ClusterInfo {
     pub dir: PathBuf,
-    pub secret: ClusterSecret,
+    pub credential: Credential,
     pub nodes: BTreeMap<NodeId, String>,
     pub file: ClusterFile,
 }
@@ -61,8 +68,8 @@ impl ClusterInfo {
         }
         holdfast_types::share::validate_config(&file.volumes, &file.shares, &file.services, &file.service_host)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let secret = ClusterSecret::load(&dir.join(&file.secret_file))?;
+        let credential = Credential::load(&file.tls.under(dir)).map_err(|e| e.to_string())?;
         let nodes = file.nodes.iter().map(|n| (n.id, n.addr.clone())).collect();
-        Ok(ClusterInfo { dir: dir.to_path_buf(), secret, nodes, file })
+        Ok(ClusterInfo { dir: dir.to_path_buf(), credential, nodes, file })
     }
 }

@@ -1,6 +1,6 @@
 //! Client library for a Holdfast cluster: what the CLI, the benchmarks and
-//! the tests use to talk to nodes. It authenticates with the cluster secret
-//! like any peer, as role `client`.
+//! the tests use to talk to nodes. It dials over TLS with the clients'
+//! certificate (`DIR/tls/client.pem`), as role `client`.
 
 pub mod cluster;
 
@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use holdfast_types::{ComponentState, ErrorCode, HoldfastError, NodeId, ObjectId};
-use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
+use holdfast_wire::auth::{self, PeerIdentity};
+use holdfast_wire::tls::Credential;
 use holdfast_wire::control::{ControlReply, ControlRequest, ObjectView, ResyncView, StatusView};
 use holdfast_wire::msg::{self, Role};
 use holdfast_wire::{Conn, ConnError, Frame, FrameKind, RequestHandler};
@@ -70,22 +71,22 @@ impl RequestHandler for NoRequests {
 
 pub struct Client {
     net: Arc<dyn Net>,
-    secret: ClusterSecret,
+    credential: Credential,
     nodes: BTreeMap<NodeId, String>,
     conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
 }
 
 impl Client {
-    pub fn new(secret: ClusterSecret, nodes: BTreeMap<NodeId, String>) -> Client {
-        Client::with_net(Arc::new(TokioNet), secret, nodes)
+    pub fn new(credential: Credential, nodes: BTreeMap<NodeId, String>) -> Client {
+        Client::with_net(Arc::new(TokioNet), credential, nodes)
     }
 
-    pub fn with_net(net: Arc<dyn Net>, secret: ClusterSecret, nodes: BTreeMap<NodeId, String>) -> Client {
-        Client { net, secret, nodes, conns: Mutex::new(HashMap::new()) }
+    pub fn with_net(net: Arc<dyn Net>, credential: Credential, nodes: BTreeMap<NodeId, String>) -> Client {
+        Client { net, credential, nodes, conns: Mutex::new(HashMap::new()) }
     }
 
     pub fn from_cluster(info: &ClusterInfo) -> Client {
-        Client::new(info.secret.clone(), info.nodes.clone())
+        Client::new(info.credential.clone(), info.nodes.clone())
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -93,20 +94,19 @@ impl Client {
     }
 
     /// Opens a new authenticated TCP connection to `addr` (not cached).
-    pub async fn dial(secret: &ClusterSecret, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
-        Client::dial_with(&TokioNet, secret, node, addr).await
+    pub async fn dial(credential: &Credential, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
+        Client::dial_with(&TokioNet, credential, node, addr).await
     }
 
-    pub async fn dial_with(net: &dyn Net, secret: &ClusterSecret, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
+    pub async fn dial_with(net: &dyn Net, credential: &Credential, node: NodeId, addr: &str) -> Result<Arc<Conn>, ClientError> {
         let err = |m: String| ClientError::Connect { node, addr: addr.to_string(), message: m };
         let (r, w) = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), net.connect(addr))
             .await
             .map_err(|_| err("timed out".into()))?
             .map_err(|e| err(e.to_string()))?;
-        let mut s = tokio::io::join(r, w);
-        let acceptor = auth::dial(&mut s, secret, Role::Client, 0).await.map_err(|e| err(e.to_string()))?;
-        let (r, w) = s.into_inner();
-        Ok(Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: acceptor }, format!("node {acceptor}"), Arc::new(NoRequests)))
+        let tls = auth::dial(tokio::io::join(r, w), credential, Role::Client, 0, node).await.map_err(|e| err(e.to_string()))?;
+        let (r, w) = tokio::io::split(tls);
+        Ok(Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: node }, format!("node {node}"), Arc::new(NoRequests)))
     }
 
     /// The cached connection to `node`, opened if needed.
@@ -115,7 +115,7 @@ impl Client {
             return Ok(c.clone());
         }
         let addr = self.nodes.get(&node).ok_or_else(|| ClientError::NoNode(format!("node {node} is not in the cluster file")))?;
-        let c = Client::dial_with(self.net.as_ref(), &self.secret, node, addr).await?;
+        let c = Client::dial_with(self.net.as_ref(), &self.credential, node, addr).await?;
         self.conns.lock().expect("conns lock").insert(node, c.clone());
         Ok(c)
     }

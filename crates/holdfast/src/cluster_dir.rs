@@ -3,8 +3,12 @@
 //! ```text
 //! DIR/cluster.toml        node ids and addresses, volumes and shares (read
 //!                         by every command and by the nodes' file servers)
-//! DIR/cluster-secret      64 hex digits, mode 0600
+//! DIR/tls/ca.pem          the cluster CA's certificate (host links, mTLS)
+//! DIR/tls/ca.key          the CA's key, mode 0600: needed only to sign
+//!                         certificates; an operator may keep it offline
+//! DIR/tls/client.pem|key  the command-line clients' credential
 //! DIR/node-N/node.toml    node N's daemon config
+//! DIR/node-N/node.pem|key its credential, naming node-N.holdfast.invalid
 //! DIR/node-N/node.log     its log, when started by `up`
 //! DIR/node-N/raft/        its directory log, vote and snapshot
 //! DIR/node-N/objects/     its persistent components
@@ -16,17 +20,21 @@
 //!                         address is not on loopback
 //! ```
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use holdfast_client::cluster::{ClusterFile, ClusterNode, CLUSTER_FILE, SECRET_FILE};
+use holdfast_client::cluster::{ClusterFile, ClusterNode, CA_CERT_FILE, CA_KEY_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE, CLUSTER_FILE, TLS_DIR};
 use holdfast_node::config::{NodeConfig, PeerConfig};
 use holdfast_types::share::{ServiceDef, ServiceHostDef, ShareDef, VolumeDef};
-use holdfast_wire::auth::ClusterSecret;
+use holdfast_wire::pki::{self, ClusterCa, Subject};
+use holdfast_wire::tls::TlsFiles;
 
 use crate::{InitArgs, SmbArgs};
+
+/// A node's credential, in its directory.
+const NODE_CERT_FILE: &str = "node.pem";
+const NODE_KEY_FILE: &str = "node.key";
 
 pub fn node_dir(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("node-{id}"))
@@ -53,25 +61,23 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    let secret = ClusterSecret::generate();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(SECRET_FILE))
-        .with_context(|| format!("create {}", dir.join(SECRET_FILE).display()))?;
-    writeln!(f, "{}", secret.to_hex())?;
-    f.sync_all()?;
+    let ca = ClusterCa::generate()?;
+    std::fs::DirBuilder::new().mode(0o700).create(dir.join(TLS_DIR)).with_context(|| format!("create {}", dir.join(TLS_DIR).display()))?;
+    pki::write_new(&dir.join(CA_CERT_FILE), ca.cert_pem().as_bytes(), 0o644)?;
+    pki::write_new(&dir.join(CA_KEY_FILE), ca.key_pem().as_bytes(), 0o600)?;
+    ca.issue(Subject::Client)?.write(&dir.join(CLIENT_CERT_FILE), &dir.join(CLIENT_KEY_FILE))?;
     for n in &nodes {
         let nd = node_dir(&dir, n.id);
         // A node's directory holds its copies of every volume, its Raft
         // log and its sockets: the node's user's alone.
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&nd)?;
+        let tls = TlsFiles { ca: dir.join(CA_CERT_FILE), cert: nd.join(NODE_CERT_FILE), key: nd.join(NODE_KEY_FILE) };
+        ca.issue(Subject::Node(n.id))?.write(&tls.cert, &tls.key)?;
         let cfg = NodeConfig {
             node_id: n.id,
             listen: n.addr.clone(),
             data_dir: nd.clone(),
-            secret_file: dir.join(SECRET_FILE),
+            tls,
             memory_bytes_max: memory,
             members: nodes.iter().map(|m| PeerConfig { id: m.id, addr: m.addr.clone() }).collect(),
             // All nodes of a local cluster share this machine's cores; one
@@ -125,7 +131,8 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     };
     let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0, no_tickle_acks: false };
     holdfast_types::share::validate_services(&shares, &services, &service_host).map_err(|e| anyhow::anyhow!(e))?;
-    let file = ClusterFile { secret_file: SECRET_FILE.to_string(), nodes, base_port: a.base_port, volumes, shares, services, service_host };
+    let tls = TlsFiles { ca: CA_CERT_FILE.into(), cert: CLIENT_CERT_FILE.into(), key: CLIENT_KEY_FILE.into() };
+    let file = ClusterFile { tls, nodes, base_port: a.base_port, volumes, shares, services, service_host };
     // Written last: its presence means the directory is complete.
     std::fs::write(dir.join(CLUSTER_FILE), toml::to_string(&file)?)?;
     Ok(file)

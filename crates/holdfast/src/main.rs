@@ -28,7 +28,7 @@ const DEFAULT_DIR: &str = "holdfast-data";
 #[derive(Parser)]
 #[command(name = "holdfast", version, about = "Holdfast: replicated in-memory block objects for continuously available SMB")]
 struct Cli {
-    /// Cluster directory: addresses, secret and node data.
+    /// Cluster directory: addresses, TLS credentials and node data.
     /// [default: holdfast-data]
     #[arg(long, global = true, env = "HOLDFAST_DIR")]
     dir: Option<PathBuf>,
@@ -38,7 +38,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Write a new cluster's configuration and secret into --dir.
+    /// Write a new cluster's configuration and credentials into --dir.
     Init {
         #[command(flatten)]
         init: InitArgs,

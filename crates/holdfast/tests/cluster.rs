@@ -2,14 +2,25 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::{pattern, runtime, write_file, TestCluster, BIN};
 use holdfast_client::Client;
 use holdfast_types::ErrorCode;
-use holdfast_wire::msg::ComponentWrite;
-use holdfast_wire::FrameKind;
+use holdfast_wire::msg::{ComponentWrite, Role};
+use holdfast_wire::tls::{Credential, TlsFiles};
+use holdfast_wire::{Frame, FrameKind, RequestHandler};
+
+/// A link's far end that serves nothing (the test's own node link).
+struct NoRequests;
+
+impl RequestHandler for NoRequests {
+    fn on_request(&self, conn: &Arc<holdfast_wire::Conn>, frame: Frame) {
+        conn.respond_error(frame.header.request_id, &holdfast_types::HoldfastError::new(ErrorCode::Invalid, "the test serves no requests"));
+    }
+}
 
 /// `holdfast up` forms a 3-node cluster, reports it, has the node owning
 /// the share run its SMB service with a default user, and stops every
@@ -174,15 +185,15 @@ fn planned_move_fences_the_old_epoch() {
         assert_eq!(moved.owner, to);
         assert!(moved.epoch > old_epoch, "epoch did not rise: {} -> {}", old_epoch, moved.epoch);
 
-        // The deposed owner's late write, sent straight to each component.
+        let late = ComponentWrite { object: o.id, epoch: old_epoch, seq: 2, offset: 0, data: Bytes::from(vec![0xeeu8; 4096]) };
+        let late_call = |conn: Arc<holdfast_wire::Conn>| {
+            let body = vec![Bytes::copy_from_slice(&late.encode_fixed()), late.data.clone()];
+            async move { conn.call(FrameKind::ComponentWrite, body, Duration::from_secs(5)).await }
+        };
+        // A client credential cannot write a component at all.
         for node in 1..=3u64 {
-            let conn = cl.conn(node).await.unwrap();
-            let w = ComponentWrite { object: o.id, epoch: old_epoch, seq: 2, offset: 0, data: Bytes::from(vec![0xeeu8; 4096]) };
-            let r = conn
-                .call(FrameKind::ComponentWrite, vec![Bytes::copy_from_slice(&w.encode_fixed()), w.data.clone()], Duration::from_secs(5))
-                .await;
-            let e = r.expect_err("old-epoch write must be rejected");
-            assert_eq!(e.to_holdfast().code, ErrorCode::StaleEpoch, "node {node}: {e}");
+            let e = late_call(cl.conn(node).await.unwrap()).await.expect_err("a client's component write must be refused");
+            assert_eq!(e.to_holdfast().code, ErrorCode::Unauthenticated, "node {node}: {e}");
         }
         // Writes through the old owner are redirected, not applied there.
         let old = cl.conn(o.owner).await.unwrap();
@@ -194,6 +205,26 @@ fn planned_move_fences_the_old_epoch() {
         for node in 1..=3u64 {
             assert_eq!(cl.component_read(node, o.id, 0, 4096).await.unwrap(), vec![1u8; 4096], "node {node}");
             assert_eq!(cl.component_read(node, o.id, 4096, 4096).await.unwrap(), vec![2u8; 4096], "node {node}");
+        }
+
+        // The deposed owner's late write, with its own node credential,
+        // sent straight to each other component: STALE_EPOCH everywhere.
+        // (Last, because such a link takes the place of the real node's.)
+        let d = c.dir.join(format!("node-{}", o.owner));
+        let files = TlsFiles { ca: c.dir.join("tls/ca.pem"), cert: d.join("node.pem"), key: d.join("node.key") };
+        let deposed = Credential::load(&files).unwrap();
+        for node in (1..=3u64).filter(|&n| n != o.owner) {
+            let s = tokio::net::TcpStream::connect(&c.info.nodes[&node]).await.unwrap();
+            let tls = holdfast_wire::auth::dial(s, &deposed, Role::Node, o.owner, node).await.unwrap();
+            let (r, w) = tokio::io::split(tls);
+            let peer = holdfast_wire::auth::PeerIdentity { role: Role::Node, node_id: node };
+            let conn = holdfast_wire::Conn::spawn(r, w, peer, format!("node {node}"), Arc::new(NoRequests));
+            let e = late_call(conn.clone()).await.expect_err("old-epoch write must be rejected");
+            assert_eq!(e.to_holdfast().code, ErrorCode::StaleEpoch, "node {node}: {e}");
+            conn.close("test done");
+        }
+        for node in 1..=3u64 {
+            assert_eq!(cl.component_read(node, o.id, 0, 4096).await.unwrap(), vec![1u8; 4096], "node {node}");
         }
     });
     let s = c.status();

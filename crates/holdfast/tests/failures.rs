@@ -171,7 +171,7 @@ fn partitioned_owner_cannot_write_and_rejoins_cleanly() {
         let out = c.cli(&["debug", "partition", "--node", &o.owner.to_string(), "--from", &from]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // The isolated owner cannot get a write acknowledged.
-        let conn = Client::dial(&c.info.secret, o.owner, &c.info.nodes[&o.owner]).await.unwrap();
+        let conn = Client::dial(&c.info.credential, o.owner, &c.info.nodes[&o.owner]).await.unwrap();
         let e = Client::write_at(&conn, o.id, 512 * 2_000_000, Bytes::from(vec![7u8; 512])).await;
         assert!(e.is_err(), "a partitioned owner acknowledged a write");
         // The majority side keeps writing through a new owner.

@@ -19,8 +19,9 @@ pub struct NodeConfig {
     pub listen: String,
     /// Raft log and vote, node identity, persistent components.
     pub data_dir: PathBuf,
-    /// File holding the cluster secret as 64 hex digits (mode 0600).
-    pub secret_file: PathBuf,
+    /// This node's TLS credential: the cluster CA, its certificate naming
+    /// `node-N.holdfast.invalid`, and its key (mode 0600).
+    pub tls: holdfast_wire::tls::TlsFiles,
     /// Budget for memory components on this node, in bytes.
     #[serde(default = "default_memory_bytes_max")]
     pub memory_bytes_max: u64,

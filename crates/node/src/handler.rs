@@ -32,13 +32,13 @@ impl RequestHandler for NodeInner {
             return;
         };
         let from_node = conn.peer.role == Role::Node;
-        // Clients hold the same secret as nodes, so roles are not a security
-        // boundary; they keep tools away from the directory and from fences.
-        // ComponentWrite stays open to clients so that an operator (or a
-        // test) can prove fencing: an old-epoch write bounces everywhere.
+        // A client's certificate names no node (`auth::accept`), so this
+        // is a security boundary: a CLI or benchmark credential cannot write
+        // a component behind its owner's back, fence, or vote.
         let node_only = matches!(
             kind,
-            FrameKind::Fence
+            FrameKind::ComponentWrite
+                | FrameKind::Fence
                 | FrameKind::Raft
                 | FrameKind::RepairWrite
                 | FrameKind::RecentWrites
@@ -125,7 +125,7 @@ impl RequestHandler for NodeInner {
                     }
                 });
             }
-            FrameKind::Hello | FrameKind::Challenge | FrameKind::Proof | FrameKind::Welcome => {
+            FrameKind::Hello | FrameKind::Welcome => {
                 conn.fail(rid, &bad_frame(format!("{kind:?} frame after authentication")))
             }
             FrameKind::Ok | FrameKind::Data | FrameKind::Error | FrameKind::Json => {

@@ -11,7 +11,8 @@ use holdfast_local_store::LocalStore;
 use holdfast_replication::{Replicator, ReplicatorConfig};
 use holdfast_types::limits::CLIENT_CONNS_MAX;
 use holdfast_types::{Epoch, ErrorCode, HoldfastError, NodeId, ObjectId};
-use holdfast_wire::auth::{self, ClusterSecret};
+use holdfast_wire::auth;
+use holdfast_wire::tls::Credential;
 use holdfast_wire::msg::Role;
 use holdfast_wire::Conn;
 use rand::RngCore;
@@ -24,14 +25,23 @@ use crate::peers::Peers;
 use crate::transport::{NodeDirOps, PeerLink};
 
 /// Handshakes in progress at once; bounds what unauthenticated peers cost.
+/// Connections from a member's host draw on a pool of their own, so a flood
+/// of handshakes from elsewhere cannot keep the cluster's nodes out; each
+/// handshake ends within `auth::HANDSHAKE_TIMEOUT_MS`.
 const HANDSHAKES_MAX: usize = 64;
+const MEMBER_HANDSHAKES_MAX: usize = 16;
+
+/// The host part of "host:port" (an IPv6 host keeps its brackets).
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(h, _)| h)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
-    Secret(String),
+    #[error("TLS credential: {0}")]
+    Credential(#[from] holdfast_wire::tls::CredentialError),
     #[error("local store: {0}")]
     Store(#[from] holdfast_local_store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -45,7 +55,7 @@ pub enum NodeError {
 pub struct NodeInner {
     pub id: NodeId,
     pub cfg: NodeConfig,
-    pub secret: ClusterSecret,
+    pub credential: Credential,
     pub store: Arc<LocalStore>,
     pub peers: Arc<Peers>,
     pub replicator: Arc<Replicator<PeerLink, NodeDirOps>>,
@@ -128,12 +138,12 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     if cfg.test_only_serve_without_lease {
         tracing::error!("test_only_serve_without_lease is set: this node BREAKS the lease rule on purpose");
     }
-    let secret = ClusterSecret::load(&cfg.secret_file).map_err(NodeError::Secret)?;
+    let credential = Credential::load(&cfg.tls)?;
     let lag = DiskLag { dirty_bytes_max: cfg.disk_dirty_bytes_max, dirty_age_max: Duration::from_millis(cfg.disk_dirty_age_ms_max) };
     let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?.with_disk_lag(lag));
     let listener = net.bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
     let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
-    let peers = Peers::new(me, net.clone(), secret.clone(), addrs);
+    let peers = Peers::new(me, net.clone(), credential.clone(), addrs);
     let link = Arc::new(PeerLink { peers: peers.clone() });
     let dir_ops = Arc::new(NodeDirOps::default());
     let rcfg = ReplicatorConfig {
@@ -148,7 +158,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let inner = Arc::new(NodeInner {
         id: me,
         cfg: cfg.clone(),
-        secret,
+        credential,
         store: store.clone(),
         peers: peers.clone(),
         replicator,
@@ -262,6 +272,8 @@ async fn wait_for_signal() {
 
 async fn accept_loop(mut listener: Box<dyn NetListener>, inner: Arc<NodeInner>) {
     let handshakes = Arc::new(Semaphore::new(HANDSHAKES_MAX));
+    let member_handshakes = Arc::new(Semaphore::new(MEMBER_HANDSHAKES_MAX));
+    let member_hosts: HashSet<String> = inner.cfg.members.iter().map(|m| host_of(&m.addr).to_string()).collect();
     loop {
         let (r, w, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -271,14 +283,14 @@ async fn accept_loop(mut listener: Box<dyn NetListener>, inner: Arc<NodeInner>) 
                 continue;
             }
         };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+        let pool = if member_hosts.contains(host_of(&addr)) { &member_handshakes } else { &handshakes };
+        let Ok(permit) = pool.clone().try_acquire_owned() else {
             tracing::warn!(%addr, "too many handshakes in progress; dropping connection");
             continue;
         };
         let inner = inner.clone();
         tokio::spawn(async move {
-            let mut stream = tokio::io::join(r, w);
-            let peer = match auth::accept(&mut stream, &inner.secret, inner.id).await {
+            let (stream, peer) = match auth::accept(tokio::io::join(r, w), &inner.credential, inner.id).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(%addr, error = %e, "refused connection");
@@ -294,7 +306,7 @@ async fn accept_loop(mut listener: Box<dyn NetListener>, inner: Arc<NodeInner>) 
                     tracing::warn!(%addr, node = peer.node_id, "refused connection from a node that is not a member");
                 }
                 Role::Node => {
-                    let (r, w) = stream.into_inner();
+                    let (r, w) = tokio::io::split(stream);
                     let conn = Conn::spawn(r, w, peer, format!("node {}", peer.node_id), inner.clone());
                     inner.peers.register(peer.node_id, conn);
                 }
@@ -304,7 +316,7 @@ async fn accept_loop(mut listener: Box<dyn NetListener>, inner: Arc<NodeInner>) 
                         tracing::warn!(%addr, "refused client: {CLIENT_CONNS_MAX} client connections open");
                         return;
                     }
-                    let (r, w) = stream.into_inner();
+                    let (r, w) = tokio::io::split(stream);
                     Conn::spawn(r, w, peer, format!("client {addr}"), inner.clone());
                 }
             }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use holdfast_types::{ErrorCode, HoldfastError, NodeId};
-use holdfast_wire::auth::{self, ClusterSecret, PeerIdentity};
+use holdfast_wire::auth::{self, PeerIdentity};
+use holdfast_wire::tls::Credential;
 use holdfast_wire::msg::Role;
 use holdfast_wire::{Conn, FrameKind, RequestHandler};
 use holdfast_wire::net::Net;
@@ -20,7 +21,7 @@ pub const DIAL_TIMEOUT_MS: u64 = 1000;
 pub struct Peers {
     me: NodeId,
     net: Arc<dyn Net>,
-    secret: ClusterSecret,
+    credential: Credential,
     addrs: HashMap<NodeId, String>,
     conns: Mutex<HashMap<NodeId, Arc<Conn>>>,
     dialing: Mutex<HashSet<NodeId>>,
@@ -35,11 +36,11 @@ pub struct Peers {
 }
 
 impl Peers {
-    pub fn new(me: NodeId, net: Arc<dyn Net>, secret: ClusterSecret, addrs: HashMap<NodeId, String>) -> Arc<Peers> {
+    pub fn new(me: NodeId, net: Arc<dyn Net>, credential: Credential, addrs: HashMap<NodeId, String>) -> Arc<Peers> {
         Arc::new(Peers {
             me,
             net,
-            secret,
+            credential,
             addrs,
             conns: Mutex::new(HashMap::new()),
             dialing: Mutex::new(HashSet::new()),
@@ -190,13 +191,9 @@ impl Peers {
             .await
             .map_err(|_| err("timed out".into()))?
             .map_err(|e| err(format!("{:?}: {e}", e.kind())))?;
-        let mut s = tokio::io::join(r, w);
-        let acceptor = auth::dial(&mut s, &self.secret, Role::Node, self.me).await.map_err(|e| err(e.to_string()))?;
-        if acceptor != node {
-            return Err(err(format!("answered as node {acceptor}")));
-        }
+        let tls = auth::dial(tokio::io::join(r, w), &self.credential, Role::Node, self.me, node).await.map_err(|e| err(e.to_string()))?;
         let handler = self.handler.get().cloned().ok_or_else(|| err("node not started".into()))?;
-        let (r, w) = s.into_inner();
+        let (r, w) = tokio::io::split(tls);
         let conn = Conn::spawn(r, w, PeerIdentity { role: Role::Node, node_id: node }, format!("node {node}"), handler);
         self.register(node, conn);
         Ok(())

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use holdfast_node::config::{NodeConfig, PeerConfig};
-use holdfast_wire::auth::ClusterSecret;
+use holdfast_wire::pki::{ClusterCa, Subject};
+use holdfast_wire::tls::{Credential, TlsFiles};
 
 use crate::SimOptions;
 
@@ -19,15 +20,23 @@ pub fn host_name(id: u32) -> String {
 
 pub struct Layout {
     pub dir: PathBuf,
-    pub secret: ClusterSecret,
+    /// The workload's credential, from the simulated cluster's own CA.
+    pub credential: Credential,
     nodes: u32,
     break_durability: bool,
     break_lease: bool,
 }
 
 pub struct ClientInfo {
-    pub secret: ClusterSecret,
+    pub credential: Credential,
     pub nodes: BTreeMap<u64, String>,
+}
+
+const CA_FILE: &str = "ca.pem";
+
+fn node_tls(dir: &std::path::Path, id: u32) -> TlsFiles {
+    let host = dir.join(host_name(id));
+    TlsFiles { ca: dir.join(CA_FILE), cert: host.join("node.pem"), key: host.join("node.key") }
 }
 
 impl Layout {
@@ -35,12 +44,19 @@ impl Layout {
         let dir = std::env::temp_dir().join(format!("holdfast-sim-{}-{}", std::process::id(), opts.seed));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let secret = ClusterSecret::generate();
-        std::fs::write(dir.join("cluster-secret"), secret.to_hex())?;
+        // The real TLS path, over the simulated network: every link of a
+        // run is mutually authenticated as in production.
+        let ca = ClusterCa::generate().map_err(std::io::Error::other)?;
+        std::fs::write(dir.join(CA_FILE), ca.cert_pem())?;
         for id in 1..=opts.nodes {
             std::fs::create_dir_all(dir.join(host_name(id)))?;
+            let files = node_tls(&dir, id);
+            ca.issue(Subject::Node(id as u64)).map_err(std::io::Error::other)?.write(&files.cert, &files.key).map_err(std::io::Error::other)?;
         }
-        Ok(Layout { dir, secret, nodes: opts.nodes, break_durability: opts.break_durability, break_lease: opts.break_lease })
+        let client = ca.issue(Subject::Client).map_err(std::io::Error::other)?;
+        let credential = Credential::from_pem(ca.cert_pem().as_bytes(), client.cert_pem.as_bytes(), client.key_pem.as_bytes())
+            .map_err(std::io::Error::other)?;
+        Ok(Layout { dir, credential, nodes: opts.nodes, break_durability: opts.break_durability, break_lease: opts.break_lease })
     }
 
     pub fn node_config(&self, id: u32) -> NodeConfig {
@@ -48,7 +64,7 @@ impl Layout {
             node_id: id as u64,
             listen: format!("0.0.0.0:{PORT}"),
             data_dir: self.dir.join(host_name(id)),
-            secret_file: self.dir.join("cluster-secret"),
+            tls: node_tls(&self.dir, id),
             memory_bytes_max: 256 << 20,
             members: (1..=self.nodes).map(|n| PeerConfig { id: n as u64, addr: format!("{}:{PORT}", host_name(n)) }).collect(),
             worker_threads: 1,
@@ -76,7 +92,7 @@ impl Layout {
 
     pub fn client_info(&self) -> ClientInfo {
         ClientInfo {
-            secret: self.secret.clone(),
+            credential: self.credential.clone(),
             nodes: (1..=self.nodes).map(|n| (n as u64, format!("{}:{PORT}", host_name(n)))).collect(),
         }
     }

@@ -36,7 +36,7 @@ fn healthy(s: &StatusView, nodes: usize) -> bool {
 type Shared = Arc<Mutex<History>>;
 
 pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::Result {
-    let client = Arc::new(Client::with_net(Arc::new(TurmoilNet), info.secret.clone(), info.nodes.clone()));
+    let client = Arc::new(Client::with_net(Arc::new(TurmoilNet), info.credential.clone(), info.nodes.clone()));
     let nodes = opts.nodes as usize;
     let start = now();
     loop {

@@ -1,111 +1,46 @@
-//! Mutual authentication with the cluster secret: an HMAC-SHA256 challenge.
-//!
-//! We chose an HMAC challenge over mutual TLS: every host already shares one
-//! secret written by `holdfast up`/`init`, and it keeps a CA, certificate
-//! issuance and a TLS stack out of the build. The exchange (see
-//! `docs/wire-protocol.md`):
+//! Opening a host link: mutual TLS 1.3 with the cluster CA, then who is
+//! who (see `docs/wire-protocol.md`):
 //!
 //! ```text
-//! dialer   -> Hello     { role, node_id, nonce_d }
-//! acceptor -> Challenge { node_id, nonce_a, proof_a = HMAC(secret, "holdfast/1 acceptor" | transcript) }
-//! dialer   -> Proof     { proof_d = HMAC(secret, "holdfast/1 dialer" | transcript) }
-//! acceptor -> Welcome   {}            (or Error UNAUTHENTICATED, then close)
-//! transcript = role u8 | dialer node_id u64 | acceptor node_id u64 | nonce_d | nonce_a
+//! dialer  <-> acceptor   TLS 1.3 handshake, certificates both ways, each
+//!                        checked against the cluster CA; the dialer also
+//!                        checks that the acceptor's names node-A
+//! dialer   -> Hello      { role, node_id }
+//! acceptor -> Welcome    { node_id }   (or Error UNAUTHENTICATED, then close)
 //! ```
-//! Both sides prove the secret over fresh nonces from both sides, so a
-//! recorded exchange cannot be replayed, and the distinct labels stop a
-//! proof from one side being reflected back as the other's. Nothing but
-//! these four frames is read before the proof checks out.
+//! A Hello claiming the node role is taken only if the dialer's certificate
+//! names that node, so a client credential, or one node's, cannot stand in
+//! for another node. TLS encrypts and authenticates every later frame: an
+//! injected or altered byte fails its record and ends the link.
+//!
+//! We chose TLS over the HMAC challenge of wire version 1: that proved a
+//! secret every CLI user held, and left the frames after it unprotected.
 
-use std::fmt;
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use holdfast_types::limits::HANDSHAKE_BODY_BYTES_MAX;
 use holdfast_types::{ErrorCode, HoldfastError, NodeId};
-use rand::RngCore;
-use sha2::Sha256;
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::{TlsAcceptor, TlsConnector, TlsStream};
 
 use crate::frame::FrameKind;
-use crate::msg::{decode_error, encode_error, Challenge, Hello, Role, NONCE_BYTES, PROOF_BYTES};
+use crate::msg::{decode_error, encode_error, Hello, Role, Welcome};
 use crate::mux::{read_frame, write_frame, ReadFrameError};
+use crate::pki;
+use crate::tls::Credential;
 
-pub const SECRET_BYTES: usize = 32;
-/// How long a handshake may take before the connection is dropped.
+/// How long opening a link (TLS handshake, Hello, Welcome) may take before
+/// the connection is dropped: also the acceptor's first-frame deadline.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 3000;
-
-/// The cluster secret. Debug output never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ClusterSecret([u8; SECRET_BYTES]);
-
-impl fmt::Debug for ClusterSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClusterSecret(..)")
-    }
-}
-
-impl ClusterSecret {
-    pub fn generate() -> ClusterSecret {
-        let mut b = [0u8; SECRET_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut b);
-        ClusterSecret(b)
-    }
-
-    pub fn from_bytes(b: [u8; SECRET_BYTES]) -> ClusterSecret {
-        ClusterSecret(b)
-    }
-
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    pub fn from_hex(text: &str) -> Result<ClusterSecret, String> {
-        let t = text.trim();
-        if t.len() != SECRET_BYTES * 2 || !t.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("cluster secret must be {} hex digits", SECRET_BYTES * 2));
-        }
-        let mut b = [0u8; SECRET_BYTES];
-        for (i, chunk) in t.as_bytes().chunks(2).enumerate() {
-            let s = std::str::from_utf8(chunk).map_err(|e| e.to_string())?;
-            b[i] = u8::from_str_radix(s, 16).map_err(|e| e.to_string())?;
-        }
-        Ok(ClusterSecret(b))
-    }
-
-    pub fn load(path: &Path) -> Result<ClusterSecret, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read cluster secret {}: {e}", path.display()))?;
-        ClusterSecret::from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    fn proof(&self, label: &[u8], transcript: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(label);
-        mac.update(transcript);
-        mac
-    }
-}
-
-const LABEL_ACCEPTOR: &[u8] = b"holdfast/1 acceptor";
-const LABEL_DIALER: &[u8] = b"holdfast/1 dialer";
-
-fn transcript(role: Role, dialer: NodeId, acceptor: NodeId, nonce_d: &[u8], nonce_a: &[u8]) -> Vec<u8> {
-    let mut t = Vec::with_capacity(1 + 16 + 2 * NONCE_BYTES);
-    t.push(role as u8);
-    t.extend_from_slice(&dialer.to_le_bytes());
-    t.extend_from_slice(&acceptor.to_le_bytes());
-    t.extend_from_slice(nonce_d);
-    t.extend_from_slice(nonce_a);
-    t
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("peer did not prove the cluster secret")]
-    BadProof,
+    #[error("TLS: {0}")]
+    Tls(std::io::Error),
+    #[error("certificate does not name node {0}")]
+    NotThatNode(NodeId),
     #[error("peer refused us: {0}")]
     Refused(HoldfastError),
     #[error("handshake timed out after {HANDSHAKE_TIMEOUT_MS} ms")]
@@ -133,12 +68,6 @@ pub struct PeerIdentity {
     pub node_id: NodeId,
 }
 
-fn nonce() -> [u8; NONCE_BYTES] {
-    let mut n = [0u8; NONCE_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut n);
-    n
-}
-
 async fn expect_frame<S: AsyncRead + Unpin>(s: &mut S, want: FrameKind) -> Result<Bytes, AuthError> {
     let f = read_frame(s, HANDSHAKE_BODY_BYTES_MAX).await?;
     if f.header.kind == FrameKind::Error as u8 {
@@ -151,52 +80,60 @@ async fn expect_frame<S: AsyncRead + Unpin>(s: &mut S, want: FrameKind) -> Resul
     Ok(f.body)
 }
 
-/// Runs the dialer side. Returns the acceptor's node id.
+fn node_server_name(id: NodeId) -> ServerName<'static> {
+    ServerName::try_from(pki::node_name(id)).expect("node names are valid DNS names")
+}
+
+/// Opens a link to node `acceptor` over `s` as `role` (`my_id` 0 for a
+/// client). Fails unless the acceptor proves it is that node.
 pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut S,
-    secret: &ClusterSecret,
+    s: S,
+    cred: &Credential,
     role: Role,
     my_id: NodeId,
-) -> Result<NodeId, AuthError> {
+    acceptor: NodeId,
+) -> Result<TlsStream<S>, AuthError> {
     let fut = async {
-        let nonce_d = nonce();
-        let hello = Hello { role, node_id: my_id, nonce: nonce_d };
-        write_frame(s, FrameKind::Hello, 0, 0, &[&hello.encode()]).await?;
-        let ch = Challenge::decode(&expect_frame(s, FrameKind::Challenge).await?)
-            .map_err(|e| AuthError::Protocol(e.to_string()))?;
-        let t = transcript(role, my_id, ch.node_id, &nonce_d, &ch.nonce);
-        secret.proof(LABEL_ACCEPTOR, &t).verify_slice(&ch.proof).map_err(|_| AuthError::BadProof)?;
-        let proof: [u8; PROOF_BYTES] = secret.proof(LABEL_DIALER, &t).finalize().into_bytes().into();
-        write_frame(s, FrameKind::Proof, 0, 0, &[&proof]).await?;
-        expect_frame(s, FrameKind::Welcome).await?;
-        Ok(ch.node_id)
+        let mut tls = TlsConnector::from(cred.client.clone()).connect(node_server_name(acceptor), s).await.map_err(AuthError::Tls)?;
+        write_frame(&mut tls, FrameKind::Hello, 0, 0, &[&Hello { role, node_id: my_id }.encode()]).await?;
+        let w = Welcome::decode(&expect_frame(&mut tls, FrameKind::Welcome).await?).map_err(|e| AuthError::Protocol(e.to_string()))?;
+        // The certificate already named the node; a different id here is
+        // a misconfigured node, worth a clear error.
+        if w.node_id != acceptor {
+            return Err(AuthError::Protocol(format!("node {acceptor} answered as node {}", w.node_id)));
+        }
+        Ok(TlsStream::Client(tls))
     };
     tokio::time::timeout(Duration::from_millis(HANDSHAKE_TIMEOUT_MS), fut).await.map_err(|_| AuthError::Timeout)?
 }
 
-/// Runs the acceptor side. On failure it tells the dialer why (when the
-/// stream still works) and the caller closes the connection.
+/// Runs the acceptor side. On failure after TLS it tells the dialer why,
+/// and the caller drops the connection.
 pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut S,
-    secret: &ClusterSecret,
+    s: S,
+    cred: &Credential,
     my_id: NodeId,
-) -> Result<PeerIdentity, AuthError> {
+) -> Result<(TlsStream<S>, PeerIdentity), AuthError> {
     let fut = async {
-        let hello = Hello::decode(&expect_frame(s, FrameKind::Hello).await?)
-            .map_err(|e| AuthError::Protocol(e.to_string()))?;
-        let nonce_a = nonce();
-        let t = transcript(hello.role, hello.node_id, my_id, &hello.nonce, &nonce_a);
-        let proof: [u8; PROOF_BYTES] = secret.proof(LABEL_ACCEPTOR, &t).finalize().into_bytes().into();
-        let ch = Challenge { node_id: my_id, nonce: nonce_a, proof };
-        write_frame(s, FrameKind::Challenge, 0, 0, &[&ch.encode()]).await?;
-        let body = expect_frame(s, FrameKind::Proof).await?;
-        if secret.proof(LABEL_DIALER, &t).verify_slice(&body).is_err() {
-            let e = HoldfastError::new(ErrorCode::Unauthenticated, "proof of the cluster secret did not verify");
-            let _ = write_frame(s, FrameKind::Error, 0, 0, &[&encode_error(&e)]).await;
-            return Err(AuthError::BadProof);
-        }
-        write_frame(s, FrameKind::Welcome, 0, 0, &[]).await?;
-        Ok(PeerIdentity { role: hello.role, node_id: hello.node_id })
+        let mut tls = TlsAcceptor::from(cred.server.clone()).accept(s).await.map_err(AuthError::Tls)?;
+        let hello = Hello::decode(&expect_frame(&mut tls, FrameKind::Hello).await?).map_err(|e| AuthError::Protocol(e.to_string()))?;
+        let peer = match hello.role {
+            Role::Node => {
+                let named = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).is_some_and(|leaf| {
+                    webpki::EndEntityCert::try_from(leaf)
+                        .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&node_server_name(hello.node_id)).is_ok())
+                });
+                if !named {
+                    let e = HoldfastError::new(ErrorCode::Unauthenticated, format!("certificate does not name node {}", hello.node_id));
+                    let _ = write_frame(&mut tls, FrameKind::Error, 0, 0, &[&encode_error(&e)]).await;
+                    return Err(AuthError::NotThatNode(hello.node_id));
+                }
+                PeerIdentity { role: Role::Node, node_id: hello.node_id }
+            }
+            Role::Client => PeerIdentity { role: Role::Client, node_id: 0 },
+        };
+        write_frame(&mut tls, FrameKind::Welcome, 0, 0, &[&Welcome { node_id: my_id }.encode()]).await?;
+        Ok((TlsStream::Server(tls), peer))
     };
     tokio::time::timeout(Duration::from_millis(HANDSHAKE_TIMEOUT_MS), fut).await.map_err(|_| AuthError::Timeout)?
 }
@@ -204,36 +141,74 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::{ClusterCa, Subject};
 
-    #[tokio::test]
-    async fn same_secret_authenticates() {
-        let secret = ClusterSecret::generate();
-        let (mut a, mut b) = tokio::io::duplex(4096);
-        let s2 = secret.clone();
-        let acc = tokio::spawn(async move { accept(&mut b, &s2, 7).await });
-        let acceptor = dial(&mut a, &secret, Role::Node, 3).await.unwrap();
-        assert_eq!(acceptor, 7);
-        let peer = acc.await.unwrap().unwrap();
-        assert_eq!(peer, PeerIdentity { role: Role::Node, node_id: 3 });
+    fn cred(ca: &ClusterCa, s: Subject) -> Credential {
+        let p = ca.issue(s).unwrap();
+        Credential::from_pem(ca.cert_pem().as_bytes(), p.cert_pem.as_bytes(), p.key_pem.as_bytes()).unwrap()
     }
 
     #[tokio::test]
-    async fn wrong_secret_fails_both_ways() {
-        let (mut a, mut b) = tokio::io::duplex(4096);
-        let good = ClusterSecret::generate();
-        let acc = tokio::spawn(async move { accept(&mut b, &good, 1).await });
-        let r = dial(&mut a, &ClusterSecret::generate(), Role::Client, 0).await;
-        // The dialer notices the acceptor cannot prove *our* secret first.
-        assert!(matches!(r, Err(AuthError::BadProof)), "{r:?}");
-        drop(a);
+    async fn nodes_of_one_ca_authenticate_each_other() {
+        let ca = ClusterCa::generate().unwrap();
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let n7 = cred(&ca, Subject::Node(7));
+        let acc = tokio::spawn(async move { accept(b, &n7, 7).await.map(|(_, p)| p) });
+        dial(a, &cred(&ca, Subject::Node(3)), Role::Node, 3, 7).await.unwrap();
+        assert_eq!(acc.await.unwrap().unwrap(), PeerIdentity { role: Role::Node, node_id: 3 });
+    }
+
+    #[tokio::test]
+    async fn a_client_credential_cannot_claim_the_node_role() {
+        let ca = ClusterCa::generate().unwrap();
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let n1 = cred(&ca, Subject::Node(1));
+        let acc = tokio::spawn(async move { accept(b, &n1, 1).await.map(|(_, p)| p) });
+        let r = dial(a, &cred(&ca, Subject::Client), Role::Node, 2, 1).await;
+        assert!(matches!(&r, Err(AuthError::Refused(e)) if e.code == ErrorCode::Unauthenticated), "{r:?}");
+        assert!(matches!(acc.await.unwrap(), Err(AuthError::NotThatNode(2))));
+    }
+
+    #[tokio::test]
+    async fn one_node_cannot_pose_as_another() {
+        let ca = ClusterCa::generate().unwrap();
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let n1 = cred(&ca, Subject::Node(1));
+        let acc = tokio::spawn(async move { accept(b, &n1, 1).await.map(|(_, p)| p) });
+        assert!(dial(a, &cred(&ca, Subject::Node(3)), Role::Node, 2, 1).await.is_err());
+        assert!(matches!(acc.await.unwrap(), Err(AuthError::NotThatNode(2))));
+    }
+
+    #[tokio::test]
+    async fn a_dialer_refuses_an_acceptor_that_is_not_the_node_it_dialed() {
+        let ca = ClusterCa::generate().unwrap();
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let n1 = cred(&ca, Subject::Node(1));
+        let acc = tokio::spawn(async move { accept(b, &n1, 1).await.map(|(_, p)| p) });
+        let r = dial(a, &cred(&ca, Subject::Client), Role::Client, 0, 2).await;
+        assert!(matches!(r, Err(AuthError::Tls(_))), "{r:?}");
         assert!(acc.await.unwrap().is_err());
     }
 
-    #[test]
-    fn secret_hex_round_trip() {
-        let s = ClusterSecret::generate();
-        assert_eq!(ClusterSecret::from_hex(&s.to_hex()).unwrap(), s);
-        assert!(ClusterSecret::from_hex("abc").is_err());
-        assert!(ClusterSecret::from_hex(&"zz".repeat(32)).is_err());
+    #[tokio::test]
+    async fn another_clusters_credential_fails_both_ways() {
+        let (ours, theirs) = (ClusterCa::generate().unwrap(), ClusterCa::generate().unwrap());
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let n1 = cred(&ours, Subject::Node(1));
+        let acc = tokio::spawn(async move { accept(b, &n1, 1).await.map(|(_, p)| p) });
+        assert!(matches!(dial(a, &cred(&theirs, Subject::Client), Role::Client, 0, 1).await, Err(AuthError::Tls(_))));
+        assert!(acc.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_ca_restored_from_its_key_signs_certificates_the_old_ca_file_accepts() {
+        let ca = ClusterCa::generate().unwrap();
+        let again = ClusterCa::from_key_pem(&ca.key_pem()).unwrap();
+        let p = again.issue(Subject::Node(4)).unwrap();
+        let n4 = Credential::from_pem(ca.cert_pem().as_bytes(), p.cert_pem.as_bytes(), p.key_pem.as_bytes()).unwrap();
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let acc = tokio::spawn(async move { accept(b, &n4, 4).await.map(|(_, p)| p) });
+        dial(a, &cred(&ca, Subject::Client), Role::Client, 0, 4).await.unwrap();
+        assert_eq!(acc.await.unwrap().unwrap(), PeerIdentity { role: Role::Client, node_id: 0 });
     }
 }

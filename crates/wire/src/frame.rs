@@ -11,17 +11,16 @@
 
 use holdfast_types::limits::FRAME_HEADER_BYTES;
 
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 pub const FLAG_RESPONSE: u16 = 1;
 
 /// Message type of a frame. Numbers are part of the wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameKind {
-    // Handshake, before authentication.
+    // Handshake, the first frames inside TLS. 0x02 and 0x03 were the
+    // HMAC challenge of wire version 1.
     Hello = 0x01,
-    Challenge = 0x02,
-    Proof = 0x03,
     Welcome = 0x04,
     // Requests.
     Ping = 0x10,
@@ -55,8 +54,6 @@ impl FrameKind {
         use FrameKind::*;
         Some(match v {
             0x01 => Hello,
-            0x02 => Challenge,
-            0x03 => Proof,
             0x04 => Welcome,
             0x10 => Ping,
             0x20 => ComponentWrite,

@@ -5,9 +5,6 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use holdfast_types::{Epoch, ErrorCode, HoldfastError, LogIndex, NodeId, ObjectId, Seq};
 
-pub const NONCE_BYTES: usize = 32;
-pub const PROOF_BYTES: usize = 32;
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}: {reason}")]
 pub struct DecodeError {
@@ -89,21 +86,21 @@ pub enum Role {
     Client = 2,
 }
 
-/// Hello: `role u8 | node_id u64 | nonce [32]` (41 bytes). A client sends node_id 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Hello: `role u8 | node_id u64` (9 bytes), the dialer's first frame
+/// inside TLS. A client sends node_id 0. The acceptor checks a node's claim
+/// against its certificate (`auth::accept`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     pub role: Role,
     pub node_id: NodeId,
-    pub nonce: [u8; NONCE_BYTES],
 }
 
 impl Hello {
-    pub const BYTES: usize = 1 + 8 + NONCE_BYTES;
+    pub const BYTES: usize = 1 + 8;
     pub fn encode(&self) -> Bytes {
         let mut b = BytesMut::with_capacity(Self::BYTES);
         b.put_u8(self.role as u8);
         b.put_u64_le(self.node_id);
-        b.put_slice(&self.nonce);
         b.freeze()
     }
     pub fn decode(b: &[u8]) -> Result<Hello, DecodeError> {
@@ -113,34 +110,23 @@ impl Hello {
             2 => Role::Client,
             r => return Err(DecodeError { what: "hello", reason: format!("unknown role {r}") }),
         };
-        Ok(Hello { role, node_id: u64_at(b, 1), nonce: b[9..41].try_into().expect("checked") })
+        Ok(Hello { role, node_id: u64_at(b, 1) })
     }
 }
 
-/// Challenge: `node_id u64 | nonce [32] | proof [32]` (72 bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+/// Welcome: `node_id u64` (8 bytes), the acceptor's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Welcome {
     pub node_id: NodeId,
-    pub nonce: [u8; NONCE_BYTES],
-    pub proof: [u8; PROOF_BYTES],
 }
 
-impl Challenge {
-    pub const BYTES: usize = 8 + NONCE_BYTES + PROOF_BYTES;
+impl Welcome {
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(Self::BYTES);
-        b.put_u64_le(self.node_id);
-        b.put_slice(&self.nonce);
-        b.put_slice(&self.proof);
-        b.freeze()
+        encode_u64s(&[self.node_id])
     }
-    pub fn decode(b: &[u8]) -> Result<Challenge, DecodeError> {
-        exact("challenge", Self::BYTES, b.len())?;
-        Ok(Challenge {
-            node_id: u64_at(b, 0),
-            nonce: b[8..40].try_into().expect("checked"),
-            proof: b[40..72].try_into().expect("checked"),
-        })
+    pub fn decode(b: &[u8]) -> Result<Welcome, DecodeError> {
+        let [node_id] = decode_u64s("welcome", b)?;
+        Ok(Welcome { node_id })
     }
 }
 
@@ -545,10 +531,10 @@ mod tests {
 
     #[test]
     fn fixed_messages_round_trip() {
-        let h = Hello { role: Role::Node, node_id: 3, nonce: [7; 32] };
+        let h = Hello { role: Role::Node, node_id: 3 };
         assert_eq!(Hello::decode(&h.encode()).unwrap(), h);
-        let c = Challenge { node_id: 2, nonce: [1; 32], proof: [2; 32] };
-        assert_eq!(Challenge::decode(&c.encode()).unwrap(), c);
+        let w = Welcome { node_id: 2 };
+        assert_eq!(Welcome::decode(&w.encode()).unwrap(), w);
         let r = ComponentRead { object: 1, epoch: 2, offset: 4096, length: 512 };
         assert_eq!(ComponentRead::decode(&r.encode()).unwrap(), r);
         let f = Fence { object: 9, epoch: 3, dir_index: 77 };

@@ -98,7 +98,7 @@ pub fn run(dir: Option<&Path>, a: HandlesArgs) -> anyhow::Result<()> {
             .await?;
         let o = client.move_object(&name, owner).await?;
         anyhow::ensure!(o.owner == owner, "baseline object did not move to node {owner}");
-        let conn = Client::dial(&cluster.info.secret, o.owner, &o.owner_addr).await?;
+        let conn = Client::dial(&cluster.info.credential, o.owner, &o.owner_addr).await?;
         let mut write = Samples::with_capacity(a.samples);
         let data = Bytes::from(vec![0xa5u8; 512]);
         for i in 0..a.samples + a.samples / 10 {

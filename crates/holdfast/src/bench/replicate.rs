@@ -1,6 +1,7 @@
 //! `holdfast bench replicate`: replicated write latency and throughput on a
 //! 3-copy memory object, against 64-byte TCP ping-pong on loopback measured
-//! in the same run.
+//! in the same run; and what the host links' TLS adds to a round trip
+//! (`link_*`: the same ping-pong plain and inside TLS).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -67,6 +68,55 @@ fn tcp_rtt(samples: usize) -> anyhow::Result<Samples> {
     Ok(out)
 }
 
+/// Ping-pong of `len` bytes over loopback TCP between two tasks of this
+/// runtime, plain or inside a host link's TLS (a throwaway CA, the same
+/// configuration as the nodes'): the difference is what TLS costs a round
+/// trip of a replicated write.
+async fn link_rtt(tls: bool, len: usize, samples: usize) -> anyhow::Result<Samples> {
+    use holdfast_wire::pki::{ClusterCa, Subject};
+    use holdfast_wire::tls::Credential;
+    use holdfast_wire::{auth, msg::Role};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+    let ca = ClusterCa::generate()?;
+    let cred = |s| -> anyhow::Result<Credential> {
+        let p = ca.issue(s)?;
+        Ok(Credential::from_pem(ca.cert_pem().as_bytes(), p.cert_pem.as_bytes(), p.key_pem.as_bytes())?)
+    };
+    let (server_cred, client_cred) = (cred(Subject::Node(1))?, cred(Subject::Client)?);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    let echo = tokio::spawn(async move {
+        let (s, _) = l.accept().await?;
+        s.set_nodelay(true)?;
+        let mut s: Box<dyn Stream> = if tls { Box::new(auth::accept(s, &server_cred, 1).await?.0) } else { Box::new(s) };
+        let mut b = vec![0u8; len];
+        while s.read_exact(&mut b).await.is_ok() {
+            s.write_all(&b).await?;
+            s.flush().await?;
+        }
+        anyhow::Ok(())
+    });
+    let c = tokio::net::TcpStream::connect(addr).await?;
+    c.set_nodelay(true)?;
+    let mut c: Box<dyn Stream> = if tls { Box::new(auth::dial(c, &client_cred, Role::Client, 0, 1).await?) } else { Box::new(c) };
+    let mut b = vec![7u8; len];
+    let mut out = Samples::with_capacity(samples);
+    for i in 0..samples + samples / 10 {
+        let t = Instant::now();
+        c.write_all(&b).await?;
+        c.flush().await?;
+        c.read_exact(&mut b).await?;
+        if i >= samples / 10 {
+            out.push_ns(t.elapsed().as_nanos());
+        }
+    }
+    drop(c);
+    echo.await??;
+    Ok(out)
+}
+
 fn random_offset(rng: &mut impl Rng, len: usize) -> u64 {
     let slots = OBJECT_BYTES / len as u64;
     rng.gen_range(0..slots) * len as u64
@@ -91,7 +141,7 @@ async fn write_latency(conn: &Arc<Conn>, object: u64, len: usize, samples: usize
 async fn throughput(info: &holdfast_client::ClusterInfo, owner: (u64, String), object: u64, writers: usize, seconds: f64) -> anyhow::Result<(f64, Samples)> {
     let mut conns = Vec::new();
     for _ in 0..writers {
-        conns.push(Client::dial(&info.secret, owner.0, &owner.1).await?);
+        conns.push(Client::dial(&info.credential, owner.0, &owner.1).await?);
     }
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let start = Instant::now();
@@ -131,9 +181,15 @@ pub fn run(dir: Option<&Path>, a: ReplicateArgs) -> anyhow::Result<()> {
         let o = client
             .create_object(ControlRequest::CreateObject { name: name.clone(), kind: ObjectKind::Memory, size_bytes: OBJECT_BYTES, replicas: 3 })
             .await?;
-        let conn = Client::dial(&cluster.info.secret, o.owner, &o.owner_addr).await?;
+        let conn = Client::dial(&cluster.info.credential, o.owner, &o.owner_addr).await?;
 
         let mut rtt = tcp_rtt(a.samples)?;
+        let mut link = Vec::new();
+        for len in [RTT_MESSAGE_BYTES, 4096] {
+            let plain = link_rtt(false, len, a.samples).await?.percentile(50.0);
+            let tls = link_rtt(true, len, a.samples).await?.percentile(50.0);
+            link.push((len, plain, tls));
+        }
         let mut w512 = write_latency(&conn, o.id, 512, a.samples).await?;
         let mut w4k = write_latency(&conn, o.id, 4096, a.samples).await?;
         let owner = (o.owner, o.owner_addr.clone());
@@ -161,6 +217,13 @@ pub fn run(dir: Option<&Path>, a: ReplicateArgs) -> anyhow::Result<()> {
             "writes_per_s_32": tp32.round(),
             "p99_us_32": round1(lat32.percentile(99.0)),
         });
+        let mut out = out;
+        for (len, plain, tls) in link {
+            let k = if len == 4096 { "4k".to_string() } else { len.to_string() };
+            out[format!("link_{k}_plain_p50_us")] = json!(round1(plain));
+            out[format!("link_{k}_tls_p50_us")] = json!(round1(tls));
+            out[format!("link_{k}_tls_cost_p50_us")] = json!(round1(tls - plain));
+        }
         if a.json {
             println!("{}", serde_json::to_string(&out)?);
         } else {

@@ -109,11 +109,11 @@ fn spawn_fg_writer(
     max: Option<usize>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<anyhow::Result<Vec<FgWrite>>> {
-    let secret = info.secret.clone();
+    let credential = info.credential.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async move {
-            let mut conn = Client::dial(&secret, owner.0, &owner.1).await?;
+            let mut conn = Client::dial(&credential, owner.0, &owner.1).await?;
             let data = Bytes::from(vec![0xa5u8; FG_WRITE_BYTES]);
             let slots = size / FG_WRITE_BYTES as u64;
             let mut rng = rand::rngs::StdRng::from_entropy();
@@ -125,7 +125,7 @@ fn spawn_fg_writer(
                 out.push(FgWrite { start, ns: start.elapsed().as_nanos(), ok });
                 if !ok {
                     if conn.is_closed() {
-                        if let Ok(c) = Client::dial(&secret, owner.0, &owner.1).await {
+                        if let Ok(c) = Client::dial(&credential, owner.0, &owner.1).await {
                             conn = c;
                         }
                     }
@@ -341,7 +341,7 @@ async fn measure(cluster: &mut BenchCluster, a: &ResyncArgs, size: u64) -> anyho
     let name = format!("bench-resync-{:08x}", rand::random::<u32>());
     let o = client.create_object(ControlRequest::CreateObject { name: name.clone(), kind: ObjectKind::Memory, size_bytes: size, replicas: 3 }).await?;
     let owner = (o.owner, o.owner_addr.clone());
-    let conn = Client::dial(&cluster.info.secret, o.owner, &o.owner_addr).await?;
+    let conn = Client::dial(&cluster.info.credential, o.owner, &o.owner_addr).await?;
     let seeded = seed(&conn, o.id, size).await?;
     drop(conn);
 
