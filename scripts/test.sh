@@ -2,7 +2,7 @@
 # Runs every test of the project: unit tests, the directory's Raft tests, the
 # cluster, failure and chaos tests that start real node processes on
 # loopback, a fixed slice of the deterministic simulation and a short slice
-# of the smb_pdu fuzz target. Installs what
+# of every fuzz target. Installs what
 # the tests need first (scripts/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +17,5 @@ cargo test --locked --workspace -- --test-threads=2
 cargo run --locked -q -p holdfast-sim -- --seeds 200 --nodes 3
 cargo run --locked -q -p holdfast-sim -- --seeds 50 --nodes 5
 
-# A 20 s slice of the SMB PDU fuzz target, on stable (see the script).
-bash scripts/fuzz-slice.sh 20
+# A 10 s slice of every fuzz target, on stable (see the script).
+bash scripts/fuzz-slice.sh 10

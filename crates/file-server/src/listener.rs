@@ -41,6 +41,13 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
     std::fs::rename(&staged, path)?;
     let _ = std::fs::remove_dir(&private);
+    // The socket's owner is this process's user: the only peer we serve,
+    // besides root (SO_PEERCRED, checked on every connection, in case the
+    // file's mode is ever loosened or the socket handed on).
+    let owner = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)?.uid()
+    };
     tracing::info!(socket = %path.display(), "file server listening");
     let conns = Arc::new(Semaphore::new(CONNS_MAX));
     loop {
@@ -52,6 +59,17 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
                 continue;
             }
         };
+        match stream.peer_cred() {
+            Ok(c) if peer_allowed(c.uid(), owner) => {}
+            Ok(c) => {
+                tracing::warn!(socket = %path.display(), uid = c.uid(), pid = ?c.pid(), "file-server socket: refused a peer of another user");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(socket = %path.display(), error = %e, "file-server socket: cannot read the peer's credentials; refused");
+                continue;
+            }
+        }
         let Ok(permit) = conns.clone().try_acquire_owned() else {
             tracing::warn!("file-server socket: {CONNS_MAX} connections open; refusing another");
             continue;
@@ -64,6 +82,11 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
             drop(permit);
         });
     }
+}
+
+/// Who may use the file-server socket: the node's own user, and root.
+fn peer_allowed(uid: u32, owner: u32) -> bool {
+    uid == owner || uid == 0
 }
 
 pub fn encode_reply(request_id: u64, r: Result<Bytes, Fail>) -> Bytes {

@@ -352,7 +352,28 @@ fn local_files_are_the_node_users_alone() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(mode(&sock), 0o600, "{}", sock.display());
+        assert_eq!(mode(&nd.join("node.key")), 0o600);
     }
+    assert_eq!(mode(&c.dir.join("tls")), 0o700);
+    for key in ["tls/ca.key", "tls/client.key"] {
+        assert_eq!(mode(&c.dir.join(key)), 0o600, "{key}");
+    }
+    // Were the socket's mode ever loosened, its peer check still refuses
+    // another user: the server closes without reading a byte.
+    let nd = c.dir.join("node-1");
+    std::fs::set_permissions(&nd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(nd.join("fs.sock"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let probe = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.settimeout(5)\n\
+                 try:\n  print('closed' if s.recv(1)==b'' else 'data')\nexcept socket.timeout:\n  print('open')\n";
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe])
+        .arg(nd.join("fs.sock"))
+        .output()
+        .expect("run setpriv");
+    std::fs::set_permissions(&nd, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(nd.join("fs.sock"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(said.trim(), "closed", "another user's connection to fs.sock: {said} {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The benchmark prints every key of its JSON contract (no timing checks).
@@ -376,6 +397,10 @@ fn bench_replicate_prints_its_keys() {
         "writes_per_s_8",
         "writes_per_s_32",
         "p99_us_32",
+        "link_64_plain_p50_us",
+        "link_64_tls_p50_us",
+        "link_4k_plain_p50_us",
+        "link_4k_tls_p50_us",
     ] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "key {k} missing or not positive in {v}");
     }
