@@ -10,6 +10,9 @@
 //!   quiet are closed after their deadlines; one with an open file is not;
 //! - a user's sessions on more than `connections_per_user_max`
 //!   connections are refused (STATUS_REQUEST_NOT_ACCEPTED);
+//! - a CHANGE_NOTIFY over `async_requests_per_connection_max` gets
+//!   STATUS_INSUFFICIENT_RESOURCES, and the places come back when the
+//!   waiting ones end;
 //! - failed logons are answered after a delay that doubles per failure.
 //!
 //! Deadlines are set low in the smbd under test and waited for with a
@@ -19,7 +22,10 @@ mod common;
 
 use std::time::Duration;
 
-use holdfast_smb_client::proto::msg::create::disposition;
+use bytes::BytesMut;
+use holdfast_smb_client::proto::msg::change_notify::{filter, ChangeNotifyRequest};
+use holdfast_smb_client::proto::msg::create::{create_options, disposition};
+use holdfast_smb_client::proto::{access, Command, FileId};
 use holdfast_smb_client::{unc, ClientConfig, Credentials, NtStatus, OpenOptions, SmbClient, Tree};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,7 +45,8 @@ const PER_IP_MAX: usize = 64;
 fn patient_limits() -> String {
     format!(
         "[limits]\nconnections_max = 256\nconnections_per_ip_max = {PER_IP_MAX}\nconnections_per_user_max = 2\n\
-         negotiate_ms_max = 600000\nsession_setup_ms_max = 600000\nidle_ms_max = 600000\n"
+         negotiate_ms_max = 600000\nsession_setup_ms_max = 600000\nidle_ms_max = 600000\n\
+         async_requests_per_connection_max = 2\n"
     )
 }
 
@@ -163,6 +170,54 @@ async fn per_user_limit(addr: &str) {
     let _ = logged_on(addr, USER).await;
 }
 
+/// The share root, opened as a directory to watch.
+async fn open_root(c: &mut SmbClient, tree: &Tree) -> FileId {
+    let mut o = OpenOptions::new("").disposition(disposition::OPEN);
+    o.create_options = create_options::DIRECTORY_FILE;
+    o.desired_access = access::GENERIC_READ;
+    c.create(tree, &o).await.expect("open the share root").file_id
+}
+
+/// Sends a CHANGE_NOTIFY on `dir` without waiting; its MessageId.
+async fn send_notify(c: &mut SmbClient, tree: &Tree, dir: FileId) -> u64 {
+    let mut body = BytesMut::new();
+    ChangeNotifyRequest { flags: 0, output_buffer_length: 4096, file_id: dir, completion_filter: filter::FILE_NAME }.encode(&mut body);
+    let (pdu, id) = c.build_pdu(Command::ChangeNotify, tree.id, &body, true).unwrap();
+    c.send_message(&pdu).await.unwrap();
+    id
+}
+
+/// The next response, which must be to `id` with `status`.
+async fn expect_response(c: &mut SmbClient, id: u64, status: NtStatus) {
+    let r = tokio::time::timeout(GUARD, c.recv()).await.expect("a response").expect("a response, not a disconnect");
+    assert_eq!((r.header.message_id, r.header.status), (id, status), "response to {id}");
+}
+
+async fn async_cap(addr: &str) {
+    let (mut c, tree) = logged_on(addr, USER).await;
+    let dir = open_root(&mut c, &tree).await;
+    // Two wait (interim STATUS_PENDING); the third is over the cap of 2.
+    for _ in 0..2 {
+        let id = send_notify(&mut c, &tree, dir).await;
+        expect_response(&mut c, id, NtStatus::PENDING).await;
+    }
+    let id = send_notify(&mut c, &tree, dir).await;
+    let r = c.recv_reply(id).await.expect("an answer to the third CHANGE_NOTIFY");
+    assert_eq!(r.status(), NtStatus::INSUFFICIENT_RESOURCES);
+    // Closing the handle ends the two and frees their places. (The first
+    // gets NOTIFY_CLEANUP; the second, run after the watch went, gets
+    // FILE_CLOSED: `handlers/change_notify.rs` reports the close once.)
+    c.close(&tree, dir).await.expect("close the watched directory");
+    for _ in 0..2 {
+        let r = tokio::time::timeout(GUARD, c.recv()).await.expect("a response").expect("a response");
+        let st = r.header.status;
+        assert!(st == NtStatus::NOTIFY_CLEANUP || st == NtStatus::FILE_CLOSED, "a waiting CHANGE_NOTIFY ended with {st}");
+    }
+    let dir = open_root(&mut c, &tree).await;
+    let id = send_notify(&mut c, &tree, dir).await;
+    expect_response(&mut c, id, NtStatus::PENDING).await;
+}
+
 async fn deadlines(addr: &str) {
     // Never negotiates.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -224,6 +279,7 @@ fn a_bounded_smb_service() {
         idle_connections_do_not_lock_out(&c, &patient, patient_port).await;
         preauth_frames_are_small(&patient).await;
         per_user_limit(&patient).await;
+        async_cap(&patient).await;
         deadlines(&hasty).await;
         logon_backoff(&hasty, hasty_log).await;
     });
