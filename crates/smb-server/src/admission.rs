@@ -9,7 +9,7 @@
 //! `conn_deadline.rs` may have freed a slot.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,6 +98,7 @@ impl Admission {
 
     /// A connection from `ip` was accepted: admitted, or to be closed.
     pub fn admit(self: &Arc<Self>, ip: IpAddr, conn_id: u64) -> Result<Ticket, Refused> {
+        let ip = client_key(ip);
         let mut c = self.counts.lock().expect("admission lock");
         if c.total >= self.connections_max {
             return Err(Refused::Connections { open: c.total, max: self.connections_max });
@@ -129,6 +130,7 @@ impl Admission {
 
     /// A logon from `ip` failed: how long to hold its reply.
     pub fn logon_failed(&self, ip: IpAddr) -> Duration {
+        let ip = client_key(ip);
         let now = Instant::now();
         let mut f = self.failures.lock().expect("failures lock");
         if !f.contains_key(&ip) && f.len() >= FAILURE_IPS_MAX {
@@ -152,7 +154,23 @@ impl Admission {
     /// A logon from `ip` succeeded: its next failure starts again at the
     /// shortest delay.
     pub fn logon_succeeded(&self, ip: IpAddr) {
-        self.failures.lock().expect("failures lock").remove(&ip);
+        self.failures.lock().expect("failures lock").remove(&client_key(ip));
+    }
+}
+
+/// The address the per-IP limit and the backoff count by. An IPv6 client
+/// is given a whole /64 and may send from any address in it, so its /64
+/// is one client; an IPv4-mapped IPv6 address is its IPv4 address.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -193,6 +211,20 @@ mod tests {
         assert_eq!(a.admit(z, 7).err(), Some(Refused::Connections { open: 5, max: 5 }));
         drop(t1);
         a.admit(x, 8).expect("a slot was given back");
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let a = Admission::new(&limits(10, 2, 10));
+        let _t1 = a.admit("2001:db8:1:2::1".parse().unwrap(), 1).unwrap();
+        let _t2 = a.admit("2001:db8:1:2:ffff::9".parse().unwrap(), 2).unwrap();
+        assert!(a.admit("2001:db8:1:2:abcd::3".parse().unwrap(), 3).is_err(), "same /64");
+        a.admit("2001:db8:1:3::1".parse().unwrap(), 4).expect("another /64");
+        let _t5 = a.admit("10.0.0.1".parse().unwrap(), 5).unwrap();
+        let _t6 = a.admit("::ffff:10.0.0.1".parse().unwrap(), 6).unwrap();
+        assert!(a.admit("10.0.0.1".parse().unwrap(), 7).is_err(), "IPv4-mapped is the IPv4 address");
+        assert_eq!(a.logon_failed("2001:db8::1".parse().unwrap()), Duration::from_millis(500));
+        assert_eq!(a.logon_failed("2001:db8::2".parse().unwrap()), Duration::from_millis(1000));
     }
 
     #[test]
