@@ -32,24 +32,79 @@ pub struct SmbdConfig {
     pub conns_file: Option<PathBuf>,
 }
 
+/// The service's bounds (docs/smb-server.md, "Limits"). Every field has a
+/// default, so an `smbd.toml` names only the ones it changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Concurrent TCP connections; more wait in the accept queue.
+    /// Concurrent TCP connections; one more is closed as soon as it is
+    /// accepted (queued ones would wait behind idle ones forever).
     pub connections_max: usize,
+    /// Concurrent TCP connections from one client IP address; one more is
+    /// closed at once, so one host cannot take every slot.
+    pub connections_per_ip_max: usize,
+    /// Connections on which one user has a session; a SESSION_SETUP that
+    /// would make one more fails with STATUS_REQUEST_NOT_ACCEPTED.
+    pub connections_per_user_max: usize,
     /// Sessions per connection.
     pub sessions_max: usize,
     /// Tree connects per session.
     pub trees_max: usize,
     /// Opens per session.
     pub opens_max: usize,
-    /// Credits granted in one response (the client asks, we cap).
+    /// Credits granted in one response (the client asks, we cap), and the
+    /// most MessageIds a client may hold granted and not yet retired.
     pub credits_max: u16,
+    /// From accept to NEGOTIATE; a connection that has not negotiated by
+    /// then is closed.
+    pub negotiate_ms_max: u64,
+    /// From NEGOTIATE to the first session set up; a connection without
+    /// one by then is closed.
+    pub session_setup_ms_max: u64,
+    /// A connection with no open file and no waiting request that sends
+    /// nothing for this long is closed (Windows' autodisconnect, 15 min);
+    /// clients reconnect on their own when they need the server again.
+    pub idle_ms_max: u64,
+    /// Largest message accepted before the connection has a session:
+    /// NEGOTIATE and SESSION_SETUP are small, so an unauthenticated client
+    /// cannot make the service buffer `holdfast_smb_proto` FRAME_BYTES_MAX.
+    pub preauth_frame_bytes_max: usize,
+    /// Requests waiting asynchronously (interim STATUS_PENDING sent) per
+    /// connection; one more ends with STATUS_INSUFFICIENT_RESOURCES.
+    pub async_requests_per_connection_max: usize,
+    /// The same, over all connections of the service.
+    pub async_requests_max: usize,
+    /// Bytes of change-notification records buffered for all watches;
+    /// past it the watch that would grow overflows (its next CHANGE_NOTIFY
+    /// gets STATUS_NOTIFY_ENUM_DIR).
+    pub notify_buffered_bytes_max: usize,
+    /// Delay of the reply to the first failed logon from a client IP;
+    /// it doubles with each consecutive failure from that IP.
+    pub logon_failure_delay_ms_min: u64,
+    /// The delay stops growing here.
+    pub logon_failure_delay_ms_max: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { connections_max: 256, sessions_max: 16, trees_max: 64, opens_max: 4096, credits_max: 512 }
+        Limits {
+            connections_max: 1024,
+            connections_per_ip_max: 128,
+            connections_per_user_max: 256,
+            sessions_max: 16,
+            trees_max: 64,
+            opens_max: 4096,
+            credits_max: 512,
+            negotiate_ms_max: 10_000,
+            session_setup_ms_max: 30_000,
+            idle_ms_max: 15 * 60 * 1000,
+            preauth_frame_bytes_max: 64 * 1024,
+            async_requests_per_connection_max: 512,
+            async_requests_max: 16 * 1024,
+            notify_buffered_bytes_max: 16 * 1024 * 1024,
+            logon_failure_delay_ms_min: 500,
+            logon_failure_delay_ms_max: 10_000,
+        }
     }
 }
 

@@ -45,6 +45,8 @@ struct Pending {
     at: Ids,
     message_id: u64,
     task: tokio::task::JoinHandle<()>,
+    /// Its place in `Limits::async_requests_max`.
+    _slot: crate::async_budget::AsyncSlot,
 }
 
 /// The ids a request ran under (after compound substitution), which it
@@ -81,10 +83,11 @@ pub struct Conn {
     rx: tokio::sync::mpsc::UnboundedReceiver<ConnCmd>,
     pending: HashMap<u64, Pending>,
     next_async_id: u64,
+    deadlines: crate::conn_deadline::Deadlines,
 }
 
 impl Conn {
-    pub fn new(srv: Arc<Server>, local_addr: SocketAddr) -> Conn {
+    pub fn new(srv: Arc<Server>, local_addr: SocketAddr, peer_addr: SocketAddr) -> Conn {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let st = ConnState {
             neg: Default::default(),
@@ -93,11 +96,46 @@ impl Conn {
             next_session_id: 0x0000_0400_0000_0001 | (u64::from(rand::random::<u16>()) << 32),
             next_volatile_id: 1,
             local_addr,
+            peer_addr,
             conn_id: srv.next_conn_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             cmd_tx: tx,
+            ever_authenticated: false,
         };
         let window = SequenceWindow::new(srv.cfg.limits.credits_max);
-        Conn { srv, st, window, rx, pending: HashMap::new(), next_async_id: 1 }
+        let deadlines = crate::conn_deadline::Deadlines::new(&srv.cfg.limits, tokio::time::Instant::now());
+        Conn { srv, st, window, rx, pending: HashMap::new(), next_async_id: 1, deadlines }
+    }
+
+    pub fn conn_id(&self) -> u64 {
+        self.st.conn_id
+    }
+
+    /// Whether a session is set up now: until then only small messages
+    /// are read (`Limits::preauth_frame_bytes_max`).
+    fn authenticated(&self) -> bool {
+        self.st.sessions.values().any(|s| s.is_valid())
+    }
+
+    /// What the deadlines need to know (`conn_deadline.rs`).
+    fn progress(&self) -> crate::conn_deadline::Progress {
+        let opens = self.st.sessions.values().any(|s| !s.opens.is_empty());
+        crate::conn_deadline::Progress {
+            negotiated: self.st.neg.dialect != 0,
+            authenticated: self.st.ever_authenticated,
+            busy: opens || !self.pending.is_empty(),
+        }
+    }
+
+    /// Refuses a message too large for a connection without a session
+    /// as soon as its length is known, before it is buffered.
+    fn check_preauth_frame(&self, buf: &[u8]) -> Result<(), ConnError> {
+        let Some(h) = buf.get(..4) else { return Ok(()) };
+        let len = holdfast_smb_proto::frame::decode_frame_header([h[0], h[1], h[2], h[3]])?;
+        let max = self.srv.cfg.limits.preauth_frame_bytes_max;
+        if len > max && !self.authenticated() {
+            return Err(ConnError::PreauthFrame { bytes: len, max });
+        }
+        Ok(())
     }
 
     /// Serves the connection until it closes or breaks; then closes every
@@ -162,6 +200,7 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
         loop {
             // Process every whole frame in the buffer, then read more.
+            self.check_preauth_frame(&buf)?;
             while let Some((m, used)) = take_frame(&buf)? {
                 let msg = m.to_vec();
                 buf.advance(used);
@@ -175,7 +214,15 @@ impl Conn {
                         sock.write_all(&out).await?;
                     }
                 }
+                self.check_preauth_frame(&buf)?;
             }
+            if self.authenticated() {
+                self.st.ever_authenticated = true;
+            }
+            let now = tokio::time::Instant::now();
+            let progress = self.progress();
+            let deadline = self.deadlines.next(progress, now);
+            let far = now + std::time::Duration::from_secs(86_400);
             buf.reserve(READ_CHUNK_BYTES);
             // read_buf is cancel safe: a command first loses no bytes.
             let cmd = tokio::select! {
@@ -187,7 +234,15 @@ impl Conn {
                     }
                     None
                 }
+                () = tokio::time::sleep_until(deadline.map_or(far, |d| d.0)), if deadline.is_some() => {
+                    let why = deadline.expect("guarded by the branch condition").1;
+                    return Err(why.into());
+                }
             };
+            if cmd.is_none() {
+                // Bytes came in.
+                self.deadlines.input(tokio::time::Instant::now());
+            }
             if let Some(c) = cmd {
                 if let Some(out) = self.command(c).await? {
                     sock.write_all(&out).await?;
@@ -384,7 +439,9 @@ impl Conn {
                 }
             },
         };
-        if let (Err(NtStatus::PENDING), Some(w)) = (&result, wait) {
+        let mut result = result;
+        let pending = matches!(result, Err(NtStatus::PENDING));
+        if let (true, Some(w)) = (pending, wait) {
             match mode {
                 Mode::Fresh { last: false } => {
                     // Not the last of a compound: wait here, then run it
@@ -393,17 +450,24 @@ impl Conn {
                     *last_file_id = file_id_before;
                     return Box::pin(self.one(pdu, encrypted_for, prev, last_file_id, Mode::Fresh { last: false })).await;
                 }
-                Mode::Fresh { last: true } => {
-                    let async_id = self.next_async_id;
-                    self.next_async_id += 1;
-                    let at = Ids { encrypted_for, session_id, tree_id, last_file_id: file_id_before };
-                    let out = self.go_async(&hdr, pdu, at, async_id, credits, w);
-                    *prev = Some((session_id, tree_id, NtStatus::SUCCESS));
-                    return Ok(Some(out));
-                }
+                Mode::Fresh { last: true } => match self.srv.async_budget.try_take(self.pending.len()) {
+                    Some(slot) => {
+                        let async_id = self.next_async_id;
+                        self.next_async_id += 1;
+                        let at = Ids { encrypted_for, session_id, tree_id, last_file_id: file_id_before };
+                        let out = self.go_async(&hdr, pdu, at, async_id, credits, w, slot);
+                        *prev = Some((session_id, tree_id, NtStatus::SUCCESS));
+                        return Ok(Some(out));
+                    }
+                    None => {
+                        tracing::info!(command = ?hdr.command, waiting = self.pending.len(), "async request refused: over the async request caps");
+                        result = Err(NtStatus::INSUFFICIENT_RESOURCES);
+                    }
+                },
                 Mode::Resumed { async_id, at } => {
                     // Still waiting (a new break came up): no second interim.
-                    self.park(&hdr, pdu, at, async_id, w);
+                    let slot = self.srv.async_budget.take_again();
+                    self.park(&hdr, pdu, at, async_id, w, slot);
                     return Ok(None);
                 }
             }
@@ -471,8 +535,18 @@ impl Conn {
     /// The request waits: the interim response (STATUS_PENDING with an
     /// AsyncId, granting the credits now) goes out, and the request is
     /// parked until `wait` is over.
-    fn go_async(&mut self, hdr: &Header, pdu: &[u8], at: Ids, async_id: u64, credits: u16, wait: crate::ctx::AsyncWait) -> Out {
-        self.park(hdr, pdu, at, async_id, wait);
+    #[allow(clippy::too_many_arguments)]
+    fn go_async(
+        &mut self,
+        hdr: &Header,
+        pdu: &[u8],
+        at: Ids,
+        async_id: u64,
+        credits: u16,
+        wait: crate::ctx::AsyncWait,
+        slot: crate::async_budget::AsyncSlot,
+    ) -> Out {
+        self.park(hdr, pdu, at, async_id, wait, slot);
         let mut rh = Header::response_to(hdr, NtStatus::PENDING, credits);
         rh.session_id = at.session_id;
         rh.id = holdfast_smb_proto::SyncOrAsync::Async { async_id };
@@ -483,13 +557,13 @@ impl Conn {
         Out { pdu: out, sign_session: sign, after: After::Nothing }
     }
 
-    fn park(&mut self, hdr: &Header, pdu: &[u8], at: Ids, async_id: u64, wait: crate::ctx::AsyncWait) {
+    fn park(&mut self, hdr: &Header, pdu: &[u8], at: Ids, async_id: u64, wait: crate::ctx::AsyncWait, slot: crate::async_budget::AsyncSlot) {
         let tx = self.st.cmd_tx.clone();
         let task = tokio::spawn(async move {
             wait.await;
             let _ = tx.send(ConnCmd::Resume { async_id });
         });
-        self.pending.insert(async_id, Pending { pdu: pdu.to_vec(), at, message_id: hdr.message_id, task });
+        self.pending.insert(async_id, Pending { pdu: pdu.to_vec(), at, message_id: hdr.message_id, task, _slot: slot });
     }
 
     /// CANCEL ([MS-SMB2] 3.3.5.16): the pending request it names (by

@@ -21,10 +21,15 @@ pub struct ConnState {
     pub next_session_id: u64,
     pub next_volatile_id: u64,
     pub local_addr: SocketAddr,
+    /// The client's address (logon backoff is per client IP).
+    pub peer_addr: SocketAddr,
     /// This connection's number, and where other connections send it
     /// commands (PreviousSessionId teardown).
     pub conn_id: u64,
     pub cmd_tx: tokio::sync::mpsc::UnboundedSender<crate::server::ConnCmd>,
+    /// A session was set up on this connection at some point: the
+    /// session-setup deadline no longer applies (`conn_deadline.rs`).
+    pub ever_authenticated: bool,
 }
 
 /// A handler's answer: the status and the response body. Error statuses

@@ -22,6 +22,10 @@ pub enum ConnError {
     Window(#[from] crate::credits::WindowError),
     #[error("{0}")]
     Fatal(&'static str),
+    #[error("closed: {0}")]
+    Deadline(#[from] crate::conn_deadline::Expired),
+    #[error("a {bytes}-byte message before any session (preauth_frame_bytes_max {max})")]
+    PreauthFrame { bytes: usize, max: usize },
 }
 
 /// Short names for the statuses the handlers use most (all are in

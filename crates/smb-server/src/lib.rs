@@ -10,9 +10,12 @@
 //! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
 //!   them.
 
+pub mod admission;
+pub mod async_budget;
 pub mod breaks;
 pub mod config;
 pub mod conn;
+pub mod conn_deadline;
 pub mod conns;
 pub mod credits;
 pub mod ctx;
@@ -33,10 +36,10 @@ use std::sync::Arc;
 pub use config::{Limits, SmbdConfig};
 pub use error::SmbdError;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
-/// Serves until the process ends. At most `connections_max` connections
-/// at once; further ones wait in the listen backlog.
+/// Serves until the process ends. A connection over `connections_max` or
+/// `connections_per_ip_max` is closed as soon as it is accepted
+/// (`admission.rs`).
 pub async fn run(cfg: SmbdConfig) -> Result<(), SmbdError> {
     let listener = TcpListener::bind(&cfg.listen)
         .await
@@ -46,12 +49,10 @@ pub async fn run(cfg: SmbdConfig) -> Result<(), SmbdError> {
 
 /// Like [`run`] on an already bound listener (tests bind port 0).
 pub async fn serve(listener: TcpListener, cfg: SmbdConfig) -> Result<(), SmbdError> {
-    let slots = Arc::new(Semaphore::new(cfg.limits.connections_max.max(1)));
     let conns = conns::ConnRegistry::new(cfg.conns_file.clone());
     let srv = Arc::new(server::Server::new(cfg));
     tracing::info!(addr = ?listener.local_addr().ok(), "smbd listening");
     loop {
-        let permit = slots.clone().acquire_owned().await.expect("semaphore never closed");
         let (sock, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
@@ -60,18 +61,25 @@ pub async fn serve(listener: TcpListener, cfg: SmbdConfig) -> Result<(), SmbdErr
                 continue;
             }
         };
-        let _ = sock.set_nodelay(true);
         let local = sock.local_addr().unwrap_or_else(|_| "127.0.0.1:0".parse().expect("addr"));
-        let srv = srv.clone();
+        let c = conn::Conn::new(srv.clone(), local, peer);
+        let ticket = match srv.admission.admit(peer.ip(), c.conn_id()) {
+            Ok(t) => t,
+            Err(e) => {
+                // Dropping the socket closes it: the client learns at once.
+                tracing::info!(%peer, "connection refused: {e}");
+                continue;
+            }
+        };
+        let _ = sock.set_nodelay(true);
         let registered = conns.register(peer, local);
         tokio::spawn(async move {
             let _registered = registered;
-            let c = conn::Conn::new(srv, local);
+            let _ticket = ticket;
             match c.serve(sock).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),
                 Err(e) => tracing::info!(%peer, "connection ended: {e}"),
             }
-            drop(permit);
         });
     }
 }

@@ -13,6 +13,11 @@
 //!   directory), as it does when the changes do not fit that request's own
 //!   output buffer.
 //! - Closing the handle ends a waiting request with STATUS_NOTIFY_CLEANUP.
+//! - All watches together buffer at most `Limits::notify_buffered_bytes_max`
+//!   bytes of changes: a change that would go past it overflows its watch
+//!   instead (STATUS_NOTIFY_ENUM_DIR, "too many changes, read the
+//!   directory again"), so many watches that are never drained cannot
+//!   grow the service's memory, each within its own buffer size.
 //!
 //! Only changes made through this service process are seen. A share
 //! volume is served by exactly one service at a time, so that is every
@@ -88,7 +93,6 @@ pub struct WatchSpec<'a> {
     pub buffer_bytes: u32,
 }
 
-#[derive(Default)]
 pub struct Watches {
     watches: Mutex<HashMap<WatchKey, Watch>>,
     /// Number of watches, read without the lock so that posting a change
@@ -97,9 +101,46 @@ pub struct Watches {
     /// (share, path key) of files whose delete is pending, and the name to
     /// report when the last handle goes: the delete happens then.
     delete_pending: Mutex<HashMap<(String, String), (String, bool)>>,
+    /// Bytes of changes buffered in all watches (changed under the
+    /// `watches` lock) and the most there may be.
+    buffered_bytes: AtomicUsize,
+    buffered_bytes_max: usize,
+}
+
+impl Default for Watches {
+    fn default() -> Self {
+        Watches::with_budget(crate::config::Limits::default().notify_buffered_bytes_max)
+    }
 }
 
 impl Watches {
+    pub fn with_budget(buffered_bytes_max: usize) -> Watches {
+        Watches {
+            watches: Mutex::default(),
+            count: AtomicUsize::new(0),
+            delete_pending: Mutex::default(),
+            buffered_bytes: AtomicUsize::new(0),
+            buffered_bytes_max,
+        }
+    }
+
+    /// Bytes of changes buffered now, over all watches.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffered_bytes.load(Ordering::Relaxed)
+    }
+
+    /// A watch's buffered changes are gone (handed out or dropped).
+    fn release(&self, bytes: usize) {
+        self.buffered_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes `bytes` of the server-wide budget; false: it is spent.
+    fn reserve(&self, bytes: usize) -> bool {
+        self.buffered_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n + bytes <= self.buffered_bytes_max).then_some(n + bytes))
+            .is_ok()
+    }
+
     /// Whether any client watches; callers skip building a change
     /// otherwise (WRITE is the hot path).
     pub fn any(&self) -> bool {
@@ -127,6 +168,7 @@ impl Watches {
             }
         });
         if w.closed {
+            self.release(w.changes_bytes);
             ws.remove(&key);
             self.count.fetch_sub(1, Ordering::Relaxed);
             return Outcome::Cleanup;
@@ -144,6 +186,7 @@ impl Watches {
         let bytes = w.changes_bytes;
         let changes = std::mem::take(&mut w.changes);
         w.changes_bytes = 0;
+        self.release(bytes);
         if bytes > output_buffer_bytes as usize {
             return Outcome::EnumDir;
         }
@@ -157,6 +200,7 @@ impl Watches {
         let mut ws = self.watches.lock().expect("watches lock");
         match ws.remove(&key) {
             Some(w) => {
+                self.release(w.changes_bytes);
                 self.count.fetch_sub(1, Ordering::Relaxed);
                 w.closed
             }
@@ -170,6 +214,7 @@ impl Watches {
         let mut ws = self.watches.lock().expect("watches lock");
         let Some(w) = ws.get_mut(&key) else { return };
         if w.seen.receiver_count() == 0 {
+            self.release(w.changes_bytes);
             ws.remove(&key);
             self.count.fetch_sub(1, Ordering::Relaxed);
             return;
@@ -182,7 +227,12 @@ impl Watches {
     pub fn drop_connection(&self, conn_id: u64) {
         let mut ws = self.watches.lock().expect("watches lock");
         let before = ws.len();
-        ws.retain(|k, _| k.0 != conn_id);
+        ws.retain(|k, w| {
+            if k.0 == conn_id {
+                self.release(w.changes_bytes);
+            }
+            k.0 != conn_id
+        });
         self.count.fetch_sub(before - ws.len(), Ordering::Relaxed);
     }
 
@@ -214,7 +264,7 @@ impl Watches {
             } else {
                 continue;
             };
-            w.add(Change { action, name: rel });
+            w.add(Change { action, name: rel }, self);
         }
     }
 
@@ -250,7 +300,7 @@ impl Watches {
 }
 
 impl Watch {
-    fn add(&mut self, c: Change) {
+    fn add(&mut self, c: Change, all: &Watches) {
         if self.overflowed {
             return;
         }
@@ -260,9 +310,13 @@ impl Watch {
             return;
         }
         let bytes = notify_information_bytes(&c.name);
-        if self.changes_bytes + bytes > self.buffer_bytes as usize || self.changes.len() >= CHANGES_PER_WATCH_MAX {
+        if self.changes_bytes + bytes > self.buffer_bytes as usize
+            || self.changes.len() >= CHANGES_PER_WATCH_MAX
+            || !all.reserve(bytes)
+        {
             self.overflowed = true;
             self.changes.clear();
+            all.release(self.changes_bytes);
             self.changes_bytes = 0;
         } else {
             self.changes.push(c);
@@ -339,6 +393,34 @@ mod tests {
             w.post("s", &format!("f{i}"), action::ADDED, filter::FILE_NAME);
         }
         assert!(matches!(w.request((3, 1), &spec("", false, filter::FILE_NAME, u32::MAX), u32::MAX), Outcome::EnumDir));
+    }
+
+    #[test]
+    fn the_server_wide_budget_overflows_watches_instead_of_growing() {
+        let one = notify_information_bytes("f0000");
+        // Room for 10 changes in all, each watch's buffer for 100.
+        let w = Watches::with_budget(10 * one);
+        let big = 100 * one as u32;
+        for k in 1..=3 {
+            let _ = w.request((k, 1), &spec("", false, filter::FILE_NAME, big), big);
+        }
+        for i in 0..4 {
+            w.post("s", &format!("f{i:04}"), action::ADDED, filter::FILE_NAME);
+        }
+        // 3 watches x 4 changes do not fit in 10: the later ones overflow.
+        assert!(w.buffered_bytes() <= 10 * one, "{} bytes buffered", w.buffered_bytes());
+        let outcomes: Vec<bool> =
+            (1..=3).map(|k| matches!(w.request((k, 1), &spec("", false, filter::FILE_NAME, big), big), Outcome::EnumDir)).collect();
+        assert!(outcomes.contains(&true), "a watch over the budget gets NOTIFY_ENUM_DIR: {outcomes:?}");
+        assert_eq!(w.buffered_bytes(), 0, "draining gives the budget back");
+        // With the budget free again, changes are reported as such.
+        w.post("s", "f0009", action::ADDED, filter::FILE_NAME);
+        assert_eq!(changes(w.request((1, 1), &spec("", false, filter::FILE_NAME, big), big)), vec![(action::ADDED, "f0009".into())]);
+        w.post("s", "f0010", action::ADDED, filter::FILE_NAME);
+        w.drop_connection(2);
+        w.close((3, 1));
+        w.take_cleanup((1, 1));
+        assert_eq!(w.buffered_bytes(), 0, "gone watches give their bytes back");
     }
 
     #[test]

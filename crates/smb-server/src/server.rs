@@ -44,6 +44,10 @@ pub struct Server {
     pub lock_releases: tokio::sync::watch::Sender<u64>,
     /// The connections of each ClientGuid, oldest first, for lease breaks.
     client_conns: std::sync::Mutex<HashMap<Guid, Vec<(u64, mpsc::UnboundedSender<ConnCmd>)>>>,
+    /// Connection counts and logon backoff (`admission.rs`).
+    pub admission: Arc<crate::admission::Admission>,
+    /// Requests waiting asynchronously, over all connections (`async_budget.rs`).
+    pub async_budget: Arc<crate::async_budget::AsyncBudget>,
 }
 
 /// What another connection may ask of a connection's task.
@@ -71,6 +75,10 @@ impl Server {
     pub fn new(cfg: SmbdConfig) -> Server {
         let guid: Guid = rand::random();
         let ntlm = Arc::new(NtlmServerConfig::standalone(&cfg.server_name));
+        let admission = crate::admission::Admission::new(&cfg.limits);
+        let notify = crate::notify::Watches::with_budget(cfg.limits.notify_buffered_bytes_max);
+        let async_budget =
+            crate::async_budget::AsyncBudget::new(cfg.limits.async_requests_max, cfg.limits.async_requests_per_connection_max);
         Server {
             cfg,
             guid,
@@ -84,9 +92,11 @@ impl Server {
             break_done: tokio::sync::Notify::new(),
             record_writes: Mutex::new(()),
             pending_creates: Default::default(),
-            notify: Default::default(),
+            notify,
             lock_releases: tokio::sync::watch::Sender::new(0),
             client_conns: Default::default(),
+            admission,
+            async_budget,
         }
     }
 

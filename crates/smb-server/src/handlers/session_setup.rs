@@ -47,6 +47,18 @@ async fn expire_previous(ctx: &mut Ctx<'_>, prev: u64, owner: &str) {
     }
 }
 
+/// A logon failed: the reply waits, longer with each consecutive failure
+/// from the client's IP (`admission.rs`), so that password guessing is
+/// slow. Only this connection's task sleeps; Windows' SMB authentication
+/// rate limiter does the same (2 s per failure by default). Per IP rather
+/// than per user: a per-user delay would let anyone slow a named user's
+/// own logons.
+async fn failure_delay(ctx: &Ctx<'_>) {
+    let d = ctx.srv.admission.logon_failed(ctx.conn.peer_addr.ip());
+    tracing::info!(client = %ctx.conn.peer_addr.ip(), delay_ms = d.as_millis() as u64, "logon failed: reply delayed");
+    tokio::time::sleep(d).await;
+}
+
 /// An NTLM exchange against the users file as it is now.
 fn new_auth(ctx: &Ctx<'_>) -> Result<ServerAuth, NtStatus> {
     let users = Users::load_file(&ctx.srv.cfg.users_file).map_err(|e| {
@@ -77,6 +89,7 @@ async fn reauth(ctx: &mut Ctx<'_>, sid: u64, req: &SessionSetupRequest) -> HResu
             tracing::info!(session = sid, "re-authentication failed, session ended: {e}");
             let opens = crate::cleanup::expire_session(ctx.conn, sid).unwrap_or_default();
             crate::cleanup::disconnect_opens(ctx.srv, opens.into_iter()).await;
+            failure_delay(ctx).await;
             Err(e.nt_status())
         }
         Ok(AuthStep::Continue(out)) => {
@@ -130,6 +143,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
         Err(e) => {
             tracing::info!("session setup refused: {e}");
             ctx.conn.sessions.remove(&sid);
+            failure_delay(ctx).await;
             return Err(e.nt_status());
         }
     };
@@ -145,7 +159,15 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SessionSetupRequest) -> HResult {
     if auth.is_anonymous || auth.user.is_empty() {
         // Anonymous and guest logons are refused: every share needs a user.
         ctx.conn.sessions.remove(&sid);
+        failure_delay(ctx).await;
         return Err(NtStatus::LOGON_FAILURE);
+    }
+    ctx.srv.admission.logon_succeeded(ctx.conn.peer_addr.ip());
+    if let Err(e) = ctx.srv.admission.admit_user(&auth.user, ctx.conn.conn_id) {
+        // Windows' answer when it takes no more connections.
+        tracing::info!(user = %auth.user, "session refused: {e}");
+        ctx.conn.sessions.remove(&sid);
+        return Err(status::REQUEST_NOT_ACCEPTED);
     }
     let cipher = session_cipher(&ctx.conn.neg);
     let keys = match derive_session_keys(kdf_dialect, &auth.session_key, cipher, Some(preauth.value())) {
