@@ -1,9 +1,10 @@
 //! The seeded fault schedule, applied between simulation steps.
 //!
-//! Crashes (with RAM loss) happen one at a time and only while the cluster
-//! is healthy, so that at least one copy of the object always survives;
-//! the network faults (two-way and one-way partitions, held links, message
-//! loss, slow hosts) may overlap anything.
+//! Crashes (with RAM loss) may hit a host while a rebuild runs and while
+//! another host is down (two failures at once), as long as the latest
+//! status shows two other live hosts with an ACTIVE copy, so that one copy
+//! of the object surely survives (the status may be a moment old); the network faults (two-way and one-way partitions,
+//! held links, message loss, slow hosts) may overlap anything.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +44,19 @@ fn apply(sim: &mut Sim, h: &Heal, nodes: u32) {
     }
 }
 
+/// Hosts down at once, at most.
+const CRASHED_MAX: usize = 2;
+
+/// May host `x` crash now? Not if it is down already or two are, and not
+/// unless two other live hosts hold an ACTIVE copy as far as the latest
+/// status knows: that status may be 200 ms old, and a crash that took the
+/// last good copy of a memory object would end the run in an honest LOST
+/// that tests nothing.
+fn crash_allowed(x: u32, crashed: &[u32], active: &[u64]) -> bool {
+    let others = active.iter().filter(|&&n| n != x as u64 && !crashed.contains(&(n as u32))).count();
+    crashed.len() < CRASHED_MAX && !crashed.contains(&x) && others >= 2
+}
+
 fn ms(rng: &mut impl Rng, lo: u64, hi: u64) -> Duration {
     Duration::from_millis(rng.gen_range(lo..hi))
 }
@@ -66,7 +80,7 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
     let nodes = opts.nodes;
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7));
     let mut heals: Vec<(Duration, Heal)> = Vec::new();
-    let mut crashed: Option<u32> = None;
+    let mut crashed: Vec<u32> = Vec::new();
     let mut fault_start: Option<Duration> = None;
     let mut next = Duration::ZERO;
     let mut log = Vec::new();
@@ -81,16 +95,16 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
             if heals[i].0 <= now {
                 let (_, h) = heals.remove(i);
                 if let Heal::Bounce(x) = h {
-                    crashed = crashed.filter(|&c| c != x);
+                    crashed.retain(|&c| c != x);
                 }
                 apply(sim, &h, nodes);
             } else {
                 i += 1;
             }
         }
-        let (phase, object_ready, healthy) = {
+        let (phase, object_ready, active) = {
             let h = world.lock().expect("history");
-            (h.phase.clone(), h.object.is_some(), h.healthy)
+            (h.phase.clone(), h.object.is_some(), h.active.clone())
         };
         if phase != Phase::Faults || !object_ready {
             continue;
@@ -124,9 +138,9 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
             if y >= x { y + 1 } else { y }
         };
         match rng.gen_range(0..6) {
-            0 if crashed.is_none() && healthy => {
+            0 if crash_allowed(x, &crashed, &active) => {
                 sim.crash(host_name(x));
-                crashed = Some(x);
+                crashed.push(x);
                 world.lock().expect("history").crashes.entry(x as u64).or_default().push(now);
                 heals.push((now + ms(&mut rng, 300, 2500), Heal::Bounce(x)));
                 log.push(format!("{now:?} crash n{x}"));

@@ -162,6 +162,11 @@ async fn poll_status(client: Arc<Client>, world: Shared, nodes: usize) {
         if let Ok(s) = client.status().await {
             let mut h = world.lock().expect("history");
             h.healthy = healthy(&s, nodes);
+            h.active = s
+                .objects
+                .iter()
+                .flat_map(|o| o.components.iter().filter(|c| c.state.as_str() == "active").map(|c| c.node))
+                .collect();
             if s.objects.iter().any(|o| o.state == ObjectState::Lost) && h.lost_at.is_none() {
                 h.lost_at = Some(now());
             }

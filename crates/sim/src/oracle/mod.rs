@@ -48,6 +48,8 @@ pub struct History {
     pub lost_at: Option<Duration>,
     /// Latest status: a leader, every node up, every component ACTIVE.
     pub healthy: bool,
+    /// Latest status: the nodes whose component of the object is ACTIVE.
+    pub active: Vec<NodeId>,
     /// After the liveness phase: each ACTIVE component's bytes.
     pub final_components: Vec<(NodeId, Vec<u8>)>,
     pub liveness_failure: Option<String>,
