@@ -169,6 +169,16 @@ impl NodeConfig {
         Ok(cfg)
     }
 
+    /// Everything the node checks before it binds its address, opens its
+    /// store or starts its directory member (Raft): this config and the
+    /// cluster file's shares. A bad config then fails with its reason and
+    /// leaves nothing behind, instead of a half-started member that joined
+    /// the cluster and then died. Returns the shares section, if any.
+    pub fn preflight(&self) -> Result<Option<SharesSection>, ConfigError> {
+        self.validate().map_err(|message| ConfigError::Invalid { path: format!("of node {}", self.node_id), message })?;
+        self.cluster_file.as_deref().map(SharesSection::load).transpose()
+    }
+
     pub fn fs_socket_path(&self) -> PathBuf {
         self.fs_socket.clone().unwrap_or_else(|| self.data_dir.join("fs.sock"))
     }
