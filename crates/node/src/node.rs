@@ -141,6 +141,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let rcfg = ReplicatorConfig {
         write_timeout: Duration::from_millis(cfg.write_timeout_ms),
         resync_bytes_per_s_max: cfg.resync_bytes_per_s_max,
+        #[cfg(feature = "test-switches")]
         test_only_ack_without_replicas: cfg.test_only_ack_without_replicas,
         ..ReplicatorConfig::default()
     };

@@ -74,3 +74,29 @@ async fn a_bad_node_config_is_refused_before_anything_starts() {
     assert_nothing_started(&dir, &addr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The durability-breaking switches exist only in test builds: a
+/// production node given one refuses to start and names the key.
+#[cfg(not(feature = "test-switches"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_production_build_refuses_the_test_only_switches() {
+    for key in ["test_only_ack_without_replicas", "test_only_serve_without_lease"] {
+        let dir = scratch("switch");
+        let addr = free_addr();
+        let cfg = config(&dir, &addr, &format!("{key} = true"));
+        let e = refused(cfg).await;
+        assert!(e.contains(key) && e.contains("test"), "the refusal does not name {key}: {e}");
+        assert_nothing_started(&dir, &addr);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// With the feature (the simulator's build) the switches are accepted.
+#[cfg(feature = "test-switches")]
+#[test]
+fn a_test_build_accepts_the_test_only_switches() {
+    let dir = scratch("switch-on");
+    let cfg = config(&dir, &free_addr(), "test_only_ack_without_replicas = true\ntest_only_serve_without_lease = true");
+    cfg.validate().expect("a test build takes the switches");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
