@@ -215,6 +215,8 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     if let (Some(file), Some(section)) = (&cfg.cluster_file, shares) {
         let fs = holdfast_file_server::FileServer::new(section.volumes.clone(), section.shares.clone(), cfg.peer_down_ms);
         fs.set_gate(Arc::new(crate::lease::NodeGate(Arc::downgrade(&inner))));
+        // A volume whose journal write failed remounts by itself.
+        fs.spawn_recovery();
         if !section.services.is_empty() {
             let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, services_stop.clone())
                 .map_err(NodeError::Runtime)?;
