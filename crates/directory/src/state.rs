@@ -423,7 +423,20 @@ impl ClusterState {
         if let Some(n) = nodes.iter().find(|n| obj.component(**n).is_none()) {
             return CommandResult::refused(ErrorCode::NoComponent, format!("node {n} has no component of {}", obj.name));
         }
-        if state != ComponentState::Active {
+        if state == ComponentState::Active {
+            // Only a rebuild makes a component ACTIVE, and only while it is
+            // RESYNCING: an owner that committed it ABSENT after a write it
+            // missed (perhaps while its ACTIVE commit was still in flight)
+            // has acknowledged that write, so it must not come back
+            // without a new rebuild. (ACTIVE again is a retried commit.)
+            let rebuilt = |s: ComponentState| matches!(s, ComponentState::Resyncing | ComponentState::Active);
+            if let Some(c) = obj.components.iter().find(|c| nodes.contains(&c.node) && !rebuilt(c.state)) {
+                return CommandResult::refused(
+                    ErrorCode::Invalid,
+                    format!("node {}'s component of {} is {}, not resyncing: only a rebuild makes it ACTIVE", c.node, obj.name, c.state.as_str()),
+                );
+            }
+        } else {
             let remaining = obj.components.iter().filter(|c| c.state == ComponentState::Active && !nodes.contains(&c.node)).count();
             if remaining == 0 {
                 return CommandResult::refused(
@@ -597,6 +610,27 @@ mod tests {
         assert_eq!(s.objects[&mem].state, ObjectState::Lost);
         assert_eq!(s.objects[&per].state, ObjectState::Healthy);
         assert!(s.objects[&per].epoch > epoch_before);
+    }
+
+    #[test]
+    fn only_a_resyncing_component_becomes_active() {
+        // The rebuild race of issue 15: a write the rebuilt copy missed had
+        // it committed ABSENT (and was acknowledged) before the rebuild's
+        // ACTIVE commit landed; that late commit must not bring it back.
+        let (mut s, i) = three_nodes();
+        let CommandResult::Created { object, owner, .. } =
+            s.apply(i + 1, &Command::CreateObject { name: "m".into(), kind: ObjectKind::Memory, size_bytes: 4096, replicas: 3 })
+        else { panic!() };
+        let n = if owner == 1 { 2 } else { 1 };
+        let set = |state| Command::SetComponentState { object, nodes: vec![n], state, expected_epoch: 1 };
+        assert_eq!(s.apply(i + 2, &set(ComponentState::Resyncing)), CommandResult::Ok);
+        assert_eq!(s.apply(i + 3, &set(ComponentState::Absent)), CommandResult::Ok);
+        assert!(matches!(s.apply(i + 4, &set(ComponentState::Active)), CommandResult::Refused { .. }), "an ABSENT copy came back ACTIVE");
+        assert_eq!(s.objects[&object].component(n).map(|c| c.state), Some(ComponentState::Absent));
+        // A rebuild that ends brings it back; a retried commit is harmless.
+        assert_eq!(s.apply(i + 5, &set(ComponentState::Resyncing)), CommandResult::Ok);
+        assert_eq!(s.apply(i + 6, &set(ComponentState::Active)), CommandResult::Ok);
+        assert_eq!(s.apply(i + 7, &set(ComponentState::Active)), CommandResult::Ok);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod listener;
 pub mod opens;
 pub mod park;
 pub mod proto;
+pub mod recover;
 mod security_ops;
 pub mod server;
 mod sparse_ops;

@@ -98,6 +98,9 @@ pub struct FileServer {
     pub(crate) fids: Mutex<HashMap<u64, Arc<Volume>>>,
     next_fid: AtomicU64,
     detect_delay_ms: u64,
+    /// Per volume whose metadata write failed: remount attempts so far
+    /// and when the next may run (`recover.rs`).
+    pub(crate) remounts: Mutex<HashMap<String, (u32, std::time::Instant)>>,
 }
 
 impl FileServer {
@@ -110,6 +113,7 @@ impl FileServer {
             fids: Mutex::new(HashMap::new()),
             next_fid: AtomicU64::new(1),
             detect_delay_ms,
+            remounts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -121,7 +125,17 @@ impl FileServer {
     /// The gate for `vol`: a fenced host answers every operation, metadata
     /// reads included, with NETWORK_NAME_DELETED, so the client reconnects
     /// (to the service address, which a new host serves).
+    ///
+    /// A volume whose metadata write failed serves nothing, reads
+    /// included, until it has remounted itself (`recover.rs`): its
+    /// in-memory state may be ahead of the device.
     fn check_gate(&self, vol: &Volume) -> Result<(), Fail> {
+        if let Some(why) = vol.fs.failure() {
+            return Err(Fail::new(
+                NtStatus::DEVICE_NOT_READY,
+                format!("volume {:?} is remounting after a failed metadata write ({why}); retry shortly", vol.def.name),
+            ));
+        }
         let Some(g) = self.gate.get() else { return Ok(()) };
         g.may_serve(&[vol.fs.device().object, vol.handles.device().object]).map_err(|m| Fail::new(NtStatus::NETWORK_NAME_DELETED, m))
     }
@@ -174,6 +188,32 @@ impl FileServer {
         let v = self.mounted.write().expect("mounted lock").remove(volume)?;
         self.fids.lock().expect("fids lock").retain(|_, x| !Arc::ptr_eq(x, &v));
         Some(v)
+    }
+
+    pub(crate) fn shares_cfg(&self) -> &[ShareDef] {
+        &self.shares_cfg
+    }
+
+    pub(crate) fn detect_delay_ms(&self) -> u64 {
+        self.detect_delay_ms
+    }
+
+    /// Puts `new` in the place of `old`, a mount of the same volume, with
+    /// the fids of its opens. False (and nothing changes) when `old` is no
+    /// longer the one mounted: it was unmounted or parked meanwhile.
+    pub(crate) fn replace_mounted(&self, old: &Arc<Volume>, new: Volume) -> bool {
+        let mut mounted = self.mounted.write().expect("mounted lock");
+        if !mounted.get(&old.def.name).is_some_and(|v| Arc::ptr_eq(v, old)) {
+            return false;
+        }
+        let new = Arc::new(new);
+        let mut fids = self.fids.lock().expect("fids lock");
+        fids.retain(|_, x| !Arc::ptr_eq(x, old));
+        for fid in new.opens.lock().expect("opens lock").fids() {
+            fids.insert(fid, new.clone());
+        }
+        mounted.insert(old.def.name.clone(), new);
+        true
     }
 
     pub(crate) fn mounted_volume(&self, volume: &str) -> Option<Arc<Volume>> {

@@ -18,6 +18,13 @@
 //! [`DiskLag`]: a write that finds more than `dirty_bytes_max` unsynced
 //! waits for a sync, and the node syncs any component whose oldest unsynced
 //! write is older than `dirty_age_max`. FLUSH syncs on demand.
+//!
+//! A failed sync is final: after an fdatasync error the kernel may have
+//! dropped the dirty pages or marked them clean, so a later sync can
+//! succeed without those bytes ever reaching the disk (PostgreSQL's
+//! "fsyncgate", 2018). The component is failed from the first error on:
+//! every write, sync and fence errors, so no later success can cover the
+//! loss. The owner then commits it ABSENT, and a rebuild replaces it.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
@@ -90,6 +97,8 @@ pub struct Component {
     /// Group commit of `sync`: concurrent callers share one backend sync.
     syncs: Mutex<SyncGate>,
     sync_done: Condvar,
+    /// Why the component failed, set once by the first failed sync.
+    failed: std::sync::OnceLock<String>,
 }
 
 /// State of the group commit in [`Component::sync`]. Syncs are numbered
@@ -139,7 +148,7 @@ impl Component {
         let applied = backend.load_position();
         let order = Order { epoch_known: applied.0, applied, recent: VecDeque::new(), recent_bytes: 0, recent_floor: applied };
         let syncs = SyncGate { started: 0, finished: 0, last_error: None };
-        Component { object, backend, order: Mutex::new(order), lag, dirt: Mutex::new(Dirt::default()), syncs: Mutex::new(syncs), sync_done: Condvar::new() }
+        Component { object, backend, order: Mutex::new(order), lag, dirt: Mutex::new(Dirt::default()), syncs: Mutex::new(syncs), sync_done: Condvar::new(), failed: std::sync::OnceLock::new() }
     }
 
     fn note_dirty(&self, bytes: usize) {
@@ -199,7 +208,23 @@ impl Component {
         self.order.lock().expect("order lock").applied
     }
 
+    /// True once a sync failed (module comment): only a rebuild of a
+    /// new component brings this copy back.
+    pub fn is_failed(&self) -> bool {
+        self.failed.get().is_some()
+    }
+
+    fn check_failed(&self) -> Result<(), StoreError> {
+        match self.failed.get() {
+            Some(reason) => Err(StoreError::Failed { object: self.object, reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Every command that changes or vouches for the bytes checks this
+    /// first, so a failed component refuses it.
     fn check_epoch(&self, o: &Order, epoch: Epoch) -> Result<(), StoreError> {
+        self.check_failed()?;
         if epoch < o.epoch_known {
             return Err(StoreError::StaleEpoch { object: self.object, known: o.epoch_known, got: epoch });
         }
@@ -231,6 +256,7 @@ impl Component {
     /// [`Component::sync`] before acknowledging a persistent write.
     pub fn write(&self, epoch: Epoch, seq: Seq, offset: u64, data: &Bytes) -> Result<(), StoreError> {
         check_range(offset, data.len() as u64, self.size_bytes())?;
+        self.check_failed()?;
         // The lock is held across the copy so that overlapping writes land
         // in sequence order.
         let mut o = self.order.lock().expect("order lock");
@@ -340,6 +366,9 @@ impl Component {
         let mut g = self.syncs.lock().expect("sync gate lock");
         let needed = g.started + 1;
         loop {
+            // Checked under the gate, which the failing sync holds when it
+            // sets `failed`: no caller can miss it and lead a new sync.
+            self.check_failed()?;
             if g.finished >= needed {
                 // A sync that started after this caller arrived has ended.
                 // When several ended since, the newest outcome is reported:
@@ -370,6 +399,12 @@ impl Component {
                 g = self.syncs.lock().expect("sync gate lock");
                 g.finished = number;
                 g.last_error = r.as_ref().err().map(|e| e.to_string());
+                if let Err(e) = &r {
+                    let first = self.failed.set(format!("sync failed: {e}")).is_ok();
+                    if first {
+                        tracing::error!(object = self.object, error = %e, "component sync failed; the component is failed until rebuilt");
+                    }
+                }
                 self.sync_done.notify_all();
                 return r;
             }
@@ -530,6 +565,58 @@ mod tests {
             self.counts.syncs.fetch_add(1, SeqCst);
             Ok(())
         }
+    }
+
+    /// A persistent-looking backend whose next sync fails once when
+    /// armed, as fdatasync does on a write-back error: the next one
+    /// succeeds although the pages it lost never reached the disk.
+    struct FlakySyncBackend {
+        inner: MemoryBackend,
+        fail_next_sync: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl BlockBackend for FlakySyncBackend {
+        fn kind(&self) -> ObjectKind {
+            ObjectKind::Persistent
+        }
+        fn len_bytes(&self) -> u64 {
+            self.inner.len_bytes()
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
+            self.inner.read_at(offset, buf)
+        }
+        fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
+            self.inner.write_at(offset, data)
+        }
+        fn sync(&self) -> Result<(), StoreError> {
+            if self.fail_next_sync.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::io("fdatasync", std::io::Error::from_raw_os_error(5)));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_sync_fails_the_component_for_good() {
+        let arm = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let backend = FlakySyncBackend { inner: MemoryBackend::new(16 * 4096), fail_next_sync: arm.clone() };
+        let c = Component::new(1, Box::new(backend));
+        c.fence(1).unwrap();
+        c.write(1, 1, 0, &b(1)).unwrap();
+        c.sync().unwrap();
+        assert!(!c.is_failed());
+        c.write(1, 2, 0, &b(2)).unwrap();
+        arm.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(c.sync().is_err(), "the failing sync reports its error");
+        // The backend would now sync "fine": write 2 must not be vouched for.
+        assert!(c.is_failed());
+        assert!(matches!(c.sync(), Err(StoreError::Failed { .. })), "a later sync hid the earlier error");
+        assert!(matches!(c.write(1, 3, 0, &b(3)), Err(StoreError::Failed { .. })));
+        assert!(matches!(c.fence(2), Err(StoreError::Failed { .. })));
+        assert!(matches!(c.repair(1, &RecentWrite { position: (1, 3), offset: 0, data: b(3) }), Err(StoreError::Failed { .. })));
+        assert!(matches!(c.resync_chunk(1, 0, &b(3)), Err(StoreError::Failed { .. })));
+        assert!(matches!(c.read(Some(1), 0, 512), Err(StoreError::Failed { .. })));
+        assert_eq!(c.sync().unwrap_err().to_holdfast().code, holdfast_types::ErrorCode::Io);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum StoreError {
     NoComponent(ObjectId),
     #[error("component file {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
+    #[error("component of object {object} failed ({reason}) and refuses everything until it is rebuilt")]
+    Failed { object: ObjectId, reason: String },
     #[error("local {what} failed: {source}")]
     Io {
         what: String,
@@ -40,7 +42,7 @@ impl StoreError {
             StoreError::MemoryBudget { .. } => ErrorCode::MemoryBudget,
             StoreError::Exists(_) => ErrorCode::Exists,
             StoreError::NoComponent(_) => ErrorCode::NoComponent,
-            StoreError::Corrupt { .. } | StoreError::Io { .. } => ErrorCode::Io,
+            StoreError::Corrupt { .. } | StoreError::Io { .. } | StoreError::Failed { .. } => ErrorCode::Io,
         };
         HoldfastError::new(code, self.to_string())
     }

@@ -62,7 +62,8 @@ pub struct NodeConfig {
     #[serde(default = "default_election_max_ms")]
     pub election_timeout_max_ms: u64,
     /// Simulation only: break the durability rule on purpose (see
-    /// `ReplicatorConfig::test_only_ack_without_replicas`).
+    /// `ReplicatorConfig::test_only_ack_without_replicas`). Refused by a
+    /// build without the `test-switches` feature.
     #[serde(default)]
     pub test_only_ack_without_replicas: bool,
     /// Accept fault-injection requests (partitions) from clients. For tests
@@ -83,7 +84,8 @@ pub struct NodeConfig {
     #[serde(default = "default_lease_ms")]
     pub lease_ms: u64,
     /// Simulation only: serve without a valid lease (breaks the lease rule
-    /// on purpose, to show that the oracle catches it).
+    /// on purpose, to show that the oracle catches it). Refused by a build
+    /// without the `test-switches` feature.
     #[serde(default)]
     pub test_only_serve_without_lease: bool,
 }
@@ -170,11 +172,34 @@ impl NodeConfig {
         Ok(cfg)
     }
 
+    /// Everything the node checks before it binds its address, opens its
+    /// store or starts its directory member (Raft): this config and the
+    /// cluster file's shares. A bad config then fails with its reason and
+    /// leaves nothing behind, instead of a half-started member that joined
+    /// the cluster and then died. Returns the shares section, if any.
+    pub fn preflight(&self) -> Result<Option<SharesSection>, ConfigError> {
+        self.validate().map_err(|message| ConfigError::Invalid { path: format!("of node {}", self.node_id), message })?;
+        self.cluster_file.as_deref().map(SharesSection::load).transpose()
+    }
+
     pub fn fs_socket_path(&self) -> PathBuf {
         self.fs_socket.clone().unwrap_or_else(|| self.data_dir.join("fs.sock"))
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        // The keys stay parseable in every build so that a production node
+        // given one names it, rather than starting with a broken rule or
+        // failing on an "unknown field".
+        if !cfg!(feature = "test-switches") {
+            for (key, set, rule) in [
+                ("test_only_ack_without_replicas", self.test_only_ack_without_replicas, "durability"),
+                ("test_only_serve_without_lease", self.test_only_serve_without_lease, "the lease rule"),
+            ] {
+                if set {
+                    return Err(format!("{key} = true breaks {rule} on purpose and exists only in test builds (feature test-switches); remove it"));
+                }
+            }
+        }
         if self.node_id == 0 {
             return Err("node_id must be at least 1".into());
         }

@@ -305,12 +305,21 @@ impl NodeInner {
             if obj.component(self.id).is_none() {
                 return Err(HoldfastError::new(ErrorCode::NoComponent, format!("node {} is not placed for object {}", self.id, obj.name)));
             }
-            if self.store.get(obj.id).is_some() {
-                return Ok(false);
-            }
+            let failed = match self.store.get(obj.id) {
+                Some(c) if !c.is_failed() => return Ok(false),
+                Some(_) => {
+                    // A sync failed on it: what its file holds is unknown
+                    // (local-store's component.rs), so a new one replaces it.
+                    tracing::warn!(object = obj.id, "replacing a failed component by a new one for its rebuild");
+                    self.store.remove(obj.id).map_err(|e| e.to_holdfast())?;
+                    true
+                }
+                None => false,
+            };
             // Ok(true): created empty; Ok(false): reopened with its old bytes.
             let fresh = match obj.kind {
                 holdfast_types::ObjectKind::Memory => self.store.create_memory(obj.id, obj.size_bytes).map(|_| true),
+                holdfast_types::ObjectKind::Persistent if failed => self.store.create_persistent(obj.id, obj.size_bytes).map(|_| true),
                 holdfast_types::ObjectKind::Persistent => match self.store.open_persistent(obj.id, obj.size_bytes) {
                     Ok(_) => Ok(false),
                     Err(e) => {

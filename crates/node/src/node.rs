@@ -132,6 +132,8 @@ async fn disk_catch_up_loop(store: Arc<LocalStore>, dirty_age_max: Duration) {
 /// this directly, one per simulated host.
 pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
     let me = cfg.node_id;
+    // Before anything starts (config.rs, `preflight`).
+    let shares = cfg.preflight()?;
     if cfg.test_only_ack_without_replicas {
         tracing::error!("test_only_ack_without_replicas is set: this node BREAKS durability on purpose");
     }
@@ -149,6 +151,7 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     let rcfg = ReplicatorConfig {
         write_timeout: Duration::from_millis(cfg.write_timeout_ms),
         resync_bytes_per_s_max: cfg.resync_bytes_per_s_max,
+        #[cfg(feature = "test-switches")]
         test_only_ack_without_replicas: cfg.test_only_ack_without_replicas,
         ..ReplicatorConfig::default()
     };
@@ -219,10 +222,11 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     tokio::spawn(disk_catch_up_loop(store.clone(), lag.dirty_age_max));
     let services_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut services = None;
-    if let Some(file) = &cfg.cluster_file {
-        let section = crate::config::SharesSection::load(file)?;
+    if let (Some(file), Some(section)) = (&cfg.cluster_file, shares) {
         let fs = holdfast_file_server::FileServer::new(section.volumes.clone(), section.shares.clone(), cfg.peer_down_ms);
         fs.set_gate(Arc::new(crate::lease::NodeGate(Arc::downgrade(&inner))));
+        // A volume whose journal write failed remounts by itself.
+        fs.spawn_recovery();
         if !section.services.is_empty() {
             let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, services_stop.clone())
                 .map_err(NodeError::Runtime)?;

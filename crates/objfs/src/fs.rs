@@ -349,6 +349,13 @@ impl<D: Device> Fs<D> {
         &self.file_locks[(ino % FILE_LOCK_STRIPES as u64) as usize]
     }
 
+    /// Why the volume stopped taking changes (a journal, checkpoint or
+    /// superblock write failed), if it did. Only a new mount, which
+    /// replays the journal from the device, brings it back.
+    pub fn failure(&self) -> Option<String> {
+        self.lock().failed.clone()
+    }
+
     fn check_failed(st: &State) -> Result<(), FsError> {
         match &st.failed {
             Some(m) => Err(dev_error(format!("the volume stopped taking changes after a metadata write failed ({m}); mount it again"))),

@@ -189,7 +189,12 @@ impl OwnerCore {
             }
         };
         let mut d = WriteDecision::default();
-        for &n in &ticket.active {
+        // Judge each failed target by its role *now*, not when the ticket
+        // was issued: a rebuilt copy promoted while this write was in
+        // flight is ACTIVE, so the directory may already list it ACTIVE,
+        // and acknowledging without it or an ABSENT commit would break
+        // durability (issue 15).
+        for n in ticket.targets() {
             let Some(e) = failed(n) else { continue };
             if n == self.me {
                 let e = HoldfastError::new(e.code, format!("own component failed write seq {}: {}", ticket.seq, e.message));
@@ -197,14 +202,16 @@ impl OwnerCore {
                 d.fail = Some(e);
             } else if self.active.contains(&n) {
                 d.mark_absent.push(n);
-            }
-            // Otherwise another write already had it committed ABSENT.
-        }
-        for &n in &ticket.catching_up {
-            if failed(n).is_some() && self.catching_up.contains(&n) {
+            } else if self.catching_up.contains(&n) {
                 d.drop_catching_up.push(n);
             }
+            // Otherwise another write already had it committed ABSENT or
+            // stopped its rebuild.
         }
+        // An ACTIVE component that was no target of this write got it by
+        // its rebuild's copy instead: the owner applies a write locally
+        // under the same lock that adds a rebuild target, so a copy that
+        // starts later reads it.
         d
     }
 
@@ -314,6 +321,27 @@ mod tests {
         c.add_catching_up(3);
         assert!(c.promote(3));
         assert_eq!(c.active(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn a_copy_promoted_mid_write_is_committed_absent_when_it_missed_the_write() {
+        // The rebuild race of issue 15: the ticket is issued while node 3
+        // catches up, node 3 is promoted (the directory may list it ACTIVE
+        // from now), then node 3's answer turns out to be a failure.
+        let mut c = serving(vec![1, 2]);
+        c.add_catching_up(3);
+        let t = c.begin_write().unwrap();
+        assert_eq!(t.catching_up, vec![3]);
+        assert!(c.promote(3));
+        let d = c.finish_write(&t, &[ok(1), ok(2), err(3)]);
+        assert_eq!(d.mark_absent, vec![3], "acknowledged without the promoted copy and without an ABSENT commit");
+        assert!(d.drop_catching_up.is_empty() && d.fail.is_none());
+        // A copy dropped from its rebuild before the answer needs nothing.
+        c.on_absent(&[3]);
+        c.add_catching_up(3);
+        let t = c.begin_write().unwrap();
+        c.drop_catching_up(3);
+        assert_eq!(c.finish_write(&t, &[ok(1), ok(2), err(3)]), WriteDecision::default());
     }
 
     impl OwnerCore {

@@ -82,7 +82,9 @@ pub struct ReplicatorConfig {
     pub resync_bytes_per_s_max: u64,
     /// BREAKS DURABILITY ON PURPOSE. Acknowledge a write once the owner has
     /// applied it, without waiting for the other components. Exists only so
-    /// the simulator can show that its oracle catches a broken rule.
+    /// the simulator can show that its oracle catches a broken rule; only
+    /// in builds with the `test-switches` feature.
+    #[cfg(feature = "test-switches")]
     pub test_only_ack_without_replicas: bool,
 }
 
@@ -94,6 +96,7 @@ impl Default for ReplicatorConfig {
             resync_chunk_bytes: 256 * 1024,
             resync_window: 8,
             resync_bytes_per_s_max: 0,
+            #[cfg(feature = "test-switches")]
             test_only_ack_without_replicas: false,
         }
     }
@@ -441,6 +444,7 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 r => r,
             }
         };
+        #[cfg(feature = "test-switches")]
         if self.cfg.test_only_ack_without_replicas {
             // The deliberately broken rule: the replicas' answers are ignored.
             for (_, f) in remote {

@@ -59,22 +59,31 @@ pub async fn contend(srv: &Arc<Server>, entry: u64) {
 }
 
 /// Writes each record's current state (taken again under the write lock,
-/// so the newest state is what lands).
+/// so the newest state is what lands). A failure is logged: these are
+/// lease and oplock states whose loss a reclaim tolerates. A request that
+/// must not succeed unless its record lands uses [`write_record`].
 pub async fn write_records(srv: &Arc<Server>, recs: Vec<HandleRecord>) {
-    if recs.is_empty() {
-        return;
-    }
-    let Ok(fs) = srv.fs().await else { return };
-    let _g = srv.record_writes.lock().await;
     for r in recs {
-        let current = {
-            let t = srv.leases.lock().expect("lease table");
-            t.find_durable(&r.share, r.persistent_id).and_then(|id| t.current_record(id))
-        };
-        let Some(rec) = current else { continue };
-        if let Err(e) = fs.handle_update(&rec.share, &rec).await {
-            tracing::warn!(id = format!("{:#x}", rec.persistent_id), "handle record update: {e}");
+        if let Err(e) = write_record(srv, &r).await {
+            tracing::warn!(id = format!("{:#x}", r.persistent_id), "handle record update: {e:?}");
         }
+    }
+}
+
+/// Writes one record's current state, as [`write_records`], and says
+/// whether it landed. Ok when the open is no longer durable here (there is
+/// no record to keep).
+pub async fn write_record(srv: &Arc<Server>, r: &HandleRecord) -> Result<(), NtStatus> {
+    let fs = srv.fs().await?;
+    let _g = srv.record_writes.lock().await;
+    let current = {
+        let t = srv.leases.lock().expect("lease table");
+        t.find_durable(&r.share, r.persistent_id).and_then(|id| t.current_record(id))
+    };
+    let Some(rec) = current else { return Ok(()) };
+    match fs.handle_update(&rec.share, &rec).await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(srv.fs_error(e).await),
     }
 }
 

@@ -24,7 +24,11 @@
 //! replay of a request that succeeded and is answered with success
 //! without acting. The lock-sequence array and the locks held are kept in
 //! the handle record, written before the response, so both survive a
-//! reconnect and a failover.
+//! reconnect and a failover. A record that cannot be written fails the
+//! request with the file server's status, and what the request did is
+//! undone (at the file server and in the record kept here): a lock the
+//! client was granted but the record lacks would vanish on a failover,
+//! and a record listing a lock that was refused would restore it there.
 //!
 //! [`Server::locks_released`]: crate::server::Server::locks_released
 
@@ -151,7 +155,10 @@ async fn lock(ctx: &mut Ctx<'_>, req: &LockRequest) -> HResult {
         }
     }
     if durable && (!done.is_empty() || (sequenced && failed.is_none())) {
-        record(ctx, entry, &done, sequenced.then_some(req)).await;
+        if let Err(e) = record(ctx, entry, &done, sequenced.then_some(req)).await {
+            undo(ctx, entry, fid, owner, &done).await;
+            return Err(e);
+        }
     }
     match failed {
         None => Ok(Reply::ok(&LockResponse)),
@@ -167,15 +174,18 @@ async fn lock(ctx: &mut Ctx<'_>, req: &LockRequest) -> HResult {
 
 /// Writes what the request did to the open's handle record: the locks
 /// taken or released and, for a sequenced request that succeeded, its
-/// LockSequence.
-async fn record(ctx: &mut Ctx<'_>, entry: u64, done: &[&LockElement], sequenced: Option<&LockRequest>) {
+/// LockSequence. On failure the record kept here is as before the request
+/// (its LockSequence entry stays invalid, as set before acting), and the
+/// error is the file server's.
+async fn record(ctx: &mut Ctx<'_>, entry: u64, done: &[&LockElement], sequenced: Option<&LockRequest>) -> Result<(), NtStatus> {
+    let mut removed: Vec<ByteRangeLock> = Vec::new();
     let rec = {
         let mut t = ctx.srv.leases.lock().expect("lease table");
         t.entry_mut(entry).and_then(|e| e.record.as_mut()).map(|r| {
             for l in done {
                 if l.flags & lock_flags::UNLOCK != 0 {
                     if let Some(i) = r.byte_range_locks.iter().position(|b| b.offset == l.offset && b.length == l.length) {
-                        r.byte_range_locks.remove(i);
+                        removed.push(r.byte_range_locks.remove(i));
                     }
                 } else {
                     r.byte_range_locks.push(ByteRangeLock { offset: l.offset, length: l.length, exclusive: l.flags & EXCLUSIVE != 0 });
@@ -188,7 +198,55 @@ async fn record(ctx: &mut Ctx<'_>, entry: u64, done: &[&LockElement], sequenced:
             r.clone()
         })
     };
-    if let Some(r) = rec {
-        crate::breaks::write_records(ctx.srv, vec![r]).await;
+    let Some(r) = rec else { return Ok(()) };
+    let Err(e) = crate::breaks::write_record(ctx.srv, &r).await else { return Ok(()) };
+    tracing::warn!(id = format!("{:#x}", r.persistent_id), status = ?e, "LOCK fails: its handle record was not written");
+    let mut t = ctx.srv.leases.lock().expect("lease table");
+    if let Some(r) = t.entry_mut(entry).and_then(|e| e.record.as_mut()) {
+        for l in done.iter().filter(|l| l.flags & lock_flags::UNLOCK == 0) {
+            let exclusive = l.flags & EXCLUSIVE != 0;
+            if let Some(i) = r.byte_range_locks.iter().rposition(|b| b.offset == l.offset && b.length == l.length && b.exclusive == exclusive) {
+                r.byte_range_locks.remove(i);
+            }
+        }
+        r.byte_range_locks.extend(removed);
+        if let Some(req) = sequenced {
+            r.lock_sequence[req.lock_sequence_index as usize - 1] = 0;
+        }
+    }
+    Err(e)
+}
+
+/// Undoes at the file server what a request whose record failed did, so
+/// the locks held match the record kept here again: locks taken are
+/// released, ranges unlocked are locked again. A range another open took
+/// meanwhile cannot be had back; it leaves the record too.
+async fn undo(ctx: &mut Ctx<'_>, entry: u64, fid: u64, owner: u64, done: &[&LockElement]) {
+    let Ok(fs) = ctx.srv.fs().await else { return };
+    let mut released = false;
+    for l in done {
+        if l.flags & lock_flags::UNLOCK == 0 {
+            if let Err(e) = fs.call(&FsRequest::Unlock { fid, offset: l.offset, length: l.length, owner }).await {
+                tracing::warn!(offset = l.offset, length = l.length, "undoing a lock whose record failed: {e}");
+            }
+            released = true;
+            continue;
+        }
+        let held = {
+            let t = ctx.srv.leases.lock().expect("lease table");
+            t.entry(entry).and_then(|e| e.record.as_ref()).and_then(|r| r.byte_range_locks.iter().find(|b| b.offset == l.offset && b.length == l.length).cloned())
+        };
+        let Some(b) = held else { continue };
+        let relock = FsRequest::Lock { fid, offset: b.offset, length: b.length, exclusive: b.exclusive, owner };
+        if let Err(e) = fs.call(&relock).await {
+            tracing::warn!(offset = l.offset, length = l.length, "an unlock whose record failed cannot be undone: {e}");
+            let mut t = ctx.srv.leases.lock().expect("lease table");
+            if let Some(r) = t.entry_mut(entry).and_then(|e| e.record.as_mut()) {
+                r.byte_range_locks.retain(|x| !(x.offset == b.offset && x.length == b.length));
+            }
+        }
+    }
+    if released {
+        ctx.srv.locks_released();
     }
 }
