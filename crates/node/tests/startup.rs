@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_node::{run_node, NodeConfig};
-use holdfast_wire::auth::ClusterSecret;
+use holdfast_wire::pki::{self, ClusterCa, Subject};
 use holdfast_wire::net::TokioNet;
 
 fn scratch(name: &str) -> PathBuf {
@@ -24,11 +24,15 @@ fn free_addr() -> String {
 
 /// A valid single-node config under `dir`, with `extra` keys added.
 fn config(dir: &Path, addr: &str, extra: &str) -> NodeConfig {
-    std::fs::write(dir.join("secret"), ClusterSecret::generate().to_hex()).unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let (ca_file, cert, key) = (dir.join("ca.pem"), dir.join("node.pem"), dir.join("node.key"));
+    if !ca_file.exists() {
+        pki::write_new(&ca_file, ca.cert_pem().as_bytes(), 0o644).unwrap();
+        ca.issue(Subject::Node(1)).unwrap().write(&cert, &key).unwrap();
+    }
     let text = format!(
-        "node_id = 1\nlisten = {addr:?}\ndata_dir = {:?}\nsecret_file = {:?}\n{extra}\n[[members]]\nid = 1\naddr = {addr:?}\n",
+        "node_id = 1\nlisten = {addr:?}\ndata_dir = {:?}\n{extra}\n[tls]\nca = {ca_file:?}\ncert = {cert:?}\nkey = {key:?}\n[[members]]\nid = 1\naddr = {addr:?}\n",
         dir.join("data"),
-        dir.join("secret"),
     );
     toml::from_str(&text).unwrap()
 }
