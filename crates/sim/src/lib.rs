@@ -157,6 +157,9 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
             }
         }
         Err(e) => {
+            // What stopped the run explains what the oracle then finds
+            // missing (no final reads, say).
+            eprintln!("seed {}: the simulation stopped: {e}", opts.seed);
             let h = world.lock().expect("history lock");
             let violations = oracle::check_all(&h);
             if violations.is_empty() { Err(SimError::Sim(e)) } else { Err(SimError::Invariant(violations)) }

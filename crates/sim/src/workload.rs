@@ -85,10 +85,24 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
                     let mut h = world.lock().expect("history");
                     h.lost_at.get_or_insert(now());
                 }
-                if healthy(&s, nodes) || (lost && s.leader.is_some()) {
+                if lost && s.leader.is_some() {
                     break;
                 }
-                last = format!("{:?}", s.objects.iter().map(|o| (&o.components, o.owner, o.epoch)).collect::<Vec<_>>());
+                // A status may come from a node whose directory lags (a host
+                // that restarted may still show ACTIVE there): converged
+                // means every ACTIVE copy also reads back.
+                let shown = format!("{:?}", s.objects.iter().map(|o| (&o.components, o.owner, o.epoch)).collect::<Vec<_>>());
+                last = if healthy(&s, nodes) {
+                    match final_reads(&client).await {
+                        Ok(finals) => {
+                            world.lock().expect("history").final_components = finals;
+                            break;
+                        }
+                        Err(e) => format!("{shown}, but {e}"),
+                    }
+                } else {
+                    shown
+                };
             }
             Err(e) => last = e.to_string(),
         }
@@ -103,17 +117,19 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
     }
     poller.abort();
 
-    if world.lock().expect("history").lost_at.is_none() {
-        let view = client.lookup(OBJECT_NAME).await.map_err(|e| format!("lookup: {e}"))?;
-        let mut finals = Vec::new();
-        for c in view.components.iter().filter(|c| c.state.as_str() == "active") {
-            let b = client.component_read(c.node, view.id, 0, OBJECT_BYTES as u32).await.map_err(|e| format!("read node {}: {e}", c.node))?;
-            finals.push((c.node, b.to_vec()));
-        }
-        world.lock().expect("history").final_components = finals;
-    }
     world.lock().expect("history").phase = Phase::Done;
     Ok(())
+}
+
+/// Every ACTIVE component's bytes, as the leader's directory lists them.
+async fn final_reads(client: &Client) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    let view = client.lookup(OBJECT_NAME).await.map_err(|e| format!("lookup: {e}"))?;
+    let mut finals = Vec::new();
+    for c in view.components.iter().filter(|c| c.state.as_str() == "active") {
+        let b = client.component_read(c.node, view.id, 0, OBJECT_BYTES as u32).await.map_err(|e| format!("read node {}: {e}", c.node))?;
+        finals.push((c.node, b.to_vec()));
+    }
+    Ok(finals)
 }
 
 async fn writer(client: Arc<Client>, world: Shared, stop: Arc<AtomicBool>, w: u64) {
