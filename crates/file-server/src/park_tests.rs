@@ -72,7 +72,7 @@ impl Rig {
         let opts = FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 };
         Fs::format(io.dev(DATA).as_ref(), &opts).await.unwrap();
         let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-        let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls, write_through: false };
+        let share = ShareDef { handle_timeout_ms: 60_000, acls, ..ShareDef::new("s", "v") };
         Rig { io, server: FileServer::new(vec![vol], vec![share], 0) }
     }
 

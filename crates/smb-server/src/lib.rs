@@ -8,8 +8,10 @@
 //!   credits, dispatch;
 //! - [`handlers`]: one file per command;
 //! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
-//!   them.
+//!   them;
+//! - [`authz`]: who may use a share, and how (checked at every request).
 
+pub mod authz;
 pub mod breaks;
 pub mod config;
 pub mod conn;
