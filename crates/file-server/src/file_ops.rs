@@ -537,3 +537,7 @@ pub(crate) async fn remove_file(vol: &Volume, ino: u64) -> Result<(), Fail> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+#[path = "read_only_tests.rs"]
+mod read_only_tests;
