@@ -3,7 +3,8 @@
 //! with NT_STATUS_ACCESS_DENIED, a `read_only` share reads and lists but
 //! writes nothing, an `encrypt` share refuses a client that cannot encrypt
 //! (SMB 2.1) and a request in the clear (smbprotocol), and `min_dialect`
-//! refuses older dialects. One cluster, shares of one volume's root.
+//! refuses older dialects, per share and (smbd.toml `min_dialect`) at
+//! NEGOTIATE. One cluster, shares of one volume's root.
 //! smbclient and the smbprotocol venv: `scripts/install-deps.sh`.
 
 mod common;
@@ -13,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::smbpy::{python_at, venv_python};
-use common::{free_base_port, serving_node, start_smbd, temp_dir, TestCluster, BIN};
+use common::{free_base_port, serving_node, start_smbd, start_smbd_with, temp_dir, TestCluster, BIN};
 
 const ALICE: &str = "alice";
 const BOB: &str = "bob";
@@ -98,6 +99,7 @@ fn listed(ls: &str, name: &str) -> Option<String> {
 }
 
 const SMB3: [&str; 2] = ["-m", "SMB3"];
+const SMB2_02: [&str; 4] = ["--option", "client min protocol=SMB2_02", "--option", "client max protocol=SMB2_02"];
 const SMB2_10: [&str; 4] = ["--option", "client min protocol=SMB2_10", "--option", "client max protocol=SMB2_10"];
 
 #[test]
@@ -169,11 +171,20 @@ fn share_authorization_with_smbclient() {
     // min_dialect 3.0: 2.1 and 2.0.2 refused, 3.x admitted.
     let o = smbclient(port, "smb3", ALICE, &work, "ls", &SMB2_10);
     assert!(!o.status.success() && text(&o).contains(DENIED), "SMB 2.1 on smb3:\n{}", text(&o));
-    let o = smbclient(port, "smb3", ALICE, &work, "ls", &["--option", "client min protocol=SMB2_02", "--option", "client max protocol=SMB2_02"]);
+    let o = smbclient(port, "smb3", ALICE, &work, "ls", &SMB2_02);
     assert!(!o.status.success() && text(&o).contains(DENIED), "SMB 2.0.2 on smb3:\n{}", text(&o));
     let o = smbclient(port, "smb3", ALICE, &work, "ls", &SMB3);
     assert!(ok(&o), "SMB 3 on smb3:\n{}", text(&o));
     // The open share still takes 2.1.
     let o = smbclient(port, "share", BOB, &work, "ls", &SMB2_10);
     assert!(ok(&o), "SMB 2.1 on share:\n{}", text(&o));
+
+    // Server-wide (smb.conf `server min protocol`): NEGOTIATE refuses
+    // 2.0.2 and takes 2.1.
+    let port21 = free_base_port(1) + 1;
+    let _smbd21 = start_smbd_with(&c, node, port21, "smbd21", "min_dialect = \"2.1\"\n");
+    let o = smbclient(port21, "share", BOB, &work, "ls", &SMB2_02);
+    assert!(!o.status.success() && text(&o).contains("NT_STATUS_NOT_SUPPORTED"), "SMB 2.0.2 with min_dialect 2.1:\n{}", text(&o));
+    let o = smbclient(port21, "share", BOB, &work, "ls", &SMB2_10);
+    assert!(ok(&o), "SMB 2.1 with min_dialect 2.1:\n{}", text(&o));
 }

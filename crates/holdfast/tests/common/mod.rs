@@ -371,9 +371,14 @@ pub fn serving_node_except(c: &TestCluster, share: &str, not: Option<u64>) -> u6
 /// Starts `holdfast smbd` on `port` against `node`'s file server; config
 /// and log are `DIR/TAG.toml` and `DIR/TAG.log`.
 pub fn start_smbd(c: &TestCluster, node: u64, port: u16, tag: &str) -> Smbd {
+    start_smbd_with(c, node, port, tag, "")
+}
+
+/// [`start_smbd`] with `extra` lines of `smbd.toml` (top-level keys).
+pub fn start_smbd_with(c: &TestCluster, node: u64, port: u16, tag: &str, extra: &str) -> Smbd {
     let dir = c.dir.canonicalize().unwrap();
     let cfg = format!(
-        "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n",
+        "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n{extra}",
         dir.join(format!("node-{node}/fs.sock")).display(),
         dir.join("smb-users").display()
     );
