@@ -50,19 +50,19 @@ volume = "share"
 min_dialect = "3.0"
 "#;
 
-/// `holdfast init` of 3 nodes, the shares above added to its cluster.toml
-/// before any node reads it, then the nodes.
-fn cluster_with_shares(tag: &str) -> TestCluster {
+/// `holdfast init` of 3 nodes with `extra` arguments, its cluster.toml
+/// changed by `edit` before any node reads it, then the nodes.
+fn cluster_edited(tag: &str, extra: &[&str], edit: impl FnOnce(&mut toml::Table)) -> TestCluster {
     let dir = temp_dir(tag);
     let base = free_base_port(3);
     let d = dir.to_str().unwrap();
-    let args = ["--dir", d, "init", "--nodes", "3", "--base-port", &base.to_string(), "--memory", "2GiB", "--volume-size", "64MiB", "--no-smb-service"];
-    let out = Command::new(BIN).args(args).output().expect("run holdfast init");
+    let args = ["--dir", d, "init", "--nodes", "3", "--base-port", &base.to_string(), "--memory", "2GiB", "--volume-size", "64MiB"];
+    let out = Command::new(BIN).args(args).args(extra).output().expect("run holdfast init");
     assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     let path = dir.join("cluster.toml");
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(SHARES);
-    std::fs::write(&path, text).unwrap();
+    let mut file: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    edit(&mut file);
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
     let info = holdfast_client::ClusterInfo::load(&dir).expect("load cluster with the added shares");
     let mut c = TestCluster { dir, info, children: HashMap::new() };
     for id in 1..=3 {
@@ -105,7 +105,11 @@ const SMB2_10: [&str; 4] = ["--option", "client min protocol=SMB2_10", "--option
 #[test]
 fn share_authorization_with_smbclient() {
     assert!(Command::new("smbclient").arg("--version").output().is_ok_and(|o| o.status.success()), "smbclient is not installed: run scripts/install-deps.sh");
-    let c = cluster_with_shares("smb-authz");
+    let added: toml::Table = SHARES.parse().unwrap();
+    let c = cluster_edited("smb-authz", &["--no-smb-service"], |f| {
+        let shares = f.get_mut("shares").and_then(|s| s.as_array_mut()).expect("init wrote [[shares]]");
+        shares.extend(added["shares"].as_array().unwrap().iter().cloned());
+    });
     c.wait_healthy(3);
     c.cli_ok(&["volume", "ensure"]);
     c.cli_ok(&["user", "add", ALICE, "--password", PASSWORD]);
@@ -187,4 +191,27 @@ fn share_authorization_with_smbclient() {
     assert!(!o.status.success() && text(&o).contains("NT_STATUS_NOT_SUPPORTED"), "SMB 2.0.2 with min_dialect 2.1:\n{}", text(&o));
     let o = smbclient(port21, "share", BOB, &work, "ls", &SMB2_10);
     assert!(ok(&o), "SMB 2.1 with min_dialect 2.1:\n{}", text(&o));
+}
+
+/// `[service_host] min_dialect` in cluster.toml reaches the smbd the node
+/// daemon runs: NEGOTIATE refuses 2.0.2 (NT_STATUS_NOT_SUPPORTED, as
+/// Samba with `server min protocol = SMB2_10`) and takes 2.1.
+#[test]
+fn service_host_min_dialect_refuses_older_dialects() {
+    let port = free_base_port(1) + 1;
+    let c = cluster_edited("smb-authz-min", &["--smb-port", &port.to_string()], |f| {
+        let host = f.entry("service_host").or_insert(toml::Value::Table(Default::default()));
+        host.as_table_mut().unwrap().insert("min_dialect".into(), "2.1".into());
+    });
+    c.wait_healthy(3);
+    c.cli_ok(&["volume", "ensure"]);
+    c.cli_ok(&["user", "add", BOB, "--password", PASSWORD]);
+    let at = common::wait_service(&c, "share", None, None);
+    let work = c.dir.join("client");
+    std::fs::create_dir_all(&work).unwrap();
+    let o = smbclient(port, "share", BOB, &work, "ls", &SMB2_02);
+    let log = common::service_log(&c, at.node, "share");
+    assert!(!o.status.success() && text(&o).contains("NT_STATUS_NOT_SUPPORTED"), "SMB 2.0.2:\n{}\n{log}", text(&o));
+    let o = smbclient(port, "share", BOB, &work, "ls", &SMB2_10);
+    assert!(ok(&o), "SMB 2.1:\n{}", text(&o));
 }
