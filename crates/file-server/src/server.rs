@@ -235,9 +235,14 @@ impl FileServer {
     /// these already; this stops too those that look at no access (file
     /// attributes and times) and any open a buggy caller got past them.
     fn check_writable(&self, fid: u64) -> Result<(), Fail> {
+        // Most configs have no read-only share: no lookup on every WRITE.
+        if !self.shares_cfg.iter().any(|s| s.read_only) {
+            return Ok(());
+        }
         let vol = self.volume_of_fid(fid)?;
-        let share = vol.opens.lock().expect("opens lock").get(fid).map_err(|s| Fail::new(s, format!("fid {fid} is not open")))?.share.clone();
-        if self.shares_cfg.iter().any(|s| s.read_only && s.name.eq_ignore_ascii_case(&share)) {
+        let opens = vol.opens.lock().expect("opens lock");
+        let share = &opens.get(fid).map_err(|s| Fail::new(s, format!("fid {fid} is not open")))?.share;
+        if self.shares_cfg.iter().any(|s| s.read_only && s.name.eq_ignore_ascii_case(share)) {
             return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("share {share:?} is read-only")));
         }
         Ok(())
