@@ -2,7 +2,8 @@
 //! smbclient as two real users: `valid_users` and `invalid_users` refuse
 //! with NT_STATUS_ACCESS_DENIED, a `read_only` share reads and lists but
 //! writes nothing, an `encrypt` share refuses a client that cannot encrypt
-//! (SMB 2.1) and a request in the clear (smbprotocol), and `min_dialect`
+//! (SMB 2.1) and a request in the clear (smbprotocol, as the read-only
+//! share's MaximalAccess and SET_INFO of times), and `min_dialect`
 //! refuses older dialects, per share and (smbd.toml `min_dialect`) at
 //! NEGOTIATE. One cluster, shares of one volume's root.
 //! smbclient and the smbprotocol venv: `scripts/install-deps.sh`.
@@ -152,6 +153,17 @@ fn share_authorization_with_smbclient() {
     assert_eq!(std::fs::read(work.join("after")).unwrap(), b"hello from alice", "ro changed hello.txt");
     let attrs = listed(&t, "hello.txt").expect("hello.txt still there");
     assert!(!attrs.contains('R'), "ro set READONLY on hello.txt:\n{t}");
+    // No write bit in MaximalAccess; no SET_INFO of times through a read
+    // open (which CREATE lets through).
+    let py = venv_python();
+    let o = python_at(&py, "read_only.py", &format!("127.0.0.1:{port}"))
+        .env("SMB_USER", ALICE)
+        .env("SMB_PASSWORD", PASSWORD)
+        .env("SMB_SHARE", "ro")
+        .env("SMB_FILE", "hello.txt")
+        .output()
+        .expect("run read_only.py");
+    assert!(o.status.success(), "read_only.py:\n{}\n{}", text(&o), log());
 
     // encrypt: SMB 2.1 cannot encrypt and is refused; SMB 3 connects, and
     // smbclient then encrypts on its own (the share flag says so), or
@@ -163,7 +175,6 @@ fn share_authorization_with_smbclient() {
     let o = smbclient(port, "enc", ALICE, &work, "ls", &["-m", "SMB3", "--client-protection=encrypt"]);
     assert!(ok(&o) && text(&o).contains("hello.txt"), "encrypting client on enc:\n{}", text(&o));
     // A request in the clear on the encrypted tree.
-    let py = venv_python();
     let o = python_at(&py, "encrypted_tree.py", &format!("127.0.0.1:{port}"))
         .env("SMB_USER", ALICE)
         .env("SMB_PASSWORD", PASSWORD)
