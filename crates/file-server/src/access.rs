@@ -3,8 +3,9 @@
 //! sharing between opens. Pure functions.
 
 pub use holdfast_types::access::{
-    DELETE, FILE_ALL_ACCESS, FILE_APPEND_DATA, FILE_EXECUTE, FILE_READ_ATTRIBUTES, FILE_READ_DATA, FILE_WRITE_ATTRIBUTES,
-    FILE_WRITE_DATA, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE, MAXIMUM_ALLOWED,
+    DELETE, FILE_ALL_ACCESS, FILE_APPEND_DATA, FILE_DELETE_CHILD, FILE_EXECUTE, FILE_READ_ATTRIBUTES, FILE_READ_DATA,
+    FILE_WRITE_ATTRIBUTES, FILE_WRITE_DATA, FILE_WRITE_EA, GENERIC_ALL, GENERIC_EXECUTE, GENERIC_READ, GENERIC_WRITE,
+    MAXIMUM_ALLOWED, WRITE_DAC, WRITE_OWNER,
 };
 
 pub const FILE_SHARE_READ: u32 = 1;
@@ -62,6 +63,23 @@ pub fn map_generic(access: u32) -> u32 {
     a
 }
 
+/// Access a read-only share (`ShareDef::read_only`) never grants. Samba
+/// withholds the data, EA and attribute writes and DELETE_CHILD; DELETE,
+/// WRITE_DAC and WRITE_OWNER go too, as under Windows' Read share
+/// permission: they would delete a file or give someone the right to write.
+pub const READ_ONLY_DENIED: u32 =
+    FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_WRITE_EA | FILE_WRITE_ATTRIBUTES | FILE_DELETE_CHILD | DELETE | WRITE_DAC | WRITE_OWNER;
+
+/// May an open with `desired_access` (as the client sent it) and
+/// `disposition` proceed on a read-only share? No when it asks for any of
+/// [`READ_ONLY_DENIED`] (MAXIMUM_ALLOWED asks for nothing in particular: it
+/// gets what is left) or may create or overwrite. FILE_OPEN_IF passes: it
+/// may open what exists; the file server refuses it when nothing does.
+pub fn read_only_allows(desired_access: u32, disposition: u32) -> bool {
+    let asked = map_generic(desired_access & !MAXIMUM_ALLOWED);
+    asked & READ_ONLY_DENIED == 0 && matches!(disposition, FILE_OPEN | FILE_OPEN_IF)
+}
+
 fn reads(access: u32) -> bool {
     access & (FILE_READ_DATA | FILE_EXECUTE) != 0
 }
@@ -103,6 +121,22 @@ pub fn may_write(access: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_only_share_refuses_every_write() {
+        // Reading, listing and MAXIMUM_ALLOWED (which gets what is left).
+        for a in [FILE_READ_DATA | FILE_READ_ATTRIBUTES, GENERIC_READ, GENERIC_EXECUTE, MAXIMUM_ALLOWED, 0x0012_0089] {
+            assert!(read_only_allows(a, FILE_OPEN), "{a:#x}");
+            assert!(read_only_allows(a, FILE_OPEN_IF), "{a:#x}");
+        }
+        for a in [FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_WRITE_EA, FILE_WRITE_ATTRIBUTES, FILE_DELETE_CHILD, DELETE, WRITE_DAC, WRITE_OWNER, GENERIC_WRITE, GENERIC_ALL, MAXIMUM_ALLOWED | DELETE] {
+            assert!(!read_only_allows(a, FILE_OPEN), "{a:#x}");
+        }
+        for d in [FILE_SUPERSEDE, FILE_CREATE, FILE_OVERWRITE, FILE_OVERWRITE_IF] {
+            assert!(!read_only_allows(GENERIC_READ, d), "disposition {d}");
+        }
+        assert_eq!(map_generic(MAXIMUM_ALLOWED) & !READ_ONLY_DENIED & READ_ONLY_DENIED, 0);
+    }
 
     #[test]
     fn sharing_rules() {

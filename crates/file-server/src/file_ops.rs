@@ -37,6 +37,11 @@ impl FileServer {
         if want_dir && stream.is_some() {
             return Err(Fail::new(NtStatus::NOT_A_DIRECTORY, format!("{:?} is a stream, never a directory", o.path)));
         }
+        // A read-only share: the SMB service refuses such opens first; this
+        // holds even should it not.
+        if share.read_only && !read_only_allows(o.desired_access, o.disposition) {
+            return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("share {:?} is read-only", share.name)));
+        }
         let access = map_generic(o.desired_access);
         let doc = o.create_options & FILE_DELETE_ON_CLOSE != 0;
         if doc && access & DELETE == 0 {
@@ -66,7 +71,7 @@ impl FileServer {
         // creates first (as NTFS does); from there the stream is opened
         // like any entry.
         let (parent, last) = match (&stream, parent, last) {
-            (Some(s), Some(p), Some(n)) => (Some(self.stream_base(&vol, p, n, &o, token.as_ref(), now).await?), Some(s.as_str())),
+            (Some(s), Some(p), Some(n)) => (Some(self.stream_base(&vol, p, n, &o, token.as_ref(), now, share.read_only).await?), Some(s.as_str())),
             _ => (parent, last),
         };
         for _ in 0..OPEN_ATTEMPTS_MAX {
@@ -100,6 +105,9 @@ impl FileServer {
                 None => {
                     if matches!(o.disposition, FILE_OPEN | FILE_OVERWRITE) {
                         return Err(Fail::new(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{:?} does not exist", o.path)));
+                    }
+                    if share.read_only {
+                        return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("share {:?} is read-only: {:?} is not created", share.name, o.path)));
                     }
                     let (p, n) = (parent.expect("a name below the root"), last.expect("a name"));
                     let kind = if want_dir { FileKind::Dir } else { FileKind::File };
@@ -144,6 +152,10 @@ impl FileServer {
                 if streams.iter().any(|s| opens.of_ino(s.ino).any(|x| x.share_access & FILE_SHARE_DELETE == 0)) {
                     return Err(Fail::new(NtStatus::SHARING_VIOLATION, format!("{:?} has a stream open without sharing delete", o.path)));
                 }
+            }
+            // MAXIMUM_ALLOWED on a read-only share gets what is left.
+            if share.read_only {
+                granted &= !READ_ONLY_DENIED;
             }
             let fid = self.new_fid();
             let open = Open {
@@ -203,12 +215,15 @@ impl FileServer {
 
     /// The file (or directory) that holds a stream being opened: looked up,
     /// or created as a plain file when the disposition may create.
-    async fn stream_base(&self, vol: &Volume, parent: u64, name: &str, o: &OpenReq, token: Option<&Token>, now: u64) -> Result<u64, Fail> {
+    async fn stream_base(&self, vol: &Volume, parent: u64, name: &str, o: &OpenReq, token: Option<&Token>, now: u64, read_only: bool) -> Result<u64, Fail> {
         for _ in 0..OPEN_ATTEMPTS_MAX {
             match vol.fs.lookup(parent, name) {
                 Ok(a) => return Ok(a.ino),
                 Err(FsError::NotFound) if matches!(o.disposition, FILE_OPEN | FILE_OVERWRITE) => {
                     return Err(Fail::new(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{:?} does not exist", o.path)))
+                }
+                Err(FsError::NotFound) if read_only => {
+                    return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("the share is read-only: {:?} is not created", o.path)))
                 }
                 Err(FsError::NotFound) => {}
                 Err(e) => return Err(e.into()),
@@ -522,3 +537,7 @@ pub(crate) async fn remove_file(vol: &Volume, ino: u64) -> Result<(), Fail> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+#[path = "read_only_tests.rs"]
+mod read_only_tests;

@@ -66,14 +66,18 @@ impl Rig {
     /// A file server with share "s" on volume "v", both objects in memory
     /// and the volume formatted; `acls` is the share's switch.
     pub(crate) async fn with_acls(acls: bool) -> Rig {
+        Rig::with_shares(vec![ShareDef { handle_timeout_ms: 60_000, acls, ..ShareDef::new("s", "v") }]).await
+    }
+
+    /// Like [`Rig::with_acls`] with these shares of volume "v".
+    pub(crate) async fn with_shares(shares: Vec<ShareDef>) -> Rig {
         let io = Arc::new(MemIo::default());
         io.0.lock().unwrap().insert(DATA, Arc::new(MemDevice::new(DATA_BYTES)));
         io.0.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
         let opts = FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 };
         Fs::format(io.dev(DATA).as_ref(), &opts).await.unwrap();
         let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-        let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls, write_through: false };
-        Rig { io, server: FileServer::new(vec![vol], vec![share], 0) }
+        Rig { io, server: FileServer::new(vec![vol], shares, 0) }
     }
 
     fn devs(&self) -> (ObjectDevice, ObjectDevice) {

@@ -260,6 +260,7 @@ pub fn decode_eas(d: &mut Dec) -> Result<Vec<EaEntry>, DecodeError> {
     Ok(v)
 }
 
+/// A share as the SMB service needs it: the `ShareDef` options it acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareInfo {
     pub name: String,
@@ -267,6 +268,37 @@ pub struct ShareInfo {
     pub handle_timeout_ms: u64,
     /// `ShareDef::write_through`.
     pub write_through: bool,
+    /// `ShareDef::read_only`.
+    pub read_only: bool,
+    /// `ShareDef::encrypt`.
+    pub encrypt: bool,
+    /// `ShareDef::min_dialect` as its [MS-SMB2] code (0x0202...).
+    pub min_dialect: u16,
+    /// `ShareDef::valid_users`; empty: every user.
+    pub valid_users: Vec<String>,
+    /// `ShareDef::invalid_users`.
+    pub invalid_users: Vec<String>,
+}
+
+/// Most names in a share's user list on the socket (the config allows
+/// `SHARE_USERS_MAX`).
+pub const SHARE_USERS_MAX: usize = holdfast_types::share::SHARE_USERS_MAX;
+/// Longest user name on the socket: 64 characters of up to 4 UTF-8 bytes.
+pub const USER_NAME_BYTES_MAX: usize = holdfast_types::share::USER_NAME_CHARS_MAX * 4;
+
+fn encode_users(e: &mut Enc, users: &[String]) {
+    e.u32(users.len() as u32);
+    for u in users {
+        e.str(u);
+    }
+}
+
+fn decode_users(d: &mut Dec) -> Result<Vec<String>, DecodeError> {
+    let n = d.u32()? as usize;
+    if n > SHARE_USERS_MAX {
+        return Err(DecodeError { what: "reply", reason: format!("{n} users in a share's list is over {SHARE_USERS_MAX}") });
+    }
+    (0..n).map(|_| d.str(USER_NAME_BYTES_MAX)).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,6 +584,9 @@ impl Reply {
                 e.u8(6).u32(v.len() as u32);
                 for s in v {
                     e.str(&s.name).bool(s.ca).u64(s.handle_timeout_ms).bool(s.write_through);
+                    e.bool(s.read_only).bool(s.encrypt).u16(s.min_dialect);
+                    encode_users(&mut e, &s.valid_users);
+                    encode_users(&mut e, &s.invalid_users);
                 }
             }
             Reply::StatFs { block_bytes, total_blocks, free_blocks } => {
@@ -610,7 +645,17 @@ impl Reply {
                 let n = count(&mut d)?;
                 let mut v = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    v.push(ShareInfo { name: d.str(SHARE_BYTES_MAX)?, ca: d.bool()?, handle_timeout_ms: d.u64()?, write_through: d.bool()? });
+                    v.push(ShareInfo {
+                        name: d.str(SHARE_BYTES_MAX)?,
+                        ca: d.bool()?,
+                        handle_timeout_ms: d.u64()?,
+                        write_through: d.bool()?,
+                        read_only: d.bool()?,
+                        encrypt: d.bool()?,
+                        min_dialect: d.u16()?,
+                        valid_users: decode_users(&mut d)?,
+                        invalid_users: decode_users(&mut d)?,
+                    });
                 }
                 Reply::Shares(v)
             }
@@ -698,6 +743,17 @@ mod tests {
             Reply::Eas(vec![EaEntry { name: "A".into(), value: Bytes::from_static(b"v") }]),
             Reply::Ranges(vec![(0, 4096), (8192, 1)]),
             Reply::StatFs { block_bytes: 4096, total_blocks: 10, free_blocks: 3 },
+            Reply::Shares(vec![ShareInfo {
+                name: "s".into(),
+                ca: true,
+                handle_timeout_ms: 60_000,
+                write_through: false,
+                read_only: true,
+                encrypt: true,
+                min_dialect: 0x0300,
+                valid_users: vec!["alice".into(), "carol".into()],
+                invalid_users: vec!["bob".into()],
+            }]),
         ] {
             assert_eq!(Reply::decode(&r.encode_body()).unwrap(), r);
         }

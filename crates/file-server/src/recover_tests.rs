@@ -67,7 +67,7 @@ async fn mounted() -> (Arc<FlakyIo>, Arc<FileServer>) {
     io.devs.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
     Fs::format(io.dev(DATA).as_ref(), &FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 }).await.unwrap();
     let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-    let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: false, write_through: false };
+    let share = ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", "v") };
     let server = FileServer::new(vec![vol], vec![share], 0);
     let dyn_io: Arc<dyn ObjectIo> = io.clone();
     let (d, h) = (ObjectDevice::new(dyn_io.clone(), DATA, DATA_BYTES), ObjectDevice::new(dyn_io, HANDLES, HANDLE_BYTES));

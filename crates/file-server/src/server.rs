@@ -254,12 +254,45 @@ impl FileServer {
         self.shares_cfg
             .iter()
             .filter(|s| mounted.contains_key(&s.volume))
-            .map(|s| ShareInfo { name: s.name.clone(), ca: s.ca, handle_timeout_ms: s.handle_timeout_ms, write_through: s.write_through })
+            .map(|s| ShareInfo {
+                name: s.name.clone(),
+                ca: s.ca,
+                handle_timeout_ms: s.handle_timeout_ms,
+                write_through: s.write_through,
+                read_only: s.read_only,
+                encrypt: s.encrypt,
+                // Checked when the config was read (`share::validate`);
+                // were it not, the newest dialect is the safe side.
+                min_dialect: s.min_dialect_code().unwrap_or(0x0311),
+                valid_users: s.valid_users.clone(),
+                invalid_users: s.invalid_users.clone(),
+            })
             .collect()
+    }
+
+    /// Refuses a change through `fid` when its share is read-only. Opens
+    /// there hold no write access, so the checks on the open's access stop
+    /// these already; this stops too those that look at no access (file
+    /// attributes and times) and any open a buggy caller got past them.
+    fn check_writable(&self, fid: u64) -> Result<(), Fail> {
+        // Most configs have no read-only share: no lookup on every WRITE.
+        if !self.shares_cfg.iter().any(|s| s.read_only) {
+            return Ok(());
+        }
+        let vol = self.volume_of_fid(fid)?;
+        let opens = vol.opens.lock().expect("opens lock");
+        let share = &opens.get(fid).map_err(|s| Fail::new(s, format!("fid {fid} is not open")))?.share;
+        if self.shares_cfg.iter().any(|s| s.read_only && s.name.eq_ignore_ascii_case(share)) {
+            return Err(Fail::new(NtStatus::ACCESS_DENIED, format!("share {share:?} is read-only")));
+        }
+        Ok(())
     }
 
     /// Runs one request.
     pub async fn handle(&self, req: Request) -> Result<Reply, Fail> {
+        if let Some(fid) = changed_through(&req) {
+            self.check_writable(fid)?;
+        }
         match req {
             Request::Open(o) => self.open(o).await,
             Request::Close { fid } => self.close(fid).await,
@@ -311,6 +344,21 @@ impl FileServer {
                 self.close(fid).await
             }
         }
+    }
+}
+
+/// The open a request changes its file (or the namespace) through, if it
+/// does: what a read-only share refuses.
+fn changed_through(req: &Request) -> Option<u64> {
+    match req {
+        Request::Write { fid, .. }
+        | Request::SetEas { fid, .. }
+        | Request::SetSecurity { fid, .. }
+        | Request::SetSparse { fid, .. }
+        | Request::ZeroData { fid, .. }
+        | Request::Rename { fid, .. } => Some(*fid),
+        Request::SetInfo(s) => Some(s.fid),
+        _ => None,
     }
 }
 

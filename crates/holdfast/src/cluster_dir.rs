@@ -109,15 +109,7 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
     // The default CA share: one volume holding its namespace and data, with
     // its handle table on every host.
     let volumes = vec![VolumeDef { name: "share".into(), size: a.volume_size.clone(), handle_size: a.handle_size.clone(), replicas: 0 }];
-    let shares = vec![ShareDef {
-        name: "share".into(),
-        volume: "share".into(),
-        path: String::new(),
-        ca: true,
-        handle_timeout_ms: holdfast_types::share::HANDLE_TIMEOUT_MS_DEFAULT,
-        acls: true,
-        write_through: false,
-    }];
+    let shares = vec![ShareDef::new("share", "share")];
     holdfast_types::share::validate(&volumes, &shares).map_err(|e| anyhow::anyhow!(e))?;
     // Its address moves with the volume's owner (docs/services.md).
     let services = services(smb, smb_port, &shares)?;
@@ -129,7 +121,7 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
         None if off_loopback => Some(write_address_hook(&dir)?.display().to_string()),
         None => None,
     };
-    let service_host = ServiceHostDef { address_hook, address_hook_timeout_ms: 0, no_tickle_acks: false };
+    let service_host = ServiceHostDef { address_hook, ..Default::default() };
     holdfast_types::share::validate_services(&shares, &services, &service_host).map_err(|e| anyhow::anyhow!(e))?;
     let tls = TlsFiles { ca: CA_CERT_FILE.into(), cert: CLIENT_CERT_FILE.into(), key: CLIENT_KEY_FILE.into() };
     let file = ClusterFile { tls, nodes, base_port: a.base_port, volumes, shares, services, service_host };

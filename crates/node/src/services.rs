@@ -65,6 +65,9 @@ struct SmbdToml<'a> {
     server_name: &'a str,
     shares: &'a [String],
     conns_file: &'a Path,
+    /// `[service_host] min_dialect`; none: smbd's default (every dialect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_dialect: Option<&'a str>,
 }
 
 /// One service this node runs (or is about to).
@@ -269,6 +272,7 @@ impl Supervisor {
             server_name: "HOLDFAST",
             shares: &def.shares,
             conns_file: &conns_file,
+            min_dialect: self.config.service_host.min_dialect.as_deref(),
         })
             .map_err(|e| format!("smbd config: {e}"))?;
         std::fs::write(&cfg_path, toml).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;

@@ -30,6 +30,11 @@ pub struct SmbdConfig {
     /// tickle ACKs of a takeover); none: not listed.
     #[serde(default)]
     pub conns_file: Option<PathBuf>,
+    /// Oldest dialect NEGOTIATE accepts, as smb.conf's `server min
+    /// protocol`: "2.0.2" (all), "2.1", "3.0", "3.0.2" or "3.1.1". A share
+    /// may ask for more (`ShareDef::min_dialect`).
+    #[serde(default = "default_min_dialect")]
+    pub min_dialect: String,
 }
 
 /// The service's bounds (docs/smb-server.md, "Limits"). Every field has a
@@ -112,10 +117,23 @@ fn default_server_name() -> String {
     "HOLDFAST".into()
 }
 
+fn default_min_dialect() -> String {
+    holdfast_types::share::DIALECTS[0].0.into()
+}
+
 impl SmbdConfig {
     pub fn load(path: &Path) -> Result<SmbdConfig, SmbdError> {
         let text = std::fs::read_to_string(path).map_err(|e| SmbdError::Config(format!("{}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| SmbdError::Config(format!("{}: {e}", path.display())))
+        let cfg: SmbdConfig = toml::from_str(&text).map_err(|e| SmbdError::Config(format!("{}: {e}", path.display())))?;
+        holdfast_types::share::parse_dialect(&cfg.min_dialect)
+            .map_err(|e| SmbdError::Config(format!("{}: min_dialect: {e}", path.display())))?;
+        Ok(cfg)
+    }
+
+    /// `min_dialect` as its [MS-SMB2] code. `load` refused a name it does
+    /// not know; a config built otherwise gets the newest dialect for one.
+    pub fn min_dialect_code(&self) -> u16 {
+        holdfast_types::share::parse_dialect(&self.min_dialect).unwrap_or(0x0311)
     }
 
     pub fn to_toml(&self) -> String {
@@ -133,7 +151,22 @@ mod tests {
             toml::from_str("listen = \"127.0.0.1:1\"\nfs_socket = \"/x/fs.sock\"\nusers_file = \"/x/smb-users\"\n").unwrap();
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.server_name, "HOLDFAST");
+        assert_eq!(c.min_dialect_code(), 0x0202, "every dialect by default");
         let back: SmbdConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn min_dialect_is_checked_at_load() {
+        let dir = std::env::temp_dir().join(format!("smbd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("smbd.toml");
+        let base = "listen = \"127.0.0.1:1\"\nfs_socket = \"/x/fs.sock\"\nusers_file = \"/x/smb-users\"\n";
+        std::fs::write(&path, format!("{base}min_dialect = \"3.0\"\n")).unwrap();
+        assert_eq!(SmbdConfig::load(&path).unwrap().min_dialect_code(), 0x0300);
+        std::fs::write(&path, format!("{base}min_dialect = \"SMB3\"\n")).unwrap();
+        let e = SmbdConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("unknown dialect"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -420,6 +420,7 @@ impl Conn {
                         srv: &self.srv,
                         hdr: &hdr,
                         pdu,
+                        encrypted,
                         session_id,
                         tree_id,
                         last_file_id: *last_file_id,

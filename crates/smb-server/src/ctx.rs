@@ -59,6 +59,8 @@ pub struct Ctx<'a> {
     pub hdr: &'a Header,
     /// The request PDU (header included), as received (decrypted).
     pub pdu: &'a [u8],
+    /// The request came encrypted (in a transform header).
+    pub encrypted: bool,
     pub session_id: u64,
     pub tree_id: u32,
     /// FileId of the previous request on a file in a related compound.

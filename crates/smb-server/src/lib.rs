@@ -8,10 +8,12 @@
 //!   credits, dispatch;
 //! - [`handlers`]: one file per command;
 //! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
-//!   them.
+//!   them;
+//! - [`authz`]: who may use a share, and how (checked at every request).
 
 pub mod admission;
 pub mod async_budget;
+pub mod authz;
 pub mod breaks;
 pub mod config;
 pub mod conn;

@@ -91,6 +91,8 @@ pub struct Tree {
     pub write_through: bool,
     /// The share's durable-handle timeout (default and cap), milliseconds.
     pub handle_timeout_ms: u64,
+    /// Who may use it, and how; checked at every request on the tree.
+    pub rules: std::sync::Arc<crate::authz::ShareRules>,
 }
 
 /// One open: the file server's fid plus what QUERY_DIRECTORY and

@@ -79,7 +79,7 @@ async fn start() -> (Arc<Objects>, PathBuf, String) {
     objects.devs.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
     Fs::format(objects.dev(DATA).as_ref(), &FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 }).await.unwrap();
     let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-    let share = ShareDef { name: "s".into(), volume: "v".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: false, write_through: false };
+    let share = ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", "v") };
     let server = FileServer::new(vec![vol], vec![share], 0);
     let io: Arc<dyn ObjectIo> = objects.clone();
     let (d, h) = (ObjectDevice::new(io.clone(), DATA, DATA_BYTES), ObjectDevice::new(io, HANDLES, HANDLE_BYTES));
@@ -102,6 +102,7 @@ async fn start() -> (Arc<Objects>, PathBuf, String) {
         shares: vec![],
         limits: Limits::default(),
         conns_file: None,
+        min_dialect: "2.0.2".into(),
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();

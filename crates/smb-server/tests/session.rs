@@ -78,6 +78,7 @@ async fn start() -> (std::net::SocketAddr, PathBuf) {
         shares: vec![],
         limits: Limits::default(),
         conns_file: None,
+        min_dialect: "2.0.2".into(),
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();

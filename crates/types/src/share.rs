@@ -16,6 +16,14 @@ pub const HANDLE_TIMEOUT_MS_MAX: u64 = 300_000;
 /// Longest share or volume name, in bytes.
 pub const SHARE_NAME_BYTES_MAX: usize = 80;
 pub const SHARES_MAX: usize = 64;
+/// Most names in one share's `valid_users` or `invalid_users`.
+pub const SHARE_USERS_MAX: usize = 64;
+/// Longest user name in those lists, in characters (as the user file's).
+pub const USER_NAME_CHARS_MAX: usize = 64;
+
+/// SMB dialects a share's `min_dialect` may name, as smb.conf users write
+/// them, with their [MS-SMB2] codes. Ordered: a higher code is newer.
+pub const DIALECTS: [(&str, u16); 5] = [("2.0.2", 0x0202), ("2.1", 0x0210), ("3.0", 0x0300), ("3.0.2", 0x0302), ("3.1.1", 0x0311)];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +67,39 @@ pub struct ShareDef {
     /// WRITE_THROUGH puts it on disk (docs/durability.md).
     #[serde(default)]
     pub write_through: bool,
+    /// Only these users may connect (smb.conf `valid users`); empty:
+    /// every user.
+    #[serde(default)]
+    pub valid_users: Vec<String>,
+    /// These users may never connect, even when `valid_users` names them
+    /// (smb.conf `invalid users`).
+    #[serde(default)]
+    pub invalid_users: Vec<String>,
+    /// Nothing on the share may be created, written, renamed or deleted
+    /// (smb.conf `read only = yes`).
+    #[serde(default)]
+    pub read_only: bool,
+    /// Every request on the share must be encrypted; a connection that
+    /// cannot encrypt (SMB 2.x, or no common cipher) cannot connect to it
+    /// (smb.conf `smb encrypt = required`).
+    #[serde(default)]
+    pub encrypt: bool,
+    /// Oldest SMB dialect that may connect to the share: "2.0.2", "2.1",
+    /// "3.0", "3.0.2" or "3.1.1".
+    #[serde(default = "default_min_dialect")]
+    pub min_dialect: String,
+}
+
+fn default_min_dialect() -> String {
+    DIALECTS[0].0.to_string()
+}
+
+/// The [MS-SMB2] code of a dialect as `min_dialect` names it.
+pub fn parse_dialect(name: &str) -> Result<u16, String> {
+    DIALECTS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
+        let known: Vec<&str> = DIALECTS.iter().map(|(n, _)| *n).collect();
+        format!("unknown dialect {name:?}; use one of {}", known.join(", "))
+    })
 }
 
 fn yes() -> bool {
@@ -67,6 +108,51 @@ fn yes() -> bool {
 
 fn default_timeout() -> u64 {
     HANDLE_TIMEOUT_MS_DEFAULT
+}
+
+impl ShareDef {
+    /// A share with every option at its default.
+    pub fn new(name: &str, volume: &str) -> ShareDef {
+        ShareDef {
+            name: name.into(),
+            volume: volume.into(),
+            path: String::new(),
+            ca: true,
+            handle_timeout_ms: HANDLE_TIMEOUT_MS_DEFAULT,
+            acls: true,
+            write_through: false,
+            valid_users: Vec::new(),
+            invalid_users: Vec::new(),
+            read_only: false,
+            encrypt: false,
+            min_dialect: default_min_dialect(),
+        }
+    }
+
+    /// `min_dialect` as its [MS-SMB2] code.
+    pub fn min_dialect_code(&self) -> Result<u16, String> {
+        parse_dialect(&self.min_dialect).map_err(|e| format!("share {:?}: min_dialect: {e}", self.name))
+    }
+}
+
+/// Checks a `valid_users` or `invalid_users` list: plain user names, no
+/// smb.conf `@group` or `+group` (there are no groups to name).
+fn check_users(share: &str, what: &str, users: &[String]) -> Result<(), String> {
+    if users.len() > SHARE_USERS_MAX {
+        return Err(format!("share {share:?}: {what} names more than {SHARE_USERS_MAX} users"));
+    }
+    for u in users {
+        if u.is_empty() || u.chars().count() > USER_NAME_CHARS_MAX {
+            return Err(format!("share {share:?}: {what}: user names are 1 to {USER_NAME_CHARS_MAX} characters, got {u:?}"));
+        }
+        if u.starts_with(['@', '+', '&']) {
+            return Err(format!("share {share:?}: {what}: {u:?} names a group; Holdfast has no groups, list the users"));
+        }
+        if u.chars().any(|c| c.is_control() || c == ',') {
+            return Err(format!("share {share:?}: {what}: {u:?} is not a user name (one name per list entry)"));
+        }
+    }
+    Ok(())
 }
 
 impl VolumeDef {
@@ -114,6 +200,11 @@ pub struct ServiceHostDef {
     /// hook moves the service address.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_tickle_acks: bool,
+    /// Oldest SMB dialect the services accept at NEGOTIATE, as smb.conf's
+    /// `server min protocol` ("2.1" refuses 2.0.2...); none: every dialect.
+    /// A share may ask for more (`ShareDef::min_dialect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_dialect: Option<String>,
 }
 
 /// Hook timeout when the config gives none.
@@ -175,6 +266,9 @@ pub fn validate_services(shares: &[ShareDef], services: &[ServiceDef], host: &Se
     }
     if host.address_hook.as_deref().is_some_and(|h| h.is_empty()) {
         return Err("address_hook is empty; leave it out for no hook".into());
+    }
+    if let Some(d) = &host.min_dialect {
+        parse_dialect(d).map_err(|e| format!("service_host: min_dialect: {e}"))?;
     }
     for (i, svc) in services.iter().enumerate() {
         validate_service_name(&svc.name)?;
@@ -255,6 +349,9 @@ pub fn validate(volumes: &[VolumeDef], shares: &[ShareDef]) -> Result<(), String
         if shares[..i].iter().any(|o| o.name.eq_ignore_ascii_case(&s.name)) {
             return Err(format!("share {:?} is defined twice", s.name));
         }
+        check_users(&s.name, "valid_users", &s.valid_users)?;
+        check_users(&s.name, "invalid_users", &s.invalid_users)?;
+        s.min_dialect_code()?;
     }
     Ok(())
 }
@@ -269,7 +366,7 @@ mod tests {
 
     #[test]
     fn config_checks_name_the_problem() {
-        let s = ShareDef { name: "share".into(), volume: "share".into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true, write_through: false };
+        let s = ShareDef::new("share", "share");
         assert!(validate(&[vol()], &[s.clone()]).is_ok());
         let e = validate(&[], &[s.clone()]).unwrap_err();
         assert!(e.contains("not defined"), "{e}");
@@ -285,8 +382,30 @@ mod tests {
     }
 
     #[test]
+    fn authorization_options_parse_and_are_checked() {
+        let mut s = ShareDef::new("s", "share");
+        assert_eq!(s.min_dialect_code(), Ok(0x0202), "every dialect by default");
+        (s.valid_users, s.invalid_users, s.read_only, s.encrypt, s.min_dialect) = (vec!["alice".into()], vec!["bob".into()], true, true, "3.0".into());
+        assert_eq!(s.min_dialect_code(), Ok(0x0300));
+        assert!(validate(&[vol()], &[s.clone()]).is_ok());
+        let cases: [(fn(&mut ShareDef), &str); 5] = [
+            (|s| s.min_dialect = "3.1".into(), "unknown dialect"),
+            (|s| s.valid_users = vec!["@staff".into()], "names a group"),
+            (|s| s.invalid_users = vec![String::new()], "1 to 64"),
+            (|s| s.valid_users = vec!["alice, bob".into()], "one name per list entry"),
+            (|s| s.valid_users = (0..65).map(|i| format!("u{i}")).collect(), "more than 64"),
+        ];
+        for (spoil, want) in cases {
+            let mut bad = s.clone();
+            spoil(&mut bad);
+            let e = validate(&[vol()], &[bad]).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
     fn service_checks_name_the_problem() {
-        let share = |n: &str, v: &str| ShareDef { name: n.into(), volume: v.into(), path: String::new(), ca: true, handle_timeout_ms: 60_000, acls: true, write_through: false };
+        let share = |n: &str, v: &str| ShareDef::new(n, v);
         let shares = vec![share("a", "v1"), share("b", "v1"), share("c", "v2")];
         let svc = |n: &str, l: &str, sh: &[&str]| ServiceDef { name: n.into(), listen: l.into(), shares: sh.iter().map(|s| s.to_string()).collect() };
         let host = ServiceHostDef::default();
@@ -306,5 +425,10 @@ mod tests {
             assert!(e.contains(want), "{bad:?}: {e}");
         }
         assert_eq!(service_volume(&svc("s", "127.0.0.1:1", &["B"]), &shares), Some("v1"));
+        let ok = [svc("s", "127.0.0.1:4445", &["a"])];
+        let old = ServiceHostDef { min_dialect: Some("2.1".into()), ..Default::default() };
+        assert!(validate_services(&shares, &ok, &old).is_ok());
+        let bad = ServiceHostDef { min_dialect: Some("SMB2_10".into()), ..Default::default() };
+        assert!(validate_services(&shares, &ok, &bad).unwrap_err().contains("min_dialect"));
     }
 }

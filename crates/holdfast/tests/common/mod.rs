@@ -374,8 +374,8 @@ pub fn start_smbd(c: &TestCluster, node: u64, port: u16, tag: &str) -> Smbd {
     start_smbd_with(c, node, port, tag, "")
 }
 
-/// Like [`start_smbd`], with `extra` appended to its `smbd.toml` (a
-/// `[limits]` table, say).
+/// [`start_smbd`] with `extra` appended to its `smbd.toml`: top-level
+/// keys, or a table such as `[limits]` (then last).
 pub fn start_smbd_with(c: &TestCluster, node: u64, port: u16, tag: &str, extra: &str) -> Smbd {
     let dir = c.dir.canonicalize().unwrap();
     let cfg = format!(

@@ -36,6 +36,8 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: CreateRequest) -> HResult {
     // durable-open.reopen2 sends nonsense there on purpose).
     if !matches!(d, Durable::ReconnectV1 { .. } | Durable::ReconnectV2 { .. }) {
         crate::handlers::create_checks::check(&req)?;
+        // A read-only share: nothing that writes, creates or overwrites.
+        tree.rules.create(req.desired_access, req.create_disposition)?;
     }
     match d {
         Durable::ReconnectV1 { .. } | Durable::ReconnectV2 { .. } => return durable::reconnect(ctx, &tree, &req, d).await,

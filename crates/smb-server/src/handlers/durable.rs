@@ -567,7 +567,7 @@ mod tests {
     }
 
     fn tree(ca: bool, handle_timeout_ms: u64) -> Tree {
-        Tree { share: "share".into(), is_ipc: false, ca, write_through: false, handle_timeout_ms }
+        Tree { share: "share".into(), is_ipc: false, ca, write_through: false, handle_timeout_ms, rules: Default::default() }
     }
 
     fn dh2q(timeout: u32, flags: u32) -> CreateContext {

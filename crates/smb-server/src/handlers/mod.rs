@@ -39,6 +39,16 @@ pub async fn dispatch(ctx: &mut Ctx<'_>, req: Request<'_>) -> HResult {
     if !matches!(req, Request::Negotiate(_)) && ctx.conn.neg.dialect == 0 {
         return Err(holdfast_types::ntstatus::NtStatus::INVALID_PARAMETER);
     }
+    // The share's rules, at every request on its tree (`authz.rs`); an
+    // unknown tree is the handler's to refuse.
+    if crate::authz::on_tree(ctx.hdr.command) {
+        let (tid, encrypted) = (ctx.tree_id, ctx.encrypted);
+        if let Ok(s) = ctx.session() {
+            if let Some(t) = s.trees.get(&tid) {
+                t.rules.request(&s.user, encrypted)?;
+            }
+        }
+    }
     // CREATE on IPC$ and requests on a pipe's FileId: the srvsvc pipe.
     if let Some(r) = crate::pipe::intercept(ctx, &req).await {
         return r;

@@ -44,7 +44,11 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: NegotiateRequest) -> HResult {
         // A second NEGOTIATE on a connection is a protocol violation.
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    let chosen = dialect::ALL.iter().rev().copied().find(|d| req.dialects.contains(d)).ok_or(NtStatus::NOT_SUPPORTED)?;
+    // Nothing older than `min_dialect` (smb.conf `server min protocol`);
+    // no common dialect is NOT_SUPPORTED, as Samba answers it.
+    let min = ctx.srv.cfg.min_dialect_code();
+    let chosen =
+        dialect::ALL.iter().rev().copied().find(|d| *d >= min && req.dialects.contains(d)).ok_or(NtStatus::NOT_SUPPORTED)?;
     neg.dialect = chosen;
     neg.client_guid = req.client_guid;
     ctx.srv.client_connected(req.client_guid, ctx.conn.conn_id, ctx.conn.cmd_tx.clone());
@@ -125,6 +129,10 @@ pub fn smb1(st: &mut ConnState, srv: &Arc<Server>, msg: &[u8]) -> Result<BytesMu
     }
     let n = Smb1Negotiate::decode(msg)?;
     let d = n.smb2_dialect().ok_or(ConnError::Fatal("SMB1 NEGOTIATE without an SMB2 dialect"))?;
+    // Only 2.0.2 offered, and the server wants newer: as if no SMB2 at all.
+    if d != dialect::SMB2_WILDCARD && d < srv.cfg.min_dialect_code() {
+        return Err(ConnError::Fatal("SMB1 NEGOTIATE offers only dialects older than min_dialect"));
+    }
     st.neg.dialect = d;
     let resp = response(srv, &mut st.neg, Vec::new());
     let mut h = Header::request(Command::Negotiate, 0, 0, 0);

@@ -21,6 +21,12 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: SetInfoRequest<'_>) -> HResult {
         let o = ctx.open(req.file_id)?;
         (o.fs_fid, o.entry, o.path.clone(), o.is_dir)
     };
+    // A read-only share changes nothing (`authz.rs`); position and mode
+    // are the open's own.
+    use holdfast_smb_proto::info::file_class;
+    if !(req.info_type == info_type::FILE && matches!(req.file_info_class, file_class::POSITION | file_class::MODE)) {
+        ctx.tree()?.rules.set_info()?;
+    }
     if req.info_type == info_type::SECURITY {
         // The file server checks WRITE_OWNER / WRITE_DAC against the open.
         if req.buffer.is_empty() {

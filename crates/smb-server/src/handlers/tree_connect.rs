@@ -1,11 +1,14 @@
 //! TREE_CONNECT ([MS-SMB2] 3.3.5.7): IPC$ as a pipe share (so clients that
-//! probe it are content), disk shares from the file server's `Shares`.
+//! probe it are content), disk shares from the file server's `Shares`,
+//! each behind its rules (`authz.rs`): who, which dialect, encryption.
 
 use holdfast_smb_proto::msg::tree_connect::{TreeConnectRequest, TreeConnectResponse};
 use holdfast_smb_proto::{access, share_caps, share_flags, share_type};
 use holdfast_types::ntstatus::NtStatus;
 
+use crate::authz::ShareRules;
 use crate::ctx::{Ctx, HResult, Reply};
+use crate::handlers::negotiate::session_cipher;
 use crate::state::Tree;
 
 pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
@@ -15,7 +18,7 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
     }
     let name = req.share_name().to_string();
     let tree = if name.eq_ignore_ascii_case("IPC$") {
-        Tree { share: "IPC$".into(), is_ipc: true, ca: false, write_through: false, handle_timeout_ms: 0 }
+        Tree { share: "IPC$".into(), is_ipc: true, ca: false, write_through: false, handle_timeout_ms: 0, rules: Default::default() }
     } else {
         let served = &ctx.srv.cfg.shares;
         if !served.is_empty() && !served.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
@@ -27,7 +30,23 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
             Err(e) => return Err(ctx.srv.fs_error(e).await),
         };
         let sh = shares.into_iter().find(|s| s.name.eq_ignore_ascii_case(&name)).ok_or(NtStatus::BAD_NETWORK_NAME)?;
-        Tree { share: sh.name, is_ipc: false, ca: sh.ca, write_through: sh.write_through, handle_timeout_ms: sh.handle_timeout_ms }
+        let rules = ShareRules::of(&sh);
+        // Encryption needs a cipher agreed at NEGOTIATE (none on 2.x) and
+        // the keys SESSION_SETUP derived with it.
+        let can_encrypt = session_cipher(&ctx.conn.neg).is_some() && ctx.session()?.decrypt.is_some();
+        let user = ctx.session()?.user.clone();
+        if let Err(st) = rules.connect(&user, ctx.conn.neg.dialect, can_encrypt) {
+            tracing::info!(share = %sh.name, user = %user, dialect = format!("{:#06x}", ctx.conn.neg.dialect), can_encrypt, "tree connect refused by the share's rules");
+            return Err(st);
+        }
+        Tree {
+            share: sh.name,
+            is_ipc: false,
+            ca: sh.ca,
+            write_through: sh.write_through,
+            handle_timeout_ms: sh.handle_timeout_ms,
+            rules: std::sync::Arc::new(rules),
+        }
     };
     let resp = if tree.is_ipc {
         TreeConnectResponse {
@@ -39,9 +58,10 @@ pub async fn handle(ctx: &mut Ctx<'_>, req: TreeConnectRequest) -> HResult {
     } else {
         TreeConnectResponse {
             share_type: share_type::DISK,
-            share_flags: share_flags::MANUAL_CACHING,
+            // The client encrypts every request on the tree from now on.
+            share_flags: share_flags::MANUAL_CACHING | if tree.rules.encrypt { share_flags::ENCRYPT_DATA } else { 0 },
             capabilities: if tree.ca && ctx.conn.neg.is_smb3() { share_caps::CONTINUOUS_AVAILABILITY } else { 0 },
-            maximal_access: access::FILE_ALL_ACCESS,
+            maximal_access: tree.rules.maximal_access(),
         }
     };
     let s = ctx.session()?;
