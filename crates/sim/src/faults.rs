@@ -1,9 +1,10 @@
 //! The seeded fault schedule, applied between simulation steps.
 //!
-//! Crashes (with RAM loss) may hit a host while a rebuild runs and while
-//! another host is down (two failures at once), as long as the latest
-//! status shows two other live hosts with an ACTIVE copy, so that one copy
-//! of the object surely survives (the status may be a moment old); the network faults (two-way and one-way partitions,
+//! Crashes (with RAM loss) happen one at a time and only while the cluster
+//! is healthy, so that at least one copy of the object always survives;
+//! with `harsh_crashes` they may also hit a host while a rebuild runs and
+//! while another host is down (two failures at once), as long as the
+//! latest status shows two other live hosts with an ACTIVE copy; the network faults (two-way and one-way partitions,
 //! held links, message loss, slow hosts) may overlap anything.
 
 use std::sync::{Arc, Mutex};
@@ -102,9 +103,9 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
                 i += 1;
             }
         }
-        let (phase, object_ready, active) = {
+        let (phase, object_ready, active, healthy) = {
             let h = world.lock().expect("history");
-            (h.phase.clone(), h.object.is_some(), h.active.clone())
+            (h.phase.clone(), h.object.is_some(), h.active.clone(), h.healthy)
         };
         if phase != Phase::Faults || !object_ready {
             continue;
@@ -138,7 +139,7 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
             if y >= x { y + 1 } else { y }
         };
         match rng.gen_range(0..6) {
-            0 if crash_allowed(x, &crashed, &active) => {
+            0 if (if opts.harsh_crashes { crash_allowed(x, &crashed, &active) } else { crashed.is_empty() && healthy }) => {
                 sim.crash(host_name(x));
                 crashed.push(x);
                 world.lock().expect("history").crashes.entry(x as u64).or_default().push(now);

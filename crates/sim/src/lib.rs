@@ -43,11 +43,16 @@ pub struct SimOptions {
     pub break_lease: bool,
     /// Node logs to stderr.
     pub verbose: bool,
+    /// Crashes also while a rebuild runs and while another host is down
+    /// (`faults::crash_allowed`); off, a host crashes only while the
+    /// cluster is healthy and none is down. Off by default: with it, about
+    /// 1 seed in 100 with 20 s of faults still fails (docs/simulation.md).
+    pub harsh_crashes: bool,
 }
 
 impl SimOptions {
     pub fn new(seed: u64) -> SimOptions {
-        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, break_lease: false, verbose: false }
+        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, break_lease: false, verbose: false, harsh_crashes: false }
     }
 
     /// The kind of the simulated object: persistent on even seeds (each
@@ -73,6 +78,9 @@ impl SimOptions {
         }
         if self.break_durability {
             c.push_str(" --break-durability");
+        }
+        if self.harsh_crashes {
+            c.push_str(" --harsh-crashes");
         }
         c
     }

@@ -30,6 +30,9 @@ struct Args {
     /// Serve without a valid lease (to show the oracle catches it).
     #[arg(long)]
     break_lease: bool,
+    /// Crash hosts during rebuilds and two at once (see SimOptions).
+    #[arg(long)]
+    harsh_crashes: bool,
     /// Keep going after a failing seed.
     #[arg(long)]
     keep_going: bool,
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0u64, 0u64);
     let t = Instant::now();
     for seed in seeds {
-        let opts = SimOptions { seed, nodes: a.nodes, fault_secs: a.fault_secs, break_durability: a.break_durability, break_lease: a.break_lease, verbose: a.verbose, ..SimOptions::new(seed) };
+        let opts = SimOptions { seed, nodes: a.nodes, fault_secs: a.fault_secs, break_durability: a.break_durability, break_lease: a.break_lease, verbose: a.verbose, harsh_crashes: a.harsh_crashes, ..SimOptions::new(seed) };
         let started = Instant::now();
         match run_seed(&opts) {
             Ok(r) => {
