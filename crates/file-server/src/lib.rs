@@ -12,6 +12,9 @@ mod file_ops;
 mod handle_ops;
 mod internal_streams;
 pub mod listener;
+/// Test support: a volume on objects in memory (file-server and smb-server tests).
+#[doc(hidden)]
+pub mod mem_volume;
 pub mod opens;
 pub mod park;
 pub mod proto;

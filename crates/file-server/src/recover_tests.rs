@@ -2,77 +2,27 @@
 //! writes with a clear error, then remounts by itself and serves again,
 //! with what was committed before the failure.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use holdfast_objfs::fs::{FormatOptions, Fs};
-use holdfast_objfs::{Device, MemDevice};
+use holdfast_objfs::MemDevice;
 use holdfast_types::ntstatus::NtStatus;
-use holdfast_types::share::{ShareDef, VolumeDef};
-use holdfast_types::{ErrorCode, HoldfastError, ObjectId};
+use holdfast_types::share::ShareDef;
+use holdfast_types::ErrorCode;
 
 use crate::access::{FILE_CREATE, FILE_NON_DIRECTORY_FILE, FILE_OPEN, FILE_SHARE_READ, GENERIC_READ, GENERIC_WRITE};
-use crate::device::{BoxFut, ObjectIo};
+use crate::mem_volume::{MemObjects, DATA, DATA_BYTES, VOLUME};
 use crate::proto::{OpenReq, Reply, Request};
-use crate::{Fail, FileServer, ObjectDevice, TableExpect};
+use crate::{Fail, FileServer};
 
-const DATA: ObjectId = 1;
-const HANDLES: ObjectId = 2;
-const DATA_BYTES: u64 = 16 << 20;
-const HANDLE_BYTES: u64 = 64 << 10;
-
-/// Objects in memory whose data object refuses writes while
-/// `refuse_data_writes` is set: a replicated write that could not commit
-/// a missing copy ABSENT while the directory elected a leader.
-#[derive(Default)]
-struct FlakyIo {
-    devs: Mutex<HashMap<ObjectId, Arc<MemDevice>>>,
-    refuse_data_writes: AtomicBool,
+async fn mounted() -> (Arc<MemObjects>, Arc<FileServer>) {
+    crate::mem_volume::mounted(ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", VOLUME) }).await
 }
 
-impl FlakyIo {
-    fn dev(&self, o: ObjectId) -> Arc<MemDevice> {
-        self.devs.lock().unwrap().get(&o).cloned().expect("object")
-    }
-}
-
-impl ObjectIo for FlakyIo {
-    fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<(), HoldfastError>> {
-        let refuse = object == DATA && self.refuse_data_writes.load(Ordering::SeqCst);
-        let d = self.dev(object);
-        Box::pin(async move {
-            if refuse {
-                return Err(HoldfastError::new(ErrorCode::NotLeader, "write not acknowledged: cannot commit nodes [3] ABSENT: no leader"));
-            }
-            d.write(offset, data).await
-        })
-    }
-
-    fn read(&self, object: ObjectId, offset: u64, len: u64) -> BoxFut<'_, Result<Vec<u8>, HoldfastError>> {
-        let d = self.dev(object);
-        Box::pin(async move { d.read(offset, len).await })
-    }
-
-    fn flush(&self, _object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
-async fn mounted() -> (Arc<FlakyIo>, Arc<FileServer>) {
-    let io = Arc::new(FlakyIo::default());
-    io.devs.lock().unwrap().insert(DATA, Arc::new(MemDevice::new(DATA_BYTES)));
-    io.devs.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
-    Fs::format(io.dev(DATA).as_ref(), &FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 }).await.unwrap();
-    let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-    let share = ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", "v") };
-    let server = FileServer::new(vec![vol], vec![share], 0);
-    let dyn_io: Arc<dyn ObjectIo> = io.clone();
-    let (d, h) = (ObjectDevice::new(dyn_io.clone(), DATA, DATA_BYTES), ObjectDevice::new(dyn_io, HANDLES, HANDLE_BYTES));
-    server.mount("v", d, h, TableExpect { incarnation: 0, restore_from: None }).await.unwrap();
-    (io, server)
+/// The journal write fails as a replicated write does when it cannot
+/// commit a missing copy ABSENT while the directory elects a leader.
+fn refuse_data_writes(io: &MemObjects, on: bool) {
+    io.refuse_writes(on.then_some((DATA, ErrorCode::NotLeader)));
 }
 
 /// Opens (or creates) `name` and closes it again.
@@ -98,9 +48,9 @@ async fn a_volume_whose_journal_write_failed_remounts_by_itself() {
     open_close(&server, "before", FILE_CREATE).await.unwrap();
 
     // The failure: the journal write of this create is refused.
-    io.refuse_data_writes.store(true, Ordering::SeqCst);
+    refuse_data_writes(&io, true);
     assert!(open_close(&server, "during", FILE_CREATE).await.is_err());
-    io.refuse_data_writes.store(false, Ordering::SeqCst);
+    refuse_data_writes(&io, false);
 
     // Until it has remounted, the volume refuses reads too, and says why.
     let e = open_close(&server, "before", FILE_OPEN).await.expect_err("a failed volume served a read");
@@ -122,11 +72,11 @@ async fn a_volume_whose_journal_write_failed_remounts_by_itself() {
 #[tokio::test]
 async fn a_remount_that_fails_is_retried_with_backoff() {
     let (io, server) = mounted().await;
-    io.refuse_data_writes.store(true, Ordering::SeqCst);
+    refuse_data_writes(&io, true);
     assert!(open_close(&server, "during", FILE_CREATE).await.is_err());
     // The device now holds no file system at all: every attempt fails,
     // each after a longer wait, and the volume never serves in between.
-    io.refuse_data_writes.store(false, Ordering::SeqCst);
+    refuse_data_writes(&io, false);
     io.devs.lock().unwrap().insert(DATA, Arc::new(MemDevice::new(DATA_BYTES)));
     let attempts = |s: &FileServer| s.remounts.lock().unwrap().get("v").map(|e| e.0);
     assert!(server.remount_failed().await.is_empty(), "remounted before the first backoff");

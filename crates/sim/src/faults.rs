@@ -48,12 +48,16 @@ fn apply(sim: &mut Sim, h: &Heal, nodes: u32) {
 /// Hosts down at once, at most.
 const CRASHED_MAX: usize = 2;
 
-/// May host `x` crash now? Not if it is down already or two are, and not
-/// unless two other live hosts hold an ACTIVE copy as far as the latest
-/// status knows: that status may be 200 ms old, and a crash that took the
-/// last good copy of a memory object would end the run in an honest LOST
-/// that tests nothing.
-fn crash_allowed(x: u32, crashed: &[u32], active: &[u64]) -> bool {
+/// May host `x` crash now? By default only while none is down and the
+/// cluster is healthy. With `harsh`, also during rebuilds and with one
+/// host down already, but not unless two other live hosts hold an ACTIVE
+/// copy as far as the latest status knows: that status may be 200 ms old,
+/// and a crash that took the last good copy of a memory object would end
+/// the run in an honest LOST that tests nothing.
+fn crash_allowed(x: u32, crashed: &[u32], active: &[u64], healthy: bool, harsh: bool) -> bool {
+    if !harsh {
+        return crashed.is_empty() && healthy;
+    }
     let others = active.iter().filter(|&&n| n != x as u64 && !crashed.contains(&(n as u32))).count();
     crashed.len() < CRASHED_MAX && !crashed.contains(&x) && others >= 2
 }
@@ -139,7 +143,7 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
             if y >= x { y + 1 } else { y }
         };
         match rng.gen_range(0..6) {
-            0 if (if opts.harsh_crashes { crash_allowed(x, &crashed, &active) } else { crashed.is_empty() && healthy }) => {
+            0 if crash_allowed(x, &crashed, &active, healthy, opts.harsh_crashes) => {
                 sim.crash(host_name(x));
                 crashed.push(x);
                 world.lock().expect("history").crashes.entry(x as u64).or_default().push(now);

@@ -8,82 +8,28 @@
 //! made to refuse writes, as a replicated write that cannot commit its
 //! missing copies ABSENT does.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use holdfast_file_server::device::BoxFut;
-use holdfast_file_server::{FileServer, FsClient, ObjectDevice, ObjectIo, TableExpect};
-use holdfast_objfs::fs::{FormatOptions, Fs};
-use holdfast_objfs::{Device, MemDevice};
+use holdfast_file_server::mem_volume::{self, MemObjects};
+use holdfast_file_server::FsClient;
 use holdfast_smb_client::proto::msg::lock::{lock_flags, LockElement};
 use holdfast_smb_client::{unc, ClientConfig, Credentials, Durable, OpenOptions, SmbClient};
 use holdfast_smb_security::Users;
 use holdfast_smb_server::{serve, Limits, SmbdConfig};
-use holdfast_types::share::{ShareDef, VolumeDef};
-use holdfast_types::{ErrorCode, HoldfastError, ObjectId};
+use holdfast_types::share::ShareDef;
+use holdfast_types::ErrorCode;
 use tokio::net::TcpListener;
 
-const DATA: ObjectId = 1;
-const HANDLES: ObjectId = 2;
-const DATA_BYTES: u64 = 16 << 20;
-const HANDLE_BYTES: u64 = 64 << 10;
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cret-Pass";
 
-/// The volume's two objects in memory; writes to the handle object fail
-/// while `refuse_handle_writes` is set.
-#[derive(Default)]
-struct Objects {
-    devs: Mutex<HashMap<ObjectId, Arc<MemDevice>>>,
-    refuse_handle_writes: AtomicBool,
-}
-
-impl Objects {
-    fn dev(&self, o: ObjectId) -> Arc<MemDevice> {
-        self.devs.lock().unwrap().get(&o).cloned().expect("object")
-    }
-}
-
-impl ObjectIo for Objects {
-    fn write(&self, object: ObjectId, offset: u64, data: Bytes) -> BoxFut<'_, Result<(), HoldfastError>> {
-        let refuse = object == HANDLES && self.refuse_handle_writes.load(Ordering::SeqCst);
-        let d = self.dev(object);
-        Box::pin(async move {
-            if refuse {
-                return Err(HoldfastError::new(ErrorCode::Timeout, "write not acknowledged: cannot commit nodes [2] ABSENT"));
-            }
-            d.write(offset, data).await
-        })
-    }
-
-    fn read(&self, object: ObjectId, offset: u64, len: u64) -> BoxFut<'_, Result<Vec<u8>, HoldfastError>> {
-        let d = self.dev(object);
-        Box::pin(async move { d.read(offset, len).await })
-    }
-
-    fn flush(&self, _object: ObjectId) -> BoxFut<'_, Result<(), HoldfastError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// A file server serving CA share "s" on its socket, and an SMB service
 /// over it; returns the objects, the socket and the SMB address.
-async fn start() -> (Arc<Objects>, PathBuf, String) {
+async fn start() -> (Arc<MemObjects>, PathBuf, String) {
     let dir = std::env::temp_dir().join(format!("hf-lock-record-{}-{}", std::process::id(), rand::random::<u32>()));
     std::fs::create_dir_all(&dir).unwrap();
-    let objects = Arc::new(Objects::default());
-    objects.devs.lock().unwrap().insert(DATA, Arc::new(MemDevice::new(DATA_BYTES)));
-    objects.devs.lock().unwrap().insert(HANDLES, Arc::new(MemDevice::new(HANDLE_BYTES)));
-    Fs::format(objects.dev(DATA).as_ref(), &FormatOptions { volume_id: [7; 16], label: "v".into(), now: 1 }).await.unwrap();
-    let vol = VolumeDef { name: "v".into(), size: "16MiB".into(), handle_size: "64KiB".into(), replicas: 0 };
-    let share = ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", "v") };
-    let server = FileServer::new(vec![vol], vec![share], 0);
-    let io: Arc<dyn ObjectIo> = objects.clone();
-    let (d, h) = (ObjectDevice::new(io.clone(), DATA, DATA_BYTES), ObjectDevice::new(io, HANDLES, HANDLE_BYTES));
-    server.mount("v", d, h, TableExpect { incarnation: 0, restore_from: None }).await.unwrap();
+    let (objects, server) = mem_volume::mounted(ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", mem_volume::VOLUME) }).await;
     let socket = dir.join("fs.sock");
     let s = socket.clone();
     tokio::spawn(async move { holdfast_file_server::listener::serve_unix(server, &s).await });
@@ -140,12 +86,12 @@ async fn a_lock_whose_record_fails_fails_and_leaves_no_trace() {
     assert_eq!(recorded(&socket).await, vec![0]);
 
     // The record cannot be written: the LOCK must fail...
-    objects.refuse_handle_writes.store(true, Ordering::SeqCst);
+    objects.refuse_writes(Some((mem_volume::HANDLES, ErrorCode::Timeout)));
     let e = a.lock(&ta, oa.file_id, range(100, excl)).await.expect_err("a LOCK whose record was not written succeeded");
     assert!(e.status().is_some(), "the client gets a status: {e}");
     // ...and so must an UNLOCK, which keeps its lock.
     a.lock(&ta, oa.file_id, range(0, lock_flags::UNLOCK)).await.expect_err("an UNLOCK whose record was not written succeeded");
-    objects.refuse_handle_writes.store(false, Ordering::SeqCst);
+    objects.refuse_writes(None);
 
     // The file server holds what the record says: another open gets range
     // 100 (never granted) but not range 0 (still held).
