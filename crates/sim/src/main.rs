@@ -41,6 +41,19 @@ struct Args {
     verbose: bool,
 }
 
+/// Log lines carry simulated time: wall-clock stamps from a run that takes one
+/// real second cannot be matched against the fault schedule.
+struct SimClock;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimClock {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match turmoil::sim_elapsed() {
+            Some(t) => write!(w, "{:>9.3}s", t.as_secs_f64()),
+            None => write!(w, "    (setup)"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let a = Args::parse();
     if a.nodes != 3 && a.nodes != 5 {
@@ -48,7 +61,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if a.verbose {
-        tracing_subscriber::fmt().with_ansi(false).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"))).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt().with_ansi(false).with_timer(SimClock).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"))).with_writer(std::io::stderr).init();
     }
     let seeds: Vec<u64> = match a.seed {
         Some(s) => vec![s],
