@@ -80,11 +80,40 @@ fn read_u64_pair(file: &File, at: u64) -> (u64, u64) {
     (u64::from_le_bytes(b[0..8].try_into().expect("8")), u64::from_le_bytes(b[8..16].try_into().expect("8")))
 }
 
-fn write_u64_pair(file: &File, at: u64, pair: (u64, u64)) -> std::io::Result<()> {
+fn write_u64_pair(file: &File, path: &Path, at: u64, pair: (u64, u64)) -> std::io::Result<()> {
     let mut b = [0u8; 16];
     b[0..8].copy_from_slice(&pair.0.to_le_bytes());
     b[8..16].copy_from_slice(&pair.1.to_le_bytes());
-    file.write_all_at(&b, at)
+    write_at(file, path, &b, at)
+}
+
+/// Every write to an open component file goes through here, so the
+/// simulation's page cache (`sim_disk`) sees it.
+fn write_at(file: &File, path: &Path, data: &[u8], at: u64) -> std::io::Result<()> {
+    #[cfg(feature = "test-switches")]
+    crate::sim_disk::before_write(path, file, at, data.len());
+    #[cfg(not(feature = "test-switches"))]
+    let _ = path;
+    file.write_all_at(data, at)
+}
+
+fn sync_data(file: &File, path: &Path) -> Result<(), StoreError> {
+    file.sync_data().map_err(|e| StoreError::io(format!("fdatasync {}", path.display()), e))?;
+    #[cfg(feature = "test-switches")]
+    crate::sim_disk::after_sync(path);
+    Ok(())
+}
+
+/// The boot id a component file at `path` is opened under: the kernel's,
+/// or in the simulation the simulated host's after a power loss.
+fn boot_id_of(path: &Path) -> [u8; 16] {
+    #[cfg(feature = "test-switches")]
+    if let Some(id) = crate::sim_disk::boot_id(path) {
+        return id;
+    }
+    #[cfg(not(feature = "test-switches"))]
+    let _ = path;
+    current_boot_id()
 }
 
 fn crc32(data: &[u8]) -> u32 {
@@ -110,7 +139,7 @@ impl FileBackend {
         let file = OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path).map_err(|e| StoreError::io(what(), e))?;
         file.set_len(FILE_HEADER_BYTES + len).map_err(|e| StoreError::io(what(), e))?;
         file.write_all_at(&header(object, len), 0).map_err(|e| StoreError::io(what(), e))?;
-        file.write_all_at(&current_boot_id(), BOOT_ID_OFFSET).map_err(|e| StoreError::io(what(), e))?;
+        file.write_all_at(&boot_id_of(path), BOOT_ID_OFFSET).map_err(|e| StoreError::io(what(), e))?;
         file.sync_all().map_err(|e| StoreError::io(what(), e))?;
         if let Some(dir) = path.parent() {
             File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(what(), e))?;
@@ -120,7 +149,7 @@ impl FileBackend {
 
     /// Opens an existing component file and checks its header.
     pub fn open(path: &Path, object: ObjectId, len: u64) -> Result<FileBackend, StoreError> {
-        Self::open_at_boot(path, object, len, current_boot_id())
+        Self::open_at_boot(path, object, len, boot_id_of(path))
     }
 
     /// [`FileBackend::open`] as if the host's boot were `boot_id` (tests
@@ -161,12 +190,12 @@ impl FileBackend {
             // disk before anything else happens to the file.
             unclean = true;
             let synced = read_u64_pair(&file, SYNCED_OFFSET);
-            write_u64_pair(&file, POSITION_OFFSET, synced).map_err(header_err)?;
-            write_u64_pair(&file, UNCLEAN_OFFSET, (1, 0)).map_err(header_err)?;
-            file.write_all_at(&boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
-            file.sync_data().map_err(|e| StoreError::io(format!("fdatasync {}", path.display()), e))?;
+            write_u64_pair(&file, path, POSITION_OFFSET, synced).map_err(header_err)?;
+            write_u64_pair(&file, path, UNCLEAN_OFFSET, (1, 0)).map_err(header_err)?;
+            write_at(&file, path, &boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
+            sync_data(&file, path)?;
         } else if last_boot != boot_id {
-            file.write_all_at(&boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
+            write_at(&file, path, &boot_id, BOOT_ID_OFFSET).map_err(header_err)?;
         }
         Ok(FileBackend { file, path: path.to_path_buf(), len, unclean: unclean.into() })
     }
@@ -188,17 +217,15 @@ impl BlockBackend for FileBackend {
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), StoreError> {
-        self.file
-            .write_all_at(data, FILE_HEADER_BYTES + offset)
-            .map_err(|e| StoreError::io(format!("write {}", self.path.display()), e))
+        write_at(&self.file, &self.path, data, FILE_HEADER_BYTES + offset).map_err(|e| StoreError::io(format!("write {}", self.path.display()), e))
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.file.sync_data().map_err(|e| StoreError::io(format!("fdatasync {}", self.path.display()), e))
+        sync_data(&self.file, &self.path)
     }
 
     fn save_position(&self, position: (u64, u64)) -> Result<(), StoreError> {
-        write_u64_pair(&self.file, POSITION_OFFSET, position).map_err(|e| StoreError::io(format!("write position to {}", self.path.display()), e))
+        write_u64_pair(&self.file, &self.path, POSITION_OFFSET, position).map_err(|e| StoreError::io(format!("write position to {}", self.path.display()), e))
     }
 
     fn load_position(&self) -> (u64, u64) {
@@ -206,7 +233,7 @@ impl BlockBackend for FileBackend {
     }
 
     fn save_synced(&self, position: (u64, u64)) -> Result<(), StoreError> {
-        write_u64_pair(&self.file, SYNCED_OFFSET, position).map_err(|e| StoreError::io(format!("write synced position to {}", self.path.display()), e))
+        write_u64_pair(&self.file, &self.path, SYNCED_OFFSET, position).map_err(|e| StoreError::io(format!("write synced position to {}", self.path.display()), e))
     }
 
     fn unclean(&self) -> bool {
@@ -215,7 +242,7 @@ impl BlockBackend for FileBackend {
 
     fn mark_clean(&self) -> Result<(), StoreError> {
         if self.unclean.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            write_u64_pair(&self.file, UNCLEAN_OFFSET, (0, 0)).map_err(|e| StoreError::io(format!("write header of {}", self.path.display()), e))?;
+            write_u64_pair(&self.file, &self.path, UNCLEAN_OFFSET, (0, 0)).map_err(|e| StoreError::io(format!("write header of {}", self.path.display()), e))?;
         }
         Ok(())
     }

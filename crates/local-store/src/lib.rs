@@ -6,12 +6,16 @@
 //! - [`component`]: epoch fencing, write ordering and bounds checks, shared
 //!   by both kinds.
 //! - [`store`]: the set of components on this host.
+//! - `sim_disk` (feature `test-switches`): the simulation's page cache, so a
+//!   simulated host can lose its unsynced writes.
 
 pub mod backend;
 pub mod component;
 pub mod error;
 pub mod file;
 pub mod memory;
+#[cfg(feature = "test-switches")]
+pub mod sim_disk;
 pub mod store;
 
 pub use backend::BlockBackend;

@@ -306,7 +306,12 @@ impl NodeInner {
                 return Err(HoldfastError::new(ErrorCode::NoComponent, format!("node {} is not placed for object {}", self.id, obj.name)));
             }
             let failed = match self.store.get(obj.id) {
-                Some(c) if !c.is_failed() => return Ok(false),
+                // An unclean copy (a host restart lost unsynced writes) may
+                // miss writes from before the range its owner knows it
+                // missed, and `resync_start` will mark it clean: only a full
+                // copy makes that true (simulation, power losses: a delta
+                // rebuild left acknowledged writes out).
+                Some(c) if !c.is_failed() => return Ok(c.unclean()),
                 Some(_) => {
                     // A sync failed on it: what its file holds is unknown
                     // (local-store's component.rs), so a new one replaces it.
@@ -316,12 +321,13 @@ impl NodeInner {
                 }
                 None => false,
             };
-            // Ok(true): created empty; Ok(false): reopened with its old bytes.
+            // Ok(true): created empty, or reopened unclean; Ok(false):
+            // reopened with its old bytes.
             let fresh = match obj.kind {
                 holdfast_types::ObjectKind::Memory => self.store.create_memory(obj.id, obj.size_bytes).map(|_| true),
                 holdfast_types::ObjectKind::Persistent if failed => self.store.create_persistent(obj.id, obj.size_bytes).map(|_| true),
                 holdfast_types::ObjectKind::Persistent => match self.store.open_persistent(obj.id, obj.size_bytes) {
-                    Ok(_) => Ok(false),
+                    Ok(c) => Ok(c.unclean()),
                     Err(e) => {
                         tracing::warn!(object = obj.id, error = %e, "rebuilding persistent component from scratch");
                         self.store.discard_persistent_file(obj.id).and_then(|()| self.store.create_persistent(obj.id, obj.size_bytes)).map(|_| true)
@@ -331,8 +337,8 @@ impl NodeInner {
             fresh.map_err(|e| e.to_holdfast())
         }
         .await;
-        // One byte: 1 when the component was created afresh (the rebuild
-        // must copy everything), 0 when an existing one is reused.
+        // One byte: 1 when the rebuild must copy everything (the component
+        // was created afresh, or is unclean), 0 when a delta will do.
         match r {
             Ok(fresh) => conn.respond(rid, FrameKind::Data, vec![Bytes::from(vec![fresh as u8])]),
             Err(e) => conn.respond_error(rid, &e),

@@ -611,7 +611,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         }
         let index = self.dir.set_state(object, vec![node], ComponentState::Resyncing, epoch).await?;
         let prepared = self.call(node, FrameKind::ResyncPrepare, vec![ResyncPrepare { object, dir_index: index }.encode()], self.cfg.rpc_timeout).await?;
-        // A component the target had to create afresh holds nothing: copy it all.
+        // A component the target had to create afresh holds nothing, and an
+        // unclean one may miss more than its dirty range: copy it all.
         let fresh = prepared.first() != Some(&0);
         let (r, snapshot, copied) = self.copy(&slot, object, node, epoch, fresh).await;
         slot.progress.lock().expect("progress lock").remove(&node);

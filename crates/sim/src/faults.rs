@@ -7,6 +7,7 @@
 //! latest status shows two other live hosts with an ACTIVE copy; the network faults (two-way and one-way partitions,
 //! held links, message loss, slow hosts) may overlap anything.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,10 @@ fn crash_allowed(x: u32, crashed: &[u32], active: &[u64], healthy: bool, harsh: 
     crashed.len() < CRASHED_MAX && !crashed.contains(&x) && others >= 2
 }
 
+/// Share of crashes that are power losses (the host's unsynced writes lost)
+/// rather than process crashes (the page cache survives).
+const POWER_LOSS_P: f64 = 0.5;
+
 fn ms(rng: &mut impl Rng, lo: u64, hi: u64) -> Duration {
     Duration::from_millis(rng.gen_range(lo..hi))
 }
@@ -69,8 +74,8 @@ fn ms(rng: &mut impl Rng, lo: u64, hi: u64) -> Duration {
 /// Steps the simulation to the end, injecting faults during the fault
 /// phase and healing everything for the liveness phase. Returns a log of
 /// the faults injected.
-pub fn drive(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) -> Result<Vec<String>, String> {
-    let r = drive_inner(sim, opts, world);
+pub fn drive(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cluster_dir: &Path) -> Result<Vec<String>, String> {
+    let r = drive_inner(sim, opts, world, cluster_dir);
     if opts.verbose {
         if let Ok(log) = &r {
             for l in log {
@@ -81,9 +86,12 @@ pub fn drive(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) -> R
     r
 }
 
-fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) -> Result<Vec<String>, String> {
+fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cluster_dir: &Path) -> Result<Vec<String>, String> {
     let nodes = opts.nodes;
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(7));
+    // Power losses draw from their own generator, so the fault schedule of
+    // a seed stays what it was before they existed.
+    let mut power_rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(11));
     let mut heals: Vec<(Duration, Heal)> = Vec::new();
     let mut crashed: Vec<u32> = Vec::new();
     let mut fault_start: Option<Duration> = None;
@@ -148,7 +156,15 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>) ->
                 crashed.push(x);
                 world.lock().expect("history").crashes.entry(x as u64).or_default().push(now);
                 heals.push((now + ms(&mut rng, 300, 2500), Heal::Bounce(x)));
-                log.push(format!("{now:?} crash n{x}"));
+                if power_rng.gen_bool(POWER_LOSS_P) {
+                    // The host's page cache dies too: each page written
+                    // since its last sync reached the disk or did not.
+                    let dir = cluster_dir.join(host_name(x));
+                    let reverted = holdfast_local_store::sim_disk::power_loss(&dir, &mut || power_rng.gen_bool(0.5));
+                    log.push(format!("{now:?} crash n{x} with power loss ({reverted} unsynced pages lost)"));
+                } else {
+                    log.push(format!("{now:?} crash n{x}"));
+                }
             }
             1 => {
                 for z in (1..=nodes).filter(|&z| z != x) {

@@ -123,6 +123,7 @@ impl std::fmt::Display for SimError {
 /// Runs one seed to completion and checks every invariant.
 pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     holdfast_types::io_mode::set_inline_blocking(true);
+    holdfast_local_store::sim_disk::enable();
     holdfast_node::lease::observe::start();
     let layout = cluster::Layout::create(opts).map_err(|e| SimError::Sim(format!("cluster files: {e}")))?;
     let world = Arc::new(Mutex::new(oracle::History::default()));
@@ -144,7 +145,7 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
         });
     }
     sim.client("client", workload::run(opts.clone(), layout.client_info(), world.clone()));
-    let injected = faults::drive(&mut sim, opts, &world);
+    let injected = faults::drive(&mut sim, opts, &world, &layout.dir);
     world.lock().expect("history lock").served = holdfast_node::lease::observe::take();
     let result = match injected {
         Ok(faults) => {

@@ -13,6 +13,11 @@
 //!   out every write before it; a later owner served zeroes for
 //!   acknowledged slots. Failed every run before the fix in
 //!   `Replicator::restore_dirty`.
+//! - 8 and 16 (defaults, so with power losses): a host lost unsynced
+//!   writes to a power loss, and its rebuild was a delta of only the range
+//!   the owner saw it miss while down, then marked the copy clean; the
+//!   copies differed and acknowledged slots were missing. Failed every run
+//!   before `ResyncPrepare` asked for a full copy of an unclean component.
 
 use holdfast_sim::{run_seed, SimOptions};
 
@@ -39,4 +44,10 @@ fn a_copy_cut_off_at_convergence_is_rebuilt_whole() {
 #[test]
 fn a_failed_full_rebuild_is_not_followed_by_a_partial_delta() {
     replays(70020, 5, 20, true);
+}
+
+#[test]
+fn a_copy_that_lost_unsynced_writes_is_rebuilt_whole() {
+    replays(8, 3, 12, false);
+    replays(16, 3, 12, false);
 }
