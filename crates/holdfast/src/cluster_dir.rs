@@ -102,6 +102,9 @@ pub fn init_with_service(dir: &Path, a: &InitArgs, smb: &SmbArgs) -> anyhow::Res
             // silent death costs no extra wait (docs/leases.md).
             lease_ms: a.timing.peer_down_ms.saturating_sub(100).max(2 * a.timing.heartbeat_ms),
             test_only_serve_without_lease: false,
+            test_only_accept_stale_epochs: false,
+            test_only_ack_without_absent_commit: false,
+            test_only_commit_active_before_promote: false,
         };
         cfg.validate().map_err(|e| anyhow::anyhow!("node timing: {e}"))?;
         std::fs::write(node_config_path(&dir, n.id), toml::to_string(&cfg)?)?;

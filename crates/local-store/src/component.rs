@@ -99,6 +99,12 @@ pub struct Component {
     sync_done: Condvar,
     /// Why the component failed, set once by the first failed sync.
     failed: std::sync::OnceLock<String>,
+    /// Names this component (this instance) in the simulator's record
+    /// ([`observe`]): a component re-created after a restart is another.
+    instance: u64,
+    /// BREAKS FENCING ON PURPOSE (`LocalStore::test_only_accept_stale_epochs`).
+    #[cfg(feature = "test-switches")]
+    pub(crate) test_only_accept_stale_epochs: bool,
 }
 
 /// State of the group commit in [`Component::sync`]. Syncs are numbered
@@ -148,7 +154,22 @@ impl Component {
         let applied = backend.load_position();
         let order = Order { epoch_known: applied.0, applied, recent: VecDeque::new(), recent_bytes: 0, recent_floor: applied };
         let syncs = SyncGate { started: 0, finished: 0, last_error: None };
-        Component { object, backend, order: Mutex::new(order), lag, dirt: Mutex::new(Dirt::default()), syncs: Mutex::new(syncs), sync_done: Condvar::new(), failed: std::sync::OnceLock::new() }
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        observe::learned(instance, object, order.epoch_known);
+        Component {
+            object,
+            backend,
+            order: Mutex::new(order),
+            lag,
+            dirt: Mutex::new(Dirt::default()),
+            syncs: Mutex::new(syncs),
+            sync_done: Condvar::new(),
+            failed: std::sync::OnceLock::new(),
+            instance,
+            #[cfg(feature = "test-switches")]
+            test_only_accept_stale_epochs: false,
+        }
     }
 
     fn note_dirty(&self, bytes: usize) {
@@ -222,12 +243,22 @@ impl Component {
     }
 
     /// Every command that changes or vouches for the bytes checks this
-    /// first, so a failed component refuses it.
+    /// first, so a failed component refuses it. The one place a component
+    /// compares a frame's epoch with the newest it knows: every epoch-
+    /// carrying command (write, fence, repair, rebuild start and chunk,
+    /// epoch-checked read, `EpochCheck`, `ComponentSync`) comes here.
     fn check_epoch(&self, o: &Order, epoch: Epoch) -> Result<(), StoreError> {
         self.check_failed()?;
-        if epoch < o.epoch_known {
+        // The store refuses the switch's config in a build without the
+        // feature (node `validate`); here it skips the fence on purpose.
+        #[cfg(feature = "test-switches")]
+        let fenced = !self.test_only_accept_stale_epochs;
+        #[cfg(not(feature = "test-switches"))]
+        let fenced = true;
+        if fenced && epoch < o.epoch_known {
             return Err(StoreError::StaleEpoch { object: self.object, known: o.epoch_known, got: epoch });
         }
+        observe::accepted(self.instance, self.object, epoch);
         Ok(())
     }
 
@@ -241,6 +272,7 @@ impl Component {
     pub fn observe_epoch(&self, epoch: Epoch) {
         let mut o = self.order.lock().expect("order lock");
         o.epoch_known = o.epoch_known.max(epoch);
+        observe::learned(self.instance, self.object, epoch);
     }
 
     /// A new owner announces `epoch`; older epochs are refused from now on.
@@ -249,6 +281,7 @@ impl Component {
         let mut o = self.order.lock().expect("order lock");
         self.check_epoch(&o, epoch)?;
         o.epoch_known = epoch;
+        observe::learned(self.instance, self.object, epoch);
         Ok(o.applied)
     }
 
@@ -269,6 +302,7 @@ impl Component {
         self.backend.save_position((epoch, seq))?;
         self.note_dirty(data.len());
         o.epoch_known = epoch;
+        observe::learned(self.instance, self.object, epoch);
         o.applied = (epoch, seq);
         o.remember(RecentWrite { position: (epoch, seq), offset, data: data.clone() });
         Ok(())
@@ -312,6 +346,7 @@ impl Component {
         // Every byte is about to be copied from the owner.
         self.backend.mark_clean()?;
         o.epoch_known = epoch;
+        observe::learned(self.instance, self.object, epoch);
         o.applied = position;
         o.recent.clear();
         o.recent_bytes = 0;
@@ -415,6 +450,59 @@ impl Component {
     /// False for memory components, whose `sync` does nothing.
     pub fn is_persistent(&self) -> bool {
         !self.backend.is_volatile()
+    }
+}
+
+/// What components did with epochs, recorded for the simulator's fencing
+/// oracle while it runs (its hosts share one thread; `start` and `take`
+/// bracket a run). Elsewhere nothing is recorded: the log is off.
+pub mod observe {
+    use std::cell::RefCell;
+
+    use holdfast_types::{Epoch, ObjectId};
+
+    /// Events kept per run; later ones are dropped (the oracle says so).
+    pub const EVENTS_MAX: usize = 1 << 21;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum EpochEvent {
+        /// The component learned `epoch` (its start, a fence, the
+        /// directory, a write or rebuild start of that epoch).
+        Learned { instance: u64, object: ObjectId, epoch: Epoch },
+        /// The component accepted a command carrying `epoch`.
+        Accepted { instance: u64, object: ObjectId, epoch: Epoch },
+    }
+
+    thread_local! {
+        static LOG: RefCell<Option<Vec<EpochEvent>>> = const { RefCell::new(None) };
+    }
+
+    /// Starts a new, empty record on this thread.
+    pub fn start() {
+        LOG.with(|l| *l.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Stops recording on this thread and returns what was recorded.
+    pub fn take() -> Vec<EpochEvent> {
+        LOG.with(|l| l.borrow_mut().take()).unwrap_or_default()
+    }
+
+    fn push(e: EpochEvent) {
+        LOG.with(|l| {
+            if let Some(log) = l.borrow_mut().as_mut() {
+                if log.len() < EVENTS_MAX {
+                    log.push(e);
+                }
+            }
+        });
+    }
+
+    pub(crate) fn learned(instance: u64, object: ObjectId, epoch: Epoch) {
+        push(EpochEvent::Learned { instance, object, epoch });
+    }
+
+    pub(crate) fn accepted(instance: u64, object: ObjectId, epoch: Epoch) {
+        push(EpochEvent::Accepted { instance, object, epoch });
     }
 }
 

@@ -18,6 +18,12 @@ pub struct LocalStore {
     components: RwLock<HashMap<ObjectId, Arc<Component>>>,
     /// Given to every persistent component this store opens or creates.
     disk_lag: DiskLag,
+    /// BREAKS FENCING ON PURPOSE: every component this store opens or
+    /// creates accepts commands whatever their epoch (`check_epoch` skips
+    /// its comparison), so a deposed owner's late frames change a fenced
+    /// copy. Only so that the simulator can show its oracle catches it.
+    #[cfg(feature = "test-switches")]
+    test_only_accept_stale_epochs: bool,
 }
 
 impl LocalStore {
@@ -35,7 +41,16 @@ impl LocalStore {
             memory_used_bytes: Mutex::new(0),
             components: RwLock::new(HashMap::new()),
             disk_lag: DiskLag::default(),
+            #[cfg(feature = "test-switches")]
+            test_only_accept_stale_epochs: false,
         })
+    }
+
+    /// See the field `test_only_accept_stale_epochs`.
+    #[cfg(feature = "test-switches")]
+    pub fn with_test_only_accept_stale_epochs(mut self, on: bool) -> LocalStore {
+        self.test_only_accept_stale_epochs = on;
+        self
     }
 
     /// Sets the disk lag of the persistent components opened from now on.
@@ -82,7 +97,12 @@ impl LocalStore {
         self.components.read().expect("components lock").values().cloned().collect()
     }
 
-    fn insert(&self, c: Component) -> Result<Arc<Component>, StoreError> {
+    #[cfg_attr(not(feature = "test-switches"), allow(unused_mut))]
+    fn insert(&self, mut c: Component) -> Result<Arc<Component>, StoreError> {
+        #[cfg(feature = "test-switches")]
+        {
+            c.test_only_accept_stale_epochs = self.test_only_accept_stale_epochs;
+        }
         let mut map = self.components.write().expect("components lock");
         if map.contains_key(&c.object) {
             return Err(StoreError::Exists(c.object));

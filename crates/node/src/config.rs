@@ -88,6 +88,22 @@ pub struct NodeConfig {
     /// without the `test-switches` feature.
     #[serde(default)]
     pub test_only_serve_without_lease: bool,
+    /// Simulation only: components accept commands of any epoch (breaks
+    /// fencing on purpose; see `LocalStore::with_test_only_accept_stale_epochs`).
+    /// Refused by a build without the `test-switches` feature.
+    #[serde(default)]
+    pub test_only_accept_stale_epochs: bool,
+    /// Simulation only: acknowledge a write some ACTIVE component missed
+    /// without committing it ABSENT (see
+    /// `ReplicatorConfig::test_only_ack_without_absent_commit`). Refused by
+    /// a build without the `test-switches` feature.
+    #[serde(default)]
+    pub test_only_ack_without_absent_commit: bool,
+    /// Simulation only: commit a rebuilt component ACTIVE before the owner
+    /// counts it (see `ReplicatorConfig::test_only_commit_active_before_promote`).
+    /// Refused by a build without the `test-switches` feature.
+    #[serde(default)]
+    pub test_only_commit_active_before_promote: bool,
 }
 
 /// Bounds of `disk_dirty_bytes_max`: at least one largest write (4 MiB),
@@ -194,6 +210,9 @@ impl NodeConfig {
             for (key, set, rule) in [
                 ("test_only_ack_without_replicas", self.test_only_ack_without_replicas, "durability"),
                 ("test_only_serve_without_lease", self.test_only_serve_without_lease, "the lease rule"),
+                ("test_only_accept_stale_epochs", self.test_only_accept_stale_epochs, "fencing"),
+                ("test_only_ack_without_absent_commit", self.test_only_ack_without_absent_commit, "durability"),
+                ("test_only_commit_active_before_promote", self.test_only_commit_active_before_promote, "durability"),
             ] {
                 if set {
                     return Err(format!("{key} = true breaks {rule} on purpose and exists only in test builds (feature test-switches); remove it"));

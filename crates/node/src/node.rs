@@ -140,9 +140,21 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
     if cfg.test_only_serve_without_lease {
         tracing::error!("test_only_serve_without_lease is set: this node BREAKS the lease rule on purpose");
     }
+    if cfg.test_only_accept_stale_epochs {
+        tracing::error!("test_only_accept_stale_epochs is set: this node BREAKS fencing on purpose");
+    }
+    if cfg.test_only_ack_without_absent_commit {
+        tracing::error!("test_only_ack_without_absent_commit is set: this node BREAKS durability on purpose");
+    }
+    if cfg.test_only_commit_active_before_promote {
+        tracing::error!("test_only_commit_active_before_promote is set: this node BREAKS durability on purpose");
+    }
     let credential = Credential::load(&cfg.tls)?;
     let lag = DiskLag { dirty_bytes_max: cfg.disk_dirty_bytes_max, dirty_age_max: Duration::from_millis(cfg.disk_dirty_age_ms_max) };
-    let store = Arc::new(LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?.with_disk_lag(lag));
+    let store = LocalStore::open(&cfg.data_dir, cfg.memory_bytes_max)?.with_disk_lag(lag);
+    #[cfg(feature = "test-switches")]
+    let store = store.with_test_only_accept_stale_epochs(cfg.test_only_accept_stale_epochs);
+    let store = Arc::new(store);
     let listener = net.bind(&cfg.listen).await.map_err(|source| NodeError::Listen { addr: cfg.listen.clone(), source })?;
     let addrs: HashMap<NodeId, String> = cfg.members.iter().map(|m| (m.id, m.addr.clone())).collect();
     let peers = Peers::new(me, net.clone(), credential.clone(), addrs);
@@ -153,6 +165,10 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         resync_bytes_per_s_max: cfg.resync_bytes_per_s_max,
         #[cfg(feature = "test-switches")]
         test_only_ack_without_replicas: cfg.test_only_ack_without_replicas,
+        #[cfg(feature = "test-switches")]
+        test_only_ack_without_absent_commit: cfg.test_only_ack_without_absent_commit,
+        #[cfg(feature = "test-switches")]
+        test_only_commit_active_before_promote: cfg.test_only_commit_active_before_promote,
         ..ReplicatorConfig::default()
     };
     let replicator = Arc::new(Replicator::new(me, store.clone(), link.clone(), dir_ops.clone(), rcfg));

@@ -84,7 +84,13 @@ async fn a_bad_node_config_is_refused_before_anything_starts() {
 #[cfg(not(feature = "test-switches"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_production_build_refuses_the_test_only_switches() {
-    for key in ["test_only_ack_without_replicas", "test_only_serve_without_lease"] {
+    for key in [
+        "test_only_ack_without_replicas",
+        "test_only_serve_without_lease",
+        "test_only_accept_stale_epochs",
+        "test_only_ack_without_absent_commit",
+        "test_only_commit_active_before_promote",
+    ] {
         let dir = scratch("switch");
         let addr = free_addr();
         let cfg = config(&dir, &addr, &format!("{key} = true"));
@@ -100,7 +106,7 @@ async fn a_production_build_refuses_the_test_only_switches() {
 #[test]
 fn a_test_build_accepts_the_test_only_switches() {
     let dir = scratch("switch-on");
-    let cfg = config(&dir, &free_addr(), "test_only_ack_without_replicas = true\ntest_only_serve_without_lease = true");
+    let cfg = config(&dir, &free_addr(), "test_only_ack_without_replicas = true\ntest_only_serve_without_lease = true\ntest_only_accept_stale_epochs = true\ntest_only_ack_without_absent_commit = true\ntest_only_commit_active_before_promote = true");
     cfg.validate().expect("a test build takes the switches");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -86,6 +86,19 @@ pub struct ReplicatorConfig {
     /// in builds with the `test-switches` feature.
     #[cfg(feature = "test-switches")]
     pub test_only_ack_without_replicas: bool,
+    /// BREAKS DURABILITY ON PURPOSE. A write that an ACTIVE component
+    /// failed is acknowledged without committing that component ABSENT
+    /// (the core stops sending to it as if the commit had landed), so the
+    /// directory keeps listing ACTIVE a copy that misses the write. Only in
+    /// builds with the `test-switches` feature.
+    #[cfg(feature = "test-switches")]
+    pub test_only_ack_without_absent_commit: bool,
+    /// BREAKS DURABILITY ON PURPOSE. A rebuilt component is committed
+    /// ACTIVE in the directory before the core counts it as ACTIVE: the
+    /// promotion race the simulator found (docs/simulation.md, bug 4),
+    /// as the code first had it. Only in builds with `test-switches`.
+    #[cfg(feature = "test-switches")]
+    pub test_only_commit_active_before_promote: bool,
 }
 
 impl Default for ReplicatorConfig {
@@ -98,6 +111,10 @@ impl Default for ReplicatorConfig {
             resync_bytes_per_s_max: 0,
             #[cfg(feature = "test-switches")]
             test_only_ack_without_replicas: false,
+            #[cfg(feature = "test-switches")]
+            test_only_ack_without_absent_commit: false,
+            #[cfg(feature = "test-switches")]
+            test_only_commit_active_before_promote: false,
         }
     }
 }
@@ -492,6 +509,12 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         if !decision.mark_absent.is_empty() {
             let why: Vec<String> = results.iter().filter(|(n, r)| decision.mark_absent.contains(n) && r.is_err()).map(|(n, r)| format!("node {n}: {}", r.as_ref().unwrap_err())).collect();
             tracing::warn!(object, seq = ticket.seq, nodes = ?decision.mark_absent, why = ?why, "components missed a write; committing them ABSENT before acknowledging");
+            #[cfg(feature = "test-switches")]
+            if self.cfg.test_only_ack_without_absent_commit {
+                // The deliberately broken rule: no commit, yet acknowledged.
+                slot.core.lock().expect("core lock").on_absent(&decision.mark_absent);
+                return Ok(());
+            }
             self.dir.set_state(object, decision.mark_absent.clone(), ComponentState::Absent, ticket.epoch).await.map_err(|e| {
                 HoldfastError::new(e.code, format!("write not acknowledged: cannot commit nodes {:?} ABSENT: {}", decision.mark_absent, e.message))
             })?;
@@ -617,6 +640,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         let (r, snapshot, copied) = self.copy(&slot, object, node, epoch, fresh).await;
         slot.progress.lock().expect("progress lock").remove(&node);
         match r {
+            #[cfg(feature = "test-switches")]
+            Ok(()) if self.cfg.test_only_commit_active_before_promote => self.promote_after_commit(&slot, object, node, epoch, snapshot).await,
             Ok(()) => {
                 // Count the node as ACTIVE in the core *before* the directory
                 // says so: from here a write it fails to apply must commit it
@@ -658,6 +683,37 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             Err(e) => {
                 slot.core.lock().expect("core lock").drop_catching_up(node);
                 self.restore_dirty(&slot, node, snapshot);
+                Err(e)
+            }
+        }
+    }
+
+    /// The deliberately broken order of `test_only_commit_active_before_promote`,
+    /// as `resync` first had it (commit d5f7694 fixed it): the directory
+    /// lists the node ACTIVE while the core still treats it as catching up,
+    /// so a write it fails meanwhile is acknowledged without it and
+    /// without an ABSENT commit; the promotion that follows is not checked.
+    #[cfg(feature = "test-switches")]
+    async fn promote_after_commit(&self, slot: &OwnerSlot, object: ObjectId, node: NodeId, epoch: Epoch, taken: Taken) -> Result<(), HoldfastError> {
+        let committed = self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await;
+        let mut core = slot.core.lock().expect("core lock");
+        match committed {
+            Ok(_) => {
+                if !core.promote(node) {
+                    // The race itself: a write it failed meanwhile was
+                    // acknowledged, and the directory lists it ACTIVE.
+                    tracing::warn!(object, node, "committed ACTIVE, but a write it failed during the commit dropped it from the core");
+                }
+                slot.dirty.lock().expect("dirty lock").remove(&node);
+                Ok(())
+            }
+            Err(e) => {
+                // Unchecked too: a commit that timed out may still land,
+                // and the directory then lists ACTIVE a copy the core dropped.
+                tracing::warn!(object, node, error = %e, "ACTIVE commit failed after a rebuild; dropping the node from the core");
+                core.drop_catching_up(node);
+                drop(core);
+                self.restore_dirty(slot, node, taken);
                 Err(e)
             }
         }

@@ -25,6 +25,9 @@ pub struct Layout {
     nodes: u32,
     break_durability: bool,
     break_lease: bool,
+    break_fencing: bool,
+    break_absent_commit: bool,
+    break_promotion: bool,
 }
 
 pub struct ClientInfo {
@@ -56,7 +59,16 @@ impl Layout {
         let client = ca.issue(Subject::Client).map_err(std::io::Error::other)?;
         let credential = Credential::from_pem(ca.cert_pem().as_bytes(), client.cert_pem.as_bytes(), client.key_pem.as_bytes())
             .map_err(std::io::Error::other)?;
-        Ok(Layout { dir, credential, nodes: opts.nodes, break_durability: opts.break_durability, break_lease: opts.break_lease })
+        Ok(Layout {
+            dir,
+            credential,
+            nodes: opts.nodes,
+            break_durability: opts.break_durability,
+            break_lease: opts.break_lease,
+            break_fencing: opts.break_fencing,
+            break_absent_commit: opts.break_absent_commit,
+            break_promotion: opts.break_promotion,
+        })
     }
 
     pub fn node_config(&self, id: u32) -> NodeConfig {
@@ -87,6 +99,9 @@ impl Layout {
             fs_socket: None,
             lease_ms: 500,
             test_only_serve_without_lease: self.break_lease,
+            test_only_accept_stale_epochs: self.break_fencing,
+            test_only_ack_without_absent_commit: self.break_absent_commit,
+            test_only_commit_active_before_promote: self.break_promotion,
         }
     }
 

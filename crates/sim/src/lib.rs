@@ -41,6 +41,17 @@ pub struct SimOptions {
     /// Run with the lease rule broken on purpose: hosts serve without a
     /// valid lease.
     pub break_lease: bool,
+    /// Run with fencing broken on purpose: components accept commands of
+    /// any epoch (`test_only_accept_stale_epochs`).
+    pub break_fencing: bool,
+    /// Run with the ABSENT commit skipped on purpose: a write an ACTIVE
+    /// component missed is acknowledged while the directory still lists
+    /// that component ACTIVE (`test_only_ack_without_absent_commit`).
+    pub break_absent_commit: bool,
+    /// Run with the rebuild promotion race put back on purpose: a rebuilt
+    /// component is committed ACTIVE before the owner's core counts it
+    /// (`test_only_commit_active_before_promote`).
+    pub break_promotion: bool,
     /// Node logs to stderr.
     pub verbose: bool,
     /// Crashes also while a rebuild runs and while another host is down
@@ -52,7 +63,19 @@ pub struct SimOptions {
 
 impl SimOptions {
     pub fn new(seed: u64) -> SimOptions {
-        SimOptions { seed, nodes: 3, fault_secs: 12, liveness_secs: 40, break_durability: false, break_lease: false, verbose: false, harsh_crashes: false }
+        SimOptions {
+            seed,
+            nodes: 3,
+            fault_secs: 12,
+            liveness_secs: 40,
+            break_durability: false,
+            break_lease: false,
+            break_fencing: false,
+            break_absent_commit: false,
+            break_promotion: false,
+            verbose: false,
+            harsh_crashes: false,
+        }
     }
 
     /// The kind of the simulated object: persistent on even seeds (each
@@ -78,6 +101,15 @@ impl SimOptions {
         }
         if self.break_durability {
             c.push_str(" --break-durability");
+        }
+        if self.break_fencing {
+            c.push_str(" --break-fencing");
+        }
+        if self.break_absent_commit {
+            c.push_str(" --break-absent-commit");
+        }
+        if self.break_promotion {
+            c.push_str(" --break-promotion");
         }
         if self.harsh_crashes {
             c.push_str(" --harsh-crashes");
@@ -125,6 +157,7 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     holdfast_types::io_mode::set_inline_blocking(true);
     holdfast_local_store::sim_disk::enable();
     holdfast_node::lease::observe::start();
+    holdfast_local_store::component::observe::start();
     let layout = cluster::Layout::create(opts).map_err(|e| SimError::Sim(format!("cluster files: {e}")))?;
     let world = Arc::new(Mutex::new(oracle::History::default()));
     let mut sim = turmoil::Builder::new()
@@ -146,7 +179,11 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     }
     sim.client("client", workload::run(opts.clone(), layout.client_info(), world.clone()));
     let injected = faults::drive(&mut sim, opts, &world, &layout.dir);
-    world.lock().expect("history lock").served = holdfast_node::lease::observe::take();
+    {
+        let mut h = world.lock().expect("history lock");
+        h.served = holdfast_node::lease::observe::take();
+        h.epochs = holdfast_local_store::component::observe::take();
+    }
     let result = match injected {
         Ok(faults) => {
             let h = world.lock().expect("history lock");

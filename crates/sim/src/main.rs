@@ -30,6 +30,17 @@ struct Args {
     /// Serve without a valid lease (to show the oracle catches it).
     #[arg(long)]
     break_lease: bool,
+    /// Components accept commands of any epoch (fencing broken on purpose).
+    #[arg(long)]
+    break_fencing: bool,
+    /// Acknowledge a write some ACTIVE component missed without committing
+    /// it ABSENT (durability broken on purpose).
+    #[arg(long)]
+    break_absent_commit: bool,
+    /// Commit a rebuilt component ACTIVE before the owner counts it (the
+    /// promotion race put back on purpose).
+    #[arg(long)]
+    break_promotion: bool,
     /// Crash hosts during rebuilds and two at once (see SimOptions).
     #[arg(long)]
     harsh_crashes: bool,
@@ -70,7 +81,19 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0u64, 0u64);
     let t = Instant::now();
     for seed in seeds {
-        let opts = SimOptions { seed, nodes: a.nodes, fault_secs: a.fault_secs, break_durability: a.break_durability, break_lease: a.break_lease, verbose: a.verbose, harsh_crashes: a.harsh_crashes, ..SimOptions::new(seed) };
+        let opts = SimOptions {
+            seed,
+            nodes: a.nodes,
+            fault_secs: a.fault_secs,
+            break_durability: a.break_durability,
+            break_lease: a.break_lease,
+            break_fencing: a.break_fencing,
+            break_absent_commit: a.break_absent_commit,
+            break_promotion: a.break_promotion,
+            verbose: a.verbose,
+            harsh_crashes: a.harsh_crashes,
+            ..SimOptions::new(seed)
+        };
         let started = Instant::now();
         match run_seed(&opts) {
             Ok(r) => {

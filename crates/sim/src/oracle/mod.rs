@@ -3,6 +3,7 @@
 
 pub mod convergence;
 pub mod durability;
+pub mod fencing;
 pub mod lease;
 pub mod linearizable;
 pub mod loss;
@@ -55,6 +56,9 @@ pub struct History {
     pub liveness_failure: Option<String>,
     /// Every read and write a host served, in order (the lease oracle).
     pub served: Vec<holdfast_node::lease::observe::Served>,
+    /// Every epoch each component learned or accepted, in order (the
+    /// fencing oracle).
+    pub epochs: Vec<holdfast_local_store::component::observe::EpochEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +92,7 @@ pub fn check_all(h: &History) -> Vec<Violation> {
     v.extend(convergence::check(h));
     v.extend(loss::check(h));
     v.extend(lease::check(h));
+    v.extend(fencing::check(h));
     v
 }
 
