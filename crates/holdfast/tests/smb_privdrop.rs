@@ -3,8 +3,9 @@
 //! the supervised smbd's /proc status shows the user's ids, no capability
 //! and no-new-privs; that user cannot read the cluster's TLS keys, a
 //! component or the node's data directory, yet smbd serves smbclient and
-//! logs on a user added after it started. A node whose smbd user is
-//! missing refuses to start, naming the user and how to create it.
+//! logs on a user added after it started, and dies with its node. A node
+//! whose smbd user is missing refuses to start, naming the user and how to
+//! create it.
 //! Needs root (CI runs as root) and smbclient (`scripts/install-deps.sh`).
 
 mod common;
@@ -106,6 +107,21 @@ fn smbd_runs_as_its_user_and_cannot_read_the_cluster_secret() {
     c.cli_ok(&["user", "add", LATER, "--password", PASSWORD]);
     let o = smbclient(&addr, LATER, &work, "ls");
     assert!(o.status.success() && text(&o).contains("up.bin"), "logon of {LATER}, added after start: {}", text(&o));
+
+    // The kernel clears the parent-death signal when the uid changes;
+    // smbd arms it again, so a killed node still takes its smbd with it
+    // (else the old smbd would keep the service address).
+    let mut c = c;
+    c.kill(at.node);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{}/status", at.pid)).ok().and_then(|s| status_fields(&s, "State").first().cloned());
+        if state.as_deref().is_none_or(|s| s == "Z") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "smbd {} outlived its node (state {state:?})", at.pid);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
