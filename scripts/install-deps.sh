@@ -45,6 +45,13 @@ command -v smbtorture >/dev/null 2>&1 || apt_install samba-testsuite
 command -v ip >/dev/null 2>&1 || apt_install iproute2
 command -v arping >/dev/null 2>&1 || apt_install iputils-arping
 
+# The system user smbd drops to when a node runs as root, as the tests'
+# nodes do in CI (docs/security.md, "The smbd user"); `holdfast up` and
+# the test harness create it too, as a package's postinst would.
+if [ "$(id -u)" -eq 0 ] && ! id holdfast-smbd >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin holdfast-smbd
+fi
+
 # cargo-fuzz for the fuzz slice in scripts/test.sh (scripts/fuzz-slice.sh
 # runs it on the stable toolchain).
 command -v cargo-fuzz >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo-fuzz" ] || cargo install --locked cargo-fuzz

@@ -21,6 +21,7 @@ pub mod proto;
 pub mod recover;
 mod security_ops;
 pub mod server;
+pub mod system_user;
 mod sparse_ops;
 pub mod time;
 pub mod volume;

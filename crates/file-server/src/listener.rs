@@ -1,7 +1,8 @@
-//! The file server's local socket: a Unix stream socket in the node's data
-//! directory (mode 0600, so only the node's own user, which runs the SMB
-//! service, can connect). Requests on one connection run concurrently and
-//! are answered as they finish.
+//! The file server's local sockets: Unix stream sockets, `fs.sock` in the
+//! node's data directory (mode 0600: the node's own user, for tools) and
+//! the SMB service's in its own directory (mode 0660, group the smbd
+//! user's when the node runs as root, docs/security.md). Requests on one
+//! connection run concurrently and are answered as they finish.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,13 +25,23 @@ pub const INFLIGHT_PER_CONN_MAX: usize = 512;
 /// next: the listener keeps serving once the cause passes.
 pub const ACCEPT_RETRY_MS: u64 = 100;
 
+/// Who may connect besides the node's own user and root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// The smbd user (`system_user`), when the node runs as root: the
+    /// socket gets its group and mode 0660, and its uid passes the peer
+    /// check. None: mode 0600, the node's user and root alone.
+    pub smbd: Option<(u32, u32)>,
+}
+
 /// Binds the socket (replacing a stale one left by a crash) and serves it
 /// until the task is dropped.
 ///
-/// The socket is bound inside a fresh directory of mode 0700, set to 0600,
-/// and only then renamed to `path`: at no moment can another local user
-/// connect (binding at `path` and chmod-ing after left a window).
-pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result<()> {
+/// The socket is bound inside a fresh directory of mode 0700, given its
+/// group and mode, and only then renamed to `path`: at no moment can
+/// another local user connect (binding at `path` and chmod-ing after left
+/// a window).
+pub async fn serve_unix(server: Arc<FileServer>, path: &Path, access: SocketAccess) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let _ = std::fs::remove_file(path);
     let private = path.with_extension("bind");
@@ -38,16 +49,25 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
     std::fs::DirBuilder::new().mode(0o700).create(&private)?;
     let staged = private.join("fs.sock");
     let listener = UnixListener::bind(&staged)?;
-    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+    let mode = match access.smbd {
+        Some((_, gid)) => {
+            std::os::unix::fs::chown(&staged, None, Some(gid))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
     std::fs::rename(&staged, path)?;
     let _ = std::fs::remove_dir(&private);
     // The socket's owner is this process's user: the only peer we serve,
-    // besides root (SO_PEERCRED, checked on every connection, in case the
-    // file's mode is ever loosened or the socket handed on).
+    // besides root and the smbd user (SO_PEERCRED, checked on every
+    // connection, in case the file's mode is ever loosened or the socket
+    // handed on).
     let owner = {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path)?.uid()
     };
+    let smbd_uid = access.smbd.map(|(uid, _)| uid);
     tracing::info!(socket = %path.display(), "file server listening");
     let conns = Arc::new(Semaphore::new(CONNS_MAX));
     loop {
@@ -60,7 +80,7 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
             }
         };
         match stream.peer_cred() {
-            Ok(c) if peer_allowed(c.uid(), owner) => {}
+            Ok(c) if peer_allowed(c.uid(), owner, smbd_uid) => {}
             Ok(c) => {
                 tracing::warn!(socket = %path.display(), uid = c.uid(), pid = ?c.pid(), "file-server socket: refused a peer of another user");
                 continue;
@@ -84,9 +104,10 @@ pub async fn serve_unix(server: Arc<FileServer>, path: &Path) -> std::io::Result
     }
 }
 
-/// Who may use the file-server socket: the node's own user, and root.
-fn peer_allowed(uid: u32, owner: u32) -> bool {
-    uid == owner || uid == 0
+/// Who may use the file-server socket: the node's own user, root, and
+/// the smbd user if there is one. Nothing else.
+fn peer_allowed(uid: u32, owner: u32, smbd_uid: Option<u32>) -> bool {
+    uid == owner || uid == 0 || Some(uid) == smbd_uid
 }
 
 pub fn encode_reply(request_id: u64, r: Result<Bytes, Fail>) -> Bytes {
@@ -182,4 +203,18 @@ async fn serve_conn(server: Arc<FileServer>, stream: UnixStream) -> std::io::Res
         server.connection_closed(fids).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_allowed;
+
+    #[test]
+    fn peers_are_the_owner_root_and_the_smbd_user() {
+        assert!(peer_allowed(1000, 1000, None));
+        assert!(peer_allowed(0, 1000, None));
+        assert!(!peer_allowed(999, 1000, None));
+        assert!(peer_allowed(999, 0, Some(999)));
+        assert!(!peer_allowed(998, 0, Some(999)));
+    }
 }

@@ -13,9 +13,14 @@
 //! DIR/node-N/raft/        its directory log, vote and snapshot
 //! DIR/node-N/objects/     its persistent components
 //! DIR/node-N/fs.sock      its file server's socket (mode 0600)
+//! DIR/node-N-smbd/        what its smbd may use after dropping root
+//!                         (mode 1770, group the smbd user's): fs.sock
+//!                         (0660) and smbd-S.conns, its connection list
 //! DIR/node-N/smbd-S.toml  config of service S's smbd while it runs there,
 //! DIR/node-N/smbd-S.log   its log, and smbd-S.pid its process id
-//! DIR/smb-users           SMB users; DIR/smb-credentials the default one's
+//! DIR/smb-users           SMB users (0600; 0640 with the smbd user's group
+//!                         when written as root); DIR/smb-credentials the
+//!                         default one's
 //! DIR/holdfast-addr       the address takeover hook, when a service
 //!                         address is not on loopback
 //! ```

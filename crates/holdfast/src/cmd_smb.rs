@@ -34,6 +34,7 @@ pub enum UserCmd {
 
 pub fn user(dir: &Path, c: UserCmd) -> anyhow::Result<()> {
     let mut users = Users::load(dir)?;
+    let group = users_file_group(dir);
     match c {
         UserCmd::Add { name, password } => {
             let password = match password {
@@ -41,12 +42,12 @@ pub fn user(dir: &Path, c: UserCmd) -> anyhow::Result<()> {
                 None => read_password()?,
             };
             users.add(&name, &password)?;
-            users.save(dir)?;
+            users.save_for_group(dir, group)?;
             println!("added SMB user {name}");
         }
         UserCmd::Del { name } => {
             users.del(&name)?;
-            users.save(dir)?;
+            users.save_for_group(dir, group)?;
             println!("deleted SMB user {name}");
         }
         UserCmd::List => {
@@ -76,8 +77,65 @@ pub fn smbd(config: &Path) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).init();
     let cfg = SmbdConfig::load(config)?;
+    // Bound and dropped before the runtime starts its threads.
+    let listener = holdfast_smb_server::bind_and_drop(&cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(holdfast_smb_server::run(cfg))?;
+    rt.block_on(holdfast_smb_server::run(listener, cfg))?;
+    Ok(())
+}
+
+/// The cluster's smbd user (`[service_host] smbd_user` of `DIR/cluster.toml`,
+/// else the default).
+pub fn smbd_user_name(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join(holdfast_client::cluster::CLUSTER_FILE))
+        .ok()
+        .and_then(|t| toml::from_str::<holdfast_client::cluster::ClusterFile>(&t).ok())
+        .map(|f| f.service_host.smbd_user().to_string())
+        .unwrap_or_else(|| holdfast_types::share::SMBD_USER_DEFAULT.to_string())
+}
+
+/// The group the users file is written with: when run as root, the smbd
+/// user's, because smbd re-reads the file at every logon after dropping
+/// root (docs/security.md); none otherwise (mode 0600, as smbd then runs
+/// as the node's user). A missing smbd user gets a note: the node, which
+/// needs it too, names the fix when it starts.
+fn users_file_group(dir: &Path) -> Option<u32> {
+    use holdfast_file_server::system_user;
+    if !system_user::is_root() {
+        return None;
+    }
+    match system_user::lookup(&smbd_user_name(dir)) {
+        Ok(u) => Some(u.gid),
+        Err(e) => {
+            eprintln!("note: users file written for root alone: {e}");
+            None
+        }
+    }
+}
+
+/// `holdfast up` as root: creates the smbd user if this host lacks it, as a
+/// package's postinst would (one line says so).
+pub fn ensure_smbd_user(dir: &Path) -> anyhow::Result<()> {
+    use holdfast_file_server::system_user::{self, SystemUserError};
+    if !system_user::is_root() {
+        return Ok(());
+    }
+    let name = smbd_user_name(dir);
+    match system_user::lookup(&name) {
+        Ok(_) => return Ok(()),
+        Err(SystemUserError::Missing { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let cmd = system_user::create_command(&name);
+    let out = std::process::Command::new("useradd")
+        .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", &name])
+        .output()
+        .with_context(|| format!("run `{cmd}`"))?;
+    // Another process may have created it meanwhile (exit 9: exists).
+    if !out.status.success() && system_user::lookup(&name).is_err() {
+        anyhow::bail!("`{cmd}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    println!("created system user {name} (smbd runs as it after binding its port)");
     Ok(())
 }
 
@@ -92,7 +150,7 @@ pub fn ensure_default_user(dir: &Path) -> anyhow::Result<()> {
     let password: String =
         rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(PASSWORD_CHARS).map(char::from).collect();
     users.add(DEFAULT_USER, &password)?;
-    users.save(dir)?;
+    users.save_for_group(dir, users_file_group(dir))?;
     let path = dir.join(CREDENTIALS_FILE);
     let mut f = std::fs::OpenOptions::new()
         .create(true)

@@ -31,7 +31,9 @@ pub fn up(dir: &Path, a: &UpArgs) -> anyhow::Result<()> {
             info.nodes.len()
         );
     }
-    // Before any smbd can start: the users file it reads at every logon.
+    // Before any smbd can start: the user it runs as, and the users file
+    // it reads at every logon.
+    crate::cmd_smb::ensure_smbd_user(&info.dir)?;
     crate::cmd_smb::ensure_default_user(&info.dir)?;
     let mut procs = NodeProcs::start(&info)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -353,6 +353,25 @@ fn local_files_are_the_node_users_alone() {
         }
         assert_eq!(mode(&sock), 0o600, "{}", sock.display());
         assert_eq!(mode(&nd.join("node.key")), 0o600);
+        // smbd's socket and directory: its user's group when the node runs
+        // as root (docs/security.md, "The smbd user"), else the node's alone.
+        use std::os::unix::fs::MetadataExt;
+        let sd = c.dir.join(format!("node-{n}-smbd"));
+        while !sd.join("fs.sock").exists() {
+            assert!(std::time::Instant::now() < deadline, "no {}/fs.sock", sd.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let meta = std::fs::metadata(&sd).unwrap_or_else(|e| panic!("{}: {e}", sd.display()));
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let (_, gid) = common::smbd_ids();
+            assert_eq!((meta.permissions().mode() & 0o7777, meta.gid()), (0o1770, gid), "{}", sd.display());
+            assert_eq!(mode(&sd.join("fs.sock")), 0o660);
+            assert_eq!(std::fs::metadata(sd.join("fs.sock")).unwrap().gid(), gid);
+        } else {
+            assert_eq!(meta.permissions().mode() & 0o7777, 0o700, "{}", sd.display());
+            assert_eq!(mode(&sd.join("fs.sock")), 0o600);
+        }
     }
     assert_eq!(mode(&c.dir.join("tls")), 0o700);
     for key in ["tls/ca.key", "tls/client.key"] {

@@ -106,6 +106,9 @@ pub struct NodeConfig {
     pub test_only_commit_active_before_promote: bool,
 }
 
+/// The file server's socket for smbd, in [`NodeConfig::smbd_dir`].
+pub const SMBD_FS_SOCKET: &str = "fs.sock";
+
 /// Bounds of `disk_dirty_bytes_max`: at least one largest write (4 MiB),
 /// at most what a host may reasonably hold unsynced per component.
 pub const DISK_DIRTY_BYTES_MIN: u64 = 4 << 20;
@@ -200,6 +203,17 @@ impl NodeConfig {
 
     pub fn fs_socket_path(&self) -> PathBuf {
         self.fs_socket.clone().unwrap_or_else(|| self.data_dir.join("fs.sock"))
+    }
+
+    /// What the SMB services of this host may use, next to the data
+    /// directory (`DIR/node-N-smbd` for `DIR/node-N`): the data directory
+    /// is the node user's alone, and smbd may run as another user
+    /// (docs/security.md). Holds the file server's socket for smbd
+    /// ([`SMBD_FS_SOCKET`]) and each service's connection list.
+    pub fn smbd_dir(&self) -> PathBuf {
+        let mut name = self.data_dir.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "node".into());
+        name.push("-smbd");
+        self.data_dir.with_file_name(name)
     }
 
     pub fn validate(&self) -> Result<(), String> {

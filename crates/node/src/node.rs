@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use holdfast_directory::{Command, Directory, DirectoryConfig};
+use holdfast_file_server::listener::SocketAccess;
+use holdfast_file_server::system_user::SystemUser;
 use holdfast_local_store::component::DiskLag;
 use holdfast_local_store::LocalStore;
 use holdfast_replication::{Replicator, ReplicatorConfig};
@@ -50,6 +52,10 @@ pub enum NodeError {
     Directory(#[from] holdfast_directory::DirectoryError),
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("[service_host] smbd_user: {0}")]
+    SmbdUser(#[from] holdfast_file_server::system_user::SystemUserError),
+    #[error("{path}: {source}")]
+    SmbdDir { path: String, source: std::io::Error },
 }
 
 pub struct NodeInner {
@@ -128,12 +134,55 @@ async fn disk_catch_up_loop(store: Arc<LocalStore>, dirty_age_max: Duration) {
     }
 }
 
+/// The user this host's smbd processes drop to, when the node runs as
+/// root and serves shares (else None: smbd then runs as the node's user).
+/// Looked up before anything starts, so a host without the user fails at
+/// once, naming it and how to create it; a node with no `[[services]]`
+/// (smbd started by hand) only warns.
+fn smbd_user(shares: Option<&crate::config::SharesSection>) -> Result<Option<SystemUser>, NodeError> {
+    let Some(section) = shares.filter(|_| holdfast_file_server::system_user::is_root()) else { return Ok(None) };
+    match holdfast_file_server::system_user::lookup(section.service_host.smbd_user()) {
+        Ok(u) => Ok(Some(u)),
+        Err(e) if section.services.is_empty() => {
+            tracing::warn!(error = %e, "no smbd user: an smbd started by hand as root cannot reach this file server");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the smbd directory ([`NodeConfig::smbd_dir`]). With an smbd
+/// user: owner the node's user, group the smbd user's, mode 1770 (smbd
+/// writes its connection list there; the sticky bit keeps it from
+/// removing the socket). Without: 0700.
+fn prepare_smbd_dir(dir: &std::path::Path, user: Option<&SystemUser>) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    }
+    let mode = match user {
+        Some(u) => {
+            std::os::unix::fs::chown(dir, None, Some(u.gid))?;
+            0o1770
+        }
+        None => 0o700,
+    };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
 /// Runs a node on `net` until `shutdown` completes. The simulator calls
 /// this directly, one per simulated host.
 pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), NodeError> {
     let me = cfg.node_id;
     // Before anything starts (config.rs, `preflight`).
     let shares = cfg.preflight()?;
+    let smbd_user = smbd_user(shares.as_ref())?;
+    // Where smbd finds the file server; made before anything starts, so
+    // that a failure here leaves no half-started member.
+    let smbd_dir = cfg.smbd_dir();
+    if shares.is_some() {
+        prepare_smbd_dir(&smbd_dir, smbd_user.as_ref()).map_err(|source| NodeError::SmbdDir { path: smbd_dir.display().to_string(), source })?;
+    }
     if cfg.test_only_ack_without_replicas {
         tracing::error!("test_only_ack_without_replicas is set: this node BREAKS durability on purpose");
     }
@@ -244,17 +293,21 @@ pub async fn run_node(cfg: NodeConfig, net: Arc<dyn Net>, shutdown: impl std::fu
         // A volume whose journal write failed remounts by itself.
         fs.spawn_recovery();
         if !section.services.is_empty() {
-            let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, services_stop.clone())
+            let sup = crate::services::spawn(inner.clone(), fs.clone(), section, file, smbd_user.clone(), services_stop.clone())
                 .map_err(NodeError::Runtime)?;
             services = Some(sup);
         }
-        let socket = cfg.fs_socket_path();
-        let server = fs.clone();
-        tokio::spawn(async move {
-            if let Err(e) = holdfast_file_server::listener::serve_unix(server, &socket).await {
-                tracing::error!(socket = %socket.display(), error = %e, "file-server socket failed");
-            }
-        });
+        let smbd_access = SocketAccess { smbd: smbd_user.as_ref().map(|u| (u.uid, u.gid)) };
+        // The node's own (tools, tests), and smbd's in the directory it may
+        // enter.
+        for (socket, access) in [(cfg.fs_socket_path(), SocketAccess::default()), (smbd_dir.join(crate::config::SMBD_FS_SOCKET), smbd_access)] {
+            let server = fs.clone();
+            tokio::spawn(async move {
+                if let Err(e) = holdfast_file_server::listener::serve_unix(server, &socket, access).await {
+                    tracing::error!(socket = %socket.display(), error = %e, "file-server socket failed");
+                }
+            });
+        }
         tokio::spawn(crate::fileserve::file_server_loop(inner.clone(), fs.clone()));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(lag.dirty_age_max);

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use holdfast_file_server::system_user::SystemUser;
 use holdfast_file_server::FileServer;
 use holdfast_types::share::{service_volume, ServiceDef};
 use serde::Serialize;
@@ -68,6 +69,9 @@ struct SmbdToml<'a> {
     /// `[service_host] min_dialect`; none: smbd's default (every dialect).
     #[serde(skip_serializing_if = "Option::is_none")]
     min_dialect: Option<&'a str>,
+    /// `[service_host] smbd_user`: who smbd becomes after binding, when
+    /// started as root (this node runs as root).
+    user: &'a str,
 }
 
 /// One service this node runs (or is about to).
@@ -100,6 +104,8 @@ pub struct Supervisor {
     /// Per service: the connection list last sent to the other nodes, and
     /// when.
     conns_sent: BTreeMap<String, (String, Instant)>,
+    /// The user smbd drops to, when this node runs as root.
+    smbd_user: Option<SystemUser>,
 }
 
 /// Starts the supervisor thread; it stops its children and returns once
@@ -109,6 +115,7 @@ pub fn spawn(
     fs: Arc<FileServer>,
     config: SharesSection,
     cluster_file: &Path,
+    smbd_user: Option<SystemUser>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let exe = std::env::current_exe()?;
@@ -123,6 +130,7 @@ pub fn spawn(
         unknown_logged: Default::default(),
         rt: tokio::runtime::Handle::current(),
         conns_sent: BTreeMap::new(),
+        smbd_user,
     };
     let mut grew = sup.inner.serving_changed.subscribe();
     std::thread::Builder::new().name("services".into()).spawn(move || {
@@ -155,6 +163,28 @@ impl Supervisor {
 
     fn file(&self, name: &str, ext: &str) -> PathBuf {
         self.node_dir().join(format!("smbd-{name}.{ext}"))
+    }
+
+    /// The connection list smbd writes: in the directory it may write to.
+    fn conns_file(&self, name: &str) -> PathBuf {
+        self.inner.cfg.smbd_dir().join(format!("smbd-{name}.conns"))
+    }
+
+    /// smbd re-reads the users file at every logon, after dropping root:
+    /// the file is made readable by the smbd user's group (0640, owner
+    /// unchanged), which cannot read anything else of the cluster's
+    /// (docs/security.md). `holdfast user` writes it so; this covers a
+    /// file written before the user existed. A missing file is an empty
+    /// users list to smbd.
+    fn share_users_file(&self, path: &Path) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(user) = &self.smbd_user else { return Ok(()) };
+        if !path.exists() {
+            return Ok(());
+        }
+        std::os::unix::fs::chown(path, None, Some(user.gid))
+            .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)))
+            .map_err(|e| format!("give group {} read access to {}: {e}", user.gid, path.display()))
     }
 
     /// The services that should run here now: placed on this node, known
@@ -262,9 +292,10 @@ impl Supervisor {
             self.slots.get_mut(name).expect("slot exists").address_added = true;
         }
         let cfg_path = self.file(name, "toml");
-        let fs_socket = self.inner.cfg.fs_socket_path();
+        let fs_socket = self.inner.cfg.smbd_dir().join(crate::config::SMBD_FS_SOCKET);
         let users_file = self.cluster_dir.join(USERS_FILE);
-        let conns_file = self.file(name, "conns");
+        self.share_users_file(&users_file)?;
+        let conns_file = self.conns_file(name);
         let toml = toml::to_string(&SmbdToml {
             listen: addr,
             fs_socket: &fs_socket,
@@ -273,6 +304,7 @@ impl Supervisor {
             shares: &def.shares,
             conns_file: &conns_file,
             min_dialect: self.config.service_host.min_dialect.as_deref(),
+            user: self.config.service_host.smbd_user(),
         })
             .map_err(|e| format!("smbd config: {e}"))?;
         std::fs::write(&cfg_path, toml).map_err(|e| format!("write {}: {e}", cfg_path.display()))?;
@@ -340,7 +372,7 @@ impl Supervisor {
     /// it changed, and every `CONNS_RESEND_MS` (a peer that restarted).
     fn share_conns(&mut self) {
         for name in self.slots.iter().filter(|(_, s)| s.child.is_some()).map(|(n, _)| n.clone()).collect::<Vec<_>>() {
-            let text = std::fs::read_to_string(self.file(&name, "conns")).unwrap_or_default();
+            let text = std::fs::read_to_string(self.conns_file(&name)).unwrap_or_default();
             let fresh = self.conns_sent.get(&name).is_some_and(|(t, at)| *t == text && at.elapsed() < Duration::from_millis(CONNS_RESEND_MS));
             if fresh {
                 continue;

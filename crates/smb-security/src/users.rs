@@ -2,7 +2,7 @@
 //! NTLM server uses.
 //!
 //! ```toml
-//! # DIR/smb-users (mode 0600)
+//! # DIR/smb-users (mode 0600, or 0640 with the smbd user's group)
 //! [[users]]
 //! name = "holdfast"
 //! nt_hash = "8846f7eaee8fb117ad06bdd830b7586c"
@@ -11,7 +11,10 @@
 //! Only the NT hash (MD4 of the UTF-16LE password) is stored, never the
 //! password. The NT hash is password-equivalent for NTLM, so the file is
 //! written with mode 0600 (through a temporary file, fsync and rename) and
-//! must be treated like the cluster secret.
+//! must be treated like the cluster secret. The one exception: when the
+//! node runs as root, smbd runs as its own unprivileged user and re-reads
+//! the file at every logon, so the file then gets that user's group and
+//! mode 0640 ([`Users::save_for_group`], docs/security.md).
 //!
 //! Names are 1 to 64 characters, without control characters or any of
 //! `\ / @ :` (which clients treat as domain or realm separators), and are
@@ -214,12 +217,21 @@ impl Users {
 
     /// Writes `DIR/smb-users` with mode 0600.
     pub fn save(&self, dir: &Path) -> Result<(), UsersError> {
-        self.save_file(&Self::path(dir))
+        self.save_file(&Self::path(dir), None)
     }
 
-    /// Writes a user file atomically (temporary file with mode 0600,
-    /// fsync, rename, fsync of the directory).
-    pub fn save_file(&self, path: &Path) -> Result<(), UsersError> {
+    /// Writes `DIR/smb-users`; with `group`, the file gets that group and
+    /// mode 0640 (the smbd user's group, which reads it after dropping
+    /// root), else mode 0600.
+    pub fn save_for_group(&self, dir: &Path, group: Option<u32>) -> Result<(), UsersError> {
+        self.save_file(&Self::path(dir), group)
+    }
+
+    /// Writes a user file atomically (temporary file with mode 0600, its
+    /// group and 0640 if `group` is given, fsync, rename, fsync of the
+    /// directory). The group is set before a byte is written, so the
+    /// hashes are never readable by more than the final file's readers.
+    pub fn save_file(&self, path: &Path, group: Option<u32>) -> Result<(), UsersError> {
         let io = |source| UsersError::Io {
             path: path.to_path_buf(),
             source,
@@ -233,7 +245,14 @@ impl Users {
             .open(&tmp)
             .map_err(io)?;
         // The umask cannot widen 0600, but make it explicit anyway.
-        f.set_permissions(fs::Permissions::from_mode(0o600))
+        let mode = match group {
+            Some(gid) => {
+                std::os::unix::fs::fchown(&f, None, Some(gid)).map_err(io)?;
+                0o640
+            }
+            None => 0o600,
+        };
+        f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(io)?;
         f.write_all(self.to_toml().as_bytes()).map_err(io)?;
         f.sync_all().map_err(io)?;
@@ -434,6 +453,22 @@ mod tests {
         b.del("bob").unwrap();
         b.save(&dir).unwrap();
         assert_eq!(Users::load(&dir).unwrap().list(), vec!["holdfast"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn saved_for_a_group_the_file_is_that_groups_to_read() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempdir();
+        // A group this process may give a file it owns: its directory's.
+        let gid = fs::metadata(&dir).unwrap().gid();
+        let mut u = Users::new();
+        u.add("holdfast", "pw").unwrap();
+        u.save_for_group(&dir, Some(gid)).unwrap();
+        let meta = fs::metadata(Users::path(&dir)).unwrap();
+        assert_eq!((meta.permissions().mode() & 0o777, meta.gid()), (0o640, gid));
+        u.save_for_group(&dir, None).unwrap();
+        assert_eq!(fs::metadata(Users::path(&dir)).unwrap().permissions().mode() & 0o777, 0o600);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -35,6 +35,11 @@ pub struct SmbdConfig {
     /// may ask for more (`ShareDef::min_dialect`).
     #[serde(default = "default_min_dialect")]
     pub min_dialect: String,
+    /// The system user smbd becomes once its port is bound, when started
+    /// as root (`privilege.rs`); ignored when not started as root. The
+    /// node writes `[service_host] smbd_user` here.
+    #[serde(default = "default_user")]
+    pub user: String,
 }
 
 /// The service's bounds (docs/smb-server.md, "Limits"). Every field has a
@@ -117,6 +122,10 @@ fn default_server_name() -> String {
     "HOLDFAST".into()
 }
 
+fn default_user() -> String {
+    holdfast_types::share::SMBD_USER_DEFAULT.into()
+}
+
 fn default_min_dialect() -> String {
     holdfast_types::share::DIALECTS[0].0.into()
 }
@@ -127,6 +136,7 @@ impl SmbdConfig {
         let cfg: SmbdConfig = toml::from_str(&text).map_err(|e| SmbdError::Config(format!("{}: {e}", path.display())))?;
         holdfast_types::share::parse_dialect(&cfg.min_dialect)
             .map_err(|e| SmbdError::Config(format!("{}: min_dialect: {e}", path.display())))?;
+        holdfast_types::share::validate_user_name(&cfg.user).map_err(|e| SmbdError::Config(format!("{}: user: {e}", path.display())))?;
         Ok(cfg)
     }
 
@@ -167,6 +177,9 @@ mod tests {
         std::fs::write(&path, format!("{base}min_dialect = \"SMB3\"\n")).unwrap();
         let e = SmbdConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("unknown dialect"), "{e}");
+        std::fs::write(&path, format!("{base}user = \"root\"\n")).unwrap();
+        let e = SmbdConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("user: root"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

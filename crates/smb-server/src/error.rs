@@ -9,6 +9,8 @@ pub enum SmbdError {
     Config(String),
     #[error("listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Privilege(#[from] crate::privilege::PrivilegeError),
 }
 
 /// Why a connection ends (logged, never sent).

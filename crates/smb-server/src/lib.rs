@@ -9,7 +9,9 @@
 //! - [`handlers`]: one file per command;
 //! - [`state`] / [`ctx`]: sessions, trees, opens, and a request's view of
 //!   them;
-//! - [`authz`]: who may use a share, and how (checked at every request).
+//! - [`authz`]: who may use a share, and how (checked at every request);
+//! - [`privilege`]: started as root, smbd becomes its unprivileged user
+//!   once its port is bound.
 
 pub mod admission;
 pub mod async_budget;
@@ -27,6 +29,7 @@ pub mod identity;
 pub mod leases;
 pub mod notify;
 pub mod pipe;
+pub mod privilege;
 pub mod server;
 pub mod state;
 
@@ -39,12 +42,25 @@ pub use config::{Limits, SmbdConfig};
 pub use error::SmbdError;
 use tokio::net::TcpListener;
 
-/// Serves until the process ends. A connection over `connections_max` or
-/// `connections_per_ip_max` is closed as soon as it is accepted
-/// (`admission.rs`).
-pub async fn run(cfg: SmbdConfig) -> Result<(), SmbdError> {
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
+/// Binds the listen address, then drops root if started as root
+/// ([`privilege::drop_root`]). Call it before any runtime starts threads:
+/// the drop is meant for a process of one thread.
+pub fn bind_and_drop(cfg: &SmbdConfig) -> Result<std::net::TcpListener, SmbdError> {
+    let listener = std::net::TcpListener::bind(&cfg.listen).map_err(|source| SmbdError::Listen { addr: cfg.listen.clone(), source })?;
+    match privilege::drop_root(cfg)? {
+        Some(u) => tracing::info!(user = %u.name, uid = u.uid, gid = u.gid, "root dropped after binding"),
+        None => tracing::info!("not started as root; running as this user"),
+    }
+    Ok(listener)
+}
+
+/// Serves, on a listener from [`bind_and_drop`], until the process ends.
+/// A connection over `connections_max` or `connections_per_ip_max` is
+/// closed as soon as it is accepted (`admission.rs`).
+pub async fn run(listener: std::net::TcpListener, cfg: SmbdConfig) -> Result<(), SmbdError> {
+    let listener = listener
+        .set_nonblocking(true)
+        .and_then(|()| TcpListener::from_std(listener))
         .map_err(|source| SmbdError::Listen { addr: cfg.listen.clone(), source })?;
     serve(listener, cfg).await
 }

@@ -32,7 +32,7 @@ async fn start() -> (Arc<MemObjects>, PathBuf, String) {
     let (objects, server) = mem_volume::mounted(ShareDef { handle_timeout_ms: 60_000, acls: false, ..ShareDef::new("s", mem_volume::VOLUME) }).await;
     let socket = dir.join("fs.sock");
     let s = socket.clone();
-    tokio::spawn(async move { holdfast_file_server::listener::serve_unix(server, &s).await });
+    tokio::spawn(async move { holdfast_file_server::listener::serve_unix(server, &s, Default::default()).await });
     while !socket.exists() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -49,6 +49,7 @@ async fn start() -> (Arc<MemObjects>, PathBuf, String) {
         limits: Limits::default(),
         conns_file: None,
         min_dialect: "2.0.2".into(),
+        user: holdfast_types::share::SMBD_USER_DEFAULT.into(),
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();

@@ -79,6 +79,7 @@ async fn start() -> (std::net::SocketAddr, PathBuf) {
         limits: Limits::default(),
         conns_file: None,
         min_dialect: "2.0.2".into(),
+        user: holdfast_types::share::SMBD_USER_DEFAULT.into(),
     };
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();

@@ -205,7 +205,16 @@ pub struct ServiceHostDef {
     /// A share may ask for more (`ShareDef::min_dialect`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_dialect: Option<String>,
+    /// The system user smbd drops to after binding its port, when the node
+    /// runs as root (docs/security.md); none: [`SMBD_USER_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smbd_user: Option<String>,
 }
+
+/// The smbd user when `[service_host] smbd_user` names none.
+pub const SMBD_USER_DEFAULT: &str = "holdfast-smbd";
+/// useradd's limit on a user name.
+pub const USER_NAME_BYTES_MAX: usize = 32;
 
 /// Hook timeout when the config gives none.
 pub const ADDRESS_HOOK_TIMEOUT_MS_DEFAULT: u64 = 10_000;
@@ -214,6 +223,10 @@ pub const ADDRESS_HOOK_TIMEOUT_MS_MAX: u64 = 120_000;
 pub const SERVICES_MAX: usize = 64;
 
 impl ServiceHostDef {
+    pub fn smbd_user(&self) -> &str {
+        self.smbd_user.as_deref().unwrap_or(SMBD_USER_DEFAULT)
+    }
+
     pub fn address_hook_timeout_ms(&self) -> u64 {
         if self.address_hook_timeout_ms == 0 {
             ADDRESS_HOOK_TIMEOUT_MS_DEFAULT
@@ -221,6 +234,22 @@ impl ServiceHostDef {
             self.address_hook_timeout_ms
         }
     }
+}
+
+/// Checks a system user name as Debian's useradd does by default: a
+/// lower-case letter or `_`, then lower-case letters, digits, `_` or `-`,
+/// at most [`USER_NAME_BYTES_MAX`] bytes. `root` is refused: smbd would
+/// drop nothing.
+pub fn validate_user_name(name: &str) -> Result<(), String> {
+    let ok_first = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let ok_rest = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok_first || !ok_rest || name.len() > USER_NAME_BYTES_MAX {
+        return Err(format!("{name:?} is not a user name (a lower-case letter or _, then lower-case letters, digits, _ or -; at most {USER_NAME_BYTES_MAX} bytes)"));
+    }
+    if name == "root" {
+        return Err("root: smbd must run as an unprivileged user".into());
+    }
+    Ok(())
 }
 
 /// Checks a service name (the same rule as share names).
@@ -269,6 +298,9 @@ pub fn validate_services(shares: &[ShareDef], services: &[ServiceDef], host: &Se
     }
     if let Some(d) = &host.min_dialect {
         parse_dialect(d).map_err(|e| format!("service_host: min_dialect: {e}"))?;
+    }
+    if let Some(u) = &host.smbd_user {
+        validate_user_name(u).map_err(|e| format!("service_host: smbd_user: {e}"))?;
     }
     for (i, svc) in services.iter().enumerate() {
         validate_service_name(&svc.name)?;
@@ -430,5 +462,13 @@ mod tests {
         assert!(validate_services(&shares, &ok, &old).is_ok());
         let bad = ServiceHostDef { min_dialect: Some("SMB2_10".into()), ..Default::default() };
         assert!(validate_services(&shares, &ok, &bad).unwrap_err().contains("min_dialect"));
+        assert_eq!(ServiceHostDef::default().smbd_user(), SMBD_USER_DEFAULT);
+        for (name, want) in [("root", "unprivileged"), ("", "not a user name"), ("Smb", "not a user name"), ("a b", "not a user name")] {
+            let h = ServiceHostDef { smbd_user: Some(name.into()), ..Default::default() };
+            let e = validate_services(&shares, &ok, &h).unwrap_err();
+            assert!(e.contains("smbd_user") && e.contains(want), "{name:?}: {e}");
+        }
+        let h = ServiceHostDef { smbd_user: Some("smb-svc_1".into()), ..Default::default() };
+        assert!(validate_services(&shares, &ok, &h).is_ok());
     }
 }

@@ -104,6 +104,8 @@ impl BenchCluster {
             crate::cluster_dir::init(&tmp, &args)?;
         }
         let info = ClusterInfo::load(&tmp).map_err(|e| anyhow::anyhow!(e))?;
+        // As `up`: a node run as root with a service needs smbd's user.
+        crate::cmd_smb::ensure_smbd_user(&info.dir)?;
         let procs = NodeProcs::start(&info)?;
         let client = Client::from_cluster(&info);
         wait_healthy(&client, 3, Duration::from_secs(60)).await?;

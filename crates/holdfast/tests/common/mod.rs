@@ -75,6 +75,7 @@ impl TestCluster {
 
     /// `start_node` with extra environment variables for the node process.
     pub fn start_node_env(&mut self, id: u64, env: &[(&str, &str)]) {
+        ensure_smbd_user();
         let cfg = self.dir.join(format!("node-{id}/node.toml"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("node-{id}/node.log"))).expect("log");
         let child = Command::new(BIN)
@@ -333,6 +334,44 @@ impl TestCluster {
     }
 }
 
+/// The user smbd drops to when started as root (the default
+/// `[service_host] smbd_user`).
+pub const SMBD_USER: &str = "holdfast-smbd";
+
+/// A node run as root with a service refuses to start without the smbd
+/// user, and `holdfast up` creates it, but the tests start nodes
+/// themselves: create it as `scripts/install-deps.sh` and a package's
+/// postinst would. Parallel test processes may race on /etc/passwd's lock,
+/// so a failed `useradd` is retried while the user is still missing.
+pub fn ensure_smbd_user() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let exists = || Command::new("id").arg(SMBD_USER).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        for _ in 0..20 {
+            if exists() {
+                return;
+            }
+            let _ = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SMBD_USER]).status();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(exists(), "cannot create system user {SMBD_USER} (useradd)");
+    });
+}
+
+/// The uid and gid of the smbd user.
+pub fn smbd_ids() -> (u32, u32) {
+    ensure_smbd_user();
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, SMBD_USER]).output().expect("run id");
+        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or_else(|_| panic!("id {flag} {SMBD_USER}: {out:?}"))
+    };
+    (id("-u"), id("-g"))
+}
+
 /// A `holdfast smbd` started by a test; killed when dropped.
 pub struct Smbd(Child);
 
@@ -368,8 +407,10 @@ pub fn serving_node_except(c: &TestCluster, share: &str, not: Option<u64>) -> u6
     })
 }
 
-/// Starts `holdfast smbd` on `port` against `node`'s file server; config
-/// and log are `DIR/TAG.toml` and `DIR/TAG.log`.
+/// Starts `holdfast smbd` on `port` against `node`'s file server (the
+/// socket the node opens to smbd, `DIR/node-N-smbd/fs.sock`: run as root,
+/// as in CI, it drops to the smbd user as the node's would); config and
+/// log are `DIR/TAG.toml` and `DIR/TAG.log`.
 pub fn start_smbd(c: &TestCluster, node: u64, port: u16, tag: &str) -> Smbd {
     start_smbd_with(c, node, port, tag, "")
 }
@@ -380,7 +421,7 @@ pub fn start_smbd_with(c: &TestCluster, node: u64, port: u16, tag: &str, extra: 
     let dir = c.dir.canonicalize().unwrap();
     let cfg = format!(
         "listen = \"127.0.0.1:{port}\"\nfs_socket = \"{}\"\nusers_file = \"{}\"\n{extra}",
-        dir.join(format!("node-{node}/fs.sock")).display(),
+        dir.join(format!("node-{node}-smbd/fs.sock")).display(),
         dir.join("smb-users").display()
     );
     let path = dir.join(format!("{tag}.toml"));
