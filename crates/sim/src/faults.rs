@@ -122,7 +122,10 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cl
         if phase != Phase::Faults || !object_ready {
             continue;
         }
-        let start = *fault_start.get_or_insert(now);
+        let start = *fault_start.get_or_insert_with(|| {
+            world.lock().expect("history").fault_start = Some(now);
+            now
+        });
         if now >= start + Duration::from_secs(opts.fault_secs) {
             for (_, h) in heals.drain(..) {
                 apply(sim, &h, nodes);
@@ -138,7 +141,9 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cl
                 }
             }
             log.push(format!("{now:?} heal all"));
-            world.lock().expect("history").phase = Phase::Liveness;
+            let mut h = world.lock().expect("history");
+            h.phase = Phase::Liveness;
+            h.fault_end = Some(now);
             continue;
         }
         if now < next {

@@ -121,6 +121,13 @@ impl SimOptions {
 #[derive(Debug, Clone, Default)]
 pub struct SeedReport {
     pub acked_writes: usize,
+    /// Of those, acknowledged during the fault phase.
+    pub acked_in_fault_phase: usize,
+    /// Writers still writing when the fault phase ended, of `writers`.
+    pub writers_busy_at_fault_end: usize,
+    pub writers: usize,
+    /// The most versions one slot received.
+    pub versions_max: u32,
     pub reads_checked: usize,
     pub faults: Vec<String>,
     pub lost: bool,
@@ -194,7 +201,11 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
                 Err(SimError::Liveness(m.clone()))
             } else {
                 Ok(SeedReport {
-                    acked_writes: h.acked.len(),
+                    acked_writes: h.acked_writes(),
+                    acked_in_fault_phase: h.acked_in_fault_phase(),
+                    writers_busy_at_fault_end: h.writers_busy_at_fault_end(),
+                    writers: h.writers_stopped.len(),
+                    versions_max: h.versions_max(),
                     reads_checked: h.reads_checked,
                     faults,
                     lost: h.lost_at.is_some(),

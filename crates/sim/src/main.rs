@@ -99,8 +99,12 @@ fn main() -> ExitCode {
             Ok(r) => {
                 passed += 1;
                 println!(
-                    "seed {seed}: ok ({} acked writes, {} reads checked, {} faults{}, {:.0} s simulated in {:.1} s)",
+                    "seed {seed}: ok ({} acked writes ({} in the fault phase, up to {} versions a slot, {} of {} writers busy at its end), {} reads checked, {} faults{}, {:.0} s simulated in {:.1} s)",
                     r.acked_writes,
+                    r.acked_in_fault_phase,
+                    r.versions_max,
+                    r.writers_busy_at_fault_end,
+                    r.writers,
                     r.reads_checked,
                     r.faults.len(),
                     if r.lost { ", object LOST honestly" } else { "" },

@@ -1,8 +1,10 @@
 //! The client host: creates a 3-copy object (persistent or memory, by the
-//! seed: `SimOptions::object_kind`), then runs writers (each
-//! slot written once, retried until acknowledged or given up) and a reader
-//! of acknowledged slots during the fault phase; after the liveness phase
-//! it reads back every component for the oracle.
+//! seed: `SimOptions::object_kind`), then runs writers and a reader for the
+//! whole fault phase; after the liveness phase it reads back every
+//! component for the oracle. Writers overwrite a few slots over and over,
+//! each write a new version of its slot (`oracle::slots::block`), so the
+//! work never runs out and every slot gets many versions, the raw material
+//! of stale reads and of copies left behind by an older write.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +18,20 @@ use rand::{Rng, SeedableRng};
 
 use crate::cluster::{ClientInfo, OBJECT_BYTES, OBJECT_NAME};
 use crate::net::TurmoilNet;
-use crate::oracle::{slot_content, History, Phase, ReadRecord, SLOT_BYTES};
+use crate::oracle::{block, decode, History, Phase, ReadRecord, SLOT_BYTES};
 use crate::SimOptions;
 
-const WRITERS: u64 = 2;
-const SLOTS: u64 = OBJECT_BYTES / SLOT_BYTES as u64;
+const WRITERS: u32 = 2;
+/// Slots the writers overwrite. Few enough that each gets dozens of
+/// versions in a fault phase; spread over the whole object (one every
+/// `SLOT_STRIDE` slots) so that writes touch every part of the dirty maps
+/// that delta rebuilds go by.
+const SLOTS_USED: u32 = 128;
+const SLOT_STRIDE: u32 = (OBJECT_BYTES / SLOT_BYTES as u64) as u32 / SLOTS_USED;
+
+fn offset(slot: u32) -> u64 {
+    u64::from(slot) * SLOT_BYTES as u64
+}
 
 fn now() -> Duration {
     turmoil::sim_elapsed().unwrap_or_default()
@@ -62,7 +73,7 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
-        tasks.push(tokio::spawn(writer(client.clone(), world.clone(), stop.clone(), w)));
+        tasks.push(tokio::spawn(writer(client.clone(), world.clone(), stop.clone(), w, opts.seed)));
     }
     tasks.push(tokio::spawn(reader(client.clone(), world.clone(), stop.clone(), opts.seed)));
     let poller = tokio::spawn(poll_status(client.clone(), world.clone(), nodes));
@@ -132,42 +143,40 @@ async fn final_reads(client: &Client) -> Result<Vec<(u64, Vec<u8>)>, String> {
     Ok(finals)
 }
 
-async fn writer(client: Arc<Client>, world: Shared, stop: Arc<AtomicBool>, w: u64) {
-    let mut slot = w;
-    while !stop.load(Ordering::Relaxed) && slot < SLOTS {
-        let data = Bytes::from(slot_content(slot));
-        match client.write(OBJECT_NAME, slot * SLOT_BYTES as u64, data).await {
-            Ok(()) => {
-                world.lock().expect("history").acked.insert(slot, now());
-            }
-            Err(e) => {
-                world.lock().expect("history").uncertain.insert(slot);
-                if e.code() == Some(ErrorCode::ObjectLost) {
-                    return;
-                }
-            }
+/// Writer `w` owns every `WRITERS`-th used slot, so each slot has one
+/// writer and its versions are sent one after another: the oracle then
+/// knows each slot's order of writes without modelling concurrent ones.
+/// It picks a random slot of its own (seeded) and writes its next version,
+/// until the fault phase ends or the object is LOST.
+async fn writer(client: Arc<Client>, world: Shared, stop: Arc<AtomicBool>, w: u32, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9).wrapping_add(u64::from(w) + 1));
+    let mine: Vec<u32> = (0..SLOTS_USED).filter(|k| k % WRITERS == w).map(|k| k * SLOT_STRIDE).collect();
+    let mut versions = vec![0u32; mine.len()];
+    while !stop.load(Ordering::Relaxed) {
+        let k = rng.gen_range(0..mine.len());
+        versions[k] += 1;
+        let (slot, version) = (mine[k], versions[k]);
+        let i = world.lock().expect("history").begin_write(slot, version);
+        let r = client.write(OBJECT_NAME, offset(slot), Bytes::from(block(slot, version))).await;
+        world.lock().expect("history").end_write(i, r.is_ok().then(now));
+        if r.is_err_and(|e| e.code() == Some(ErrorCode::ObjectLost)) {
+            break;
         }
-        slot += WRITERS;
     }
+    world.lock().expect("history").writers_stopped.push(now());
 }
 
+/// Reads a random used slot every 5 ms, written yet or not.
 async fn reader(client: Arc<Client>, world: Shared, stop: Arc<AtomicBool>, seed: u64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed);
     while !stop.load(Ordering::Relaxed) {
-        let pick = {
-            let h = world.lock().expect("history");
-            let n = h.acked.len();
-            (n > 0).then(|| *h.acked.keys().nth(rng.gen_range(0..n)).expect("in range"))
-        };
-        let Some(slot) = pick else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            continue;
-        };
-        let started = now();
-        if let Ok(b) = client.read(OBJECT_NAME, slot * SLOT_BYTES as u64, SLOT_BYTES as u32).await {
+        let slot = rng.gen_range(0..SLOTS_USED) * SLOT_STRIDE;
+        let (started, started_at) = (world.lock().expect("history").tick(), now());
+        if let Ok(b) = client.read(OBJECT_NAME, offset(slot), SLOT_BYTES as u32).await {
             let mut h = world.lock().expect("history");
+            let ended = h.tick();
             h.reads_checked += 1;
-            h.reads.push(ReadRecord { slot, started, bytes: b.to_vec() });
+            h.reads.push(ReadRecord { slot, started, ended, started_at, seen: decode(slot, &b) });
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -7,11 +7,16 @@ pub mod fencing;
 pub mod lease;
 pub mod linearizable;
 pub mod loss;
+pub mod slots;
+#[cfg(test)]
+mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use holdfast_types::{NodeId, ObjectId};
+
+pub use slots::{block, decode, Seen, SLOT_BYTES};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Phase {
@@ -21,12 +26,32 @@ pub enum Phase {
     Done,
 }
 
+/// One write of the workload. Times in `started`/`ended` are the
+/// client's logical clock ([`History::tick`]), which orders what the client
+/// saw exactly: simulated time has a 1 ms grain, and an acknowledgement
+/// and a read's start often share a tick.
+#[derive(Debug, Clone)]
+pub struct WriteRecord {
+    pub slot: u32,
+    pub version: u32,
+    pub started: u64,
+    /// When `Client::write` returned; `None` while it had not (a run that
+    /// stopped mid-write).
+    pub ended: Option<u64>,
+    /// Simulated time of the acknowledgement; `None` if the write failed
+    /// (it may or may not have been applied) or had not returned.
+    pub acked_at: Option<Duration>,
+}
+
+/// One successful read of a slot, in logical time like [`WriteRecord`].
 #[derive(Debug, Clone)]
 pub struct ReadRecord {
-    pub slot: u64,
-    /// Simulated time the read was sent.
-    pub started: Duration,
-    pub bytes: Vec<u8>,
+    pub slot: u32,
+    pub started: u64,
+    pub ended: u64,
+    /// Simulated time the read was sent, for messages.
+    pub started_at: Duration,
+    pub seen: Seen,
 }
 
 /// Everything the run observed. Shared by the client host and the driver.
@@ -37,14 +62,19 @@ pub struct History {
     pub created_at: Option<Duration>,
     /// Nodes holding a component of the object.
     pub placement: Vec<NodeId>,
-    /// Slot -> simulated time its write was acknowledged.
-    pub acked: BTreeMap<u64, Duration>,
-    /// Writes that returned an error: applied or not, nobody knows.
-    pub uncertain: BTreeSet<u64>,
+    /// The client's logical clock (see [`WriteRecord`]).
+    pub clock: u64,
+    /// Every write sent, in the order sent.
+    pub writes: Vec<WriteRecord>,
     pub reads: Vec<ReadRecord>,
     pub reads_checked: usize,
     /// Node -> simulated times it was crashed (RAM lost).
     pub crashes: BTreeMap<NodeId, Vec<Duration>>,
+    /// Simulated times the fault phase started and ended (`faults::drive`).
+    pub fault_start: Option<Duration>,
+    pub fault_end: Option<Duration>,
+    /// Simulated time each writer stopped.
+    pub writers_stopped: Vec<Duration>,
     /// When status first showed the object LOST.
     pub lost_at: Option<Duration>,
     /// Latest status: a leader, every node up, every component ACTIVE.
@@ -67,24 +97,6 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// Bytes of one workload slot.
-pub const SLOT_BYTES: usize = 512;
-
-/// What the workload writes into slot `i`: unique per slot.
-pub fn slot_content(i: u64) -> Vec<u8> {
-    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut v: Vec<u8> = (0..SLOT_BYTES)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    v[..8].copy_from_slice(&(i + 1).to_le_bytes());
-    v
-}
-
 pub fn check_all(h: &History) -> Vec<Violation> {
     let mut v = Vec::new();
     v.extend(durability::check(h));
@@ -96,11 +108,49 @@ pub fn check_all(h: &History) -> Vec<Violation> {
     v
 }
 
-/// First bytes of a slot, for messages.
-pub fn describe(bytes: &[u8]) -> String {
-    match bytes.get(..8) {
-        Some(b) if b.iter().all(|&x| x == 0) => "zeroes (never written)".into(),
-        Some(b) => format!("the write of slot {}", u64::from_le_bytes(b.try_into().expect("8")).wrapping_sub(1)),
-        None => format!("{} bytes", bytes.len()),
+impl History {
+    /// The next logical time.
+    pub fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Records a write about to be sent; returns its index for
+    /// [`History::end_write`].
+    pub fn begin_write(&mut self, slot: u32, version: u32) -> usize {
+        let started = self.tick();
+        self.writes.push(WriteRecord { slot, version, started, ended: None, acked_at: None });
+        self.writes.len() - 1
+    }
+
+    pub fn end_write(&mut self, i: usize, acked_at: Option<Duration>) {
+        let ended = self.tick();
+        let w = &mut self.writes[i];
+        w.ended = Some(ended);
+        w.acked_at = acked_at;
+    }
+
+    pub fn acked_writes(&self) -> usize {
+        self.writes.iter().filter(|w| w.acked_at.is_some()).count()
+    }
+
+    /// Writes acknowledged while faults were being injected: what the
+    /// issue asked of the workload is that this keeps growing to the end
+    /// of the fault phase.
+    pub fn acked_in_fault_phase(&self) -> usize {
+        let (Some(from), Some(to)) = (self.fault_start, self.fault_end) else { return 0 };
+        self.writes.iter().filter(|w| w.acked_at.is_some_and(|t| t >= from && t <= to)).count()
+    }
+
+    /// Writers that were still writing when the fault phase ended (a writer
+    /// stops early only on `OBJECT_LOST`).
+    pub fn writers_busy_at_fault_end(&self) -> usize {
+        let Some(end) = self.fault_end else { return 0 };
+        self.writers_stopped.iter().filter(|&&t| t >= end).count()
+    }
+
+    /// The most versions any one slot received.
+    pub fn versions_max(&self) -> u32 {
+        self.writes.iter().map(|w| w.version).max().unwrap_or(0)
     }
 }
