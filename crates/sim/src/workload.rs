@@ -97,6 +97,8 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
                     h.lost_at.get_or_insert(now());
                 }
                 if lost && s.leader.is_some() {
+                    let copies = copies_at_loss(&client, &world).await;
+                    world.lock().expect("history").copies_at_loss = copies;
                     break;
                 }
                 // A status may come from a node whose directory lags (a host
@@ -106,8 +108,17 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
                 last = if healthy(&s, nodes) {
                     match final_reads(&client).await {
                         Ok(finals) => {
+                            // Just after a host's power loss the directory
+                            // still lists its unclean copy ACTIVE, until the
+                            // owner re-fences it at the new epoch and has it
+                            // rebuilt: converged means the copies agree, and
+                            // the last disagreement stands if they never do.
+                            let agree = finals.windows(2).all(|w| w[0].1 == w[1].1);
                             world.lock().expect("history").final_components = finals;
-                            break;
+                            if agree {
+                                break;
+                            }
+                            format!("{shown}, but the ACTIVE copies differ")
                         }
                         Err(e) => format!("{shown}, but {e}"),
                     }
@@ -130,6 +141,31 @@ pub async fn run(opts: SimOptions, info: ClientInfo, world: Shared) -> turmoil::
 
     world.lock().expect("history").phase = Phase::Done;
     Ok(())
+}
+
+/// Each placed node's copy of a LOST object, read without an epoch (the
+/// diagnostic read): `loss` judges whether a complete copy survived.
+async fn copies_at_loss(client: &Client, world: &Shared) -> Vec<(u64, Option<Vec<u8>>)> {
+    let (id, placement) = {
+        let h = world.lock().expect("history");
+        (h.object, h.placement.clone())
+    };
+    let Some(id) = id else { return Vec::new() };
+    let mut copies = Vec::new();
+    for node in placement {
+        // Every fault is healed: a copy that exists reads back within a few
+        // tries; one that keeps failing is gone (its host restarted).
+        let mut copy = None;
+        for _ in 0..5 {
+            if let Ok(b) = client.component_read(node, id, 0, OBJECT_BYTES as u32).await {
+                copy = Some(b.to_vec());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        copies.push((node, copy));
+    }
+    copies
 }
 
 /// Every ACTIVE component's bytes, as the leader's directory lists them.

@@ -10,6 +10,8 @@
 //! and `loss` checks that LOST was declared honestly.
 
 use super::slots::{decode, Seen, Writes};
+use holdfast_types::NodeId;
+
 use super::{History, Violation, SLOT_BYTES};
 
 pub fn check(h: &History) -> Vec<Violation> {
@@ -22,6 +24,13 @@ pub fn check(h: &History) -> Vec<Violation> {
         }
         return vec![Violation { invariant: "durability", detail: "no component could be read after the run".into() }];
     };
+    lost_writes(h, *node, bytes, 5)
+}
+
+/// What `bytes`, a copy of the object on `node`, lacks or holds wrongly,
+/// by the rule above (at most `limit` violations); empty for a copy that
+/// holds every acknowledged write.
+pub fn lost_writes(h: &History, node: NodeId, bytes: &[u8], limit: usize) -> Vec<Violation> {
     let writes = Writes::new(&h.writes);
     let mut out = Vec::new();
     for (slot, got) in bytes.chunks(SLOT_BYTES).enumerate() {
@@ -45,7 +54,7 @@ pub fn check(h: &History) -> Vec<Violation> {
                 None => "no write of it was acknowledged".into(),
             };
             out.push(Violation { invariant: "durability", detail: format!("slot {slot} holds {what} on node {node}; {expected}") });
-            if out.len() >= 5 {
+            if out.len() >= limit {
                 break;
             }
         }

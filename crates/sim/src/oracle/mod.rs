@@ -83,6 +83,9 @@ pub struct History {
     pub active: Vec<NodeId>,
     /// After the liveness phase: each ACTIVE component's bytes.
     pub final_components: Vec<(NodeId, Vec<u8>)>,
+    /// After the object was LOST and the faults healed: each placed node's
+    /// copy as it read back (`None`: it could not be read), for `loss`.
+    pub copies_at_loss: Vec<(NodeId, Option<Vec<u8>>)>,
     pub liveness_failure: Option<String>,
     /// Every read and write a host served, in order (the lease oracle).
     pub served: Vec<holdfast_node::lease::observe::Served>,

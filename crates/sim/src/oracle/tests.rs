@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::slots::{block, decode, Seen, SLOT_BYTES};
-use super::{durability, linearizable, History, ReadRecord};
+use super::{durability, linearizable, loss, History, ReadRecord};
 
 const SLOTS: usize = 4;
 
@@ -127,4 +127,35 @@ fn reads_may_see_writes_in_flight_but_not_unsent_ones() {
     assert_eq!(invariants(linearizable::check(&h)), ["linearizable-reads"]);
     read(&mut h, 3, Seen::Garbage("garbage".into()));
     assert_eq!(linearizable::check(&h).len(), 2);
+}
+
+#[test]
+fn loss_is_dishonest_only_while_a_complete_copy_survives() {
+    let mut h = History::default();
+    h.created_at = Some(Duration::ZERO);
+    h.placement = vec![1, 2, 3];
+    let v = write(&mut h, 1, true);
+    h.lost_at = Some(Duration::from_secs(5));
+    let image = |version: u32| {
+        let mut img = vec![0u8; SLOTS * SLOT_BYTES];
+        if version > 0 {
+            img[SLOT_BYTES..2 * SLOT_BYTES].copy_from_slice(&block(1, version));
+        }
+        img
+    };
+    // Nodes 1 and 2 crashed before the declaration; node 3 holds a stale
+    // copy that misses the acknowledged write: honest.
+    h.crashes.insert(1, vec![Duration::from_secs(1)]);
+    h.crashes.insert(2, vec![Duration::from_secs(2)]);
+    h.copies_at_loss = vec![(1, None), (2, None), (3, Some(image(0)))];
+    assert!(loss::check(&h).is_empty());
+    // Node 3 holds every acknowledged write: declaring LOST lost it.
+    h.copies_at_loss[2].1 = Some(image(v));
+    assert_eq!(invariants(loss::check(&h)), ["honest-loss"]);
+    // Node 3's copy could not be read: nothing shows it was incomplete.
+    h.copies_at_loss[2].1 = None;
+    assert_eq!(invariants(loss::check(&h)), ["honest-loss"]);
+    // Node 3 crashed too, before the declaration: honest whatever it read.
+    h.crashes.insert(3, vec![Duration::from_secs(3)]);
+    assert!(loss::check(&h).is_empty());
 }
