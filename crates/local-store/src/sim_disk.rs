@@ -17,14 +17,14 @@
 //! and the simulator never crashes a host inside a call, so nothing of
 //! theirs is ever unsynced at a crash.
 //!
-//! Off until [`enable`]: production builds do not have the module, and
-//! tests that do not enable it see plain files.
+//! Off until [`enable`] on the thread that runs the simulation: production
+//! builds do not have the module, and other threads see plain files.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 /// The unit the kernel writes back: each page reaches the disk whole or
 /// not at all.
@@ -40,15 +40,20 @@ struct Disk {
     losses: u64,
 }
 
-static DISK: Mutex<Option<Disk>> = Mutex::new(None);
-
-fn with_disk<R>(f: impl FnOnce(&mut Disk) -> R) -> Option<R> {
-    DISK.lock().expect("sim disk lock").as_mut().map(f)
+thread_local! {
+    // Per thread, as the simulator runs all hosts of one run on one thread
+    // (inline blocking I/O, `io_mode`): two runs on two test threads keep
+    // apart, and a run's reset never drops another run's pages.
+    static DISK: RefCell<Option<Disk>> = const { RefCell::new(None) };
 }
 
-/// Turns the simulated page cache on (or resets it) for this process.
+fn with_disk<R>(f: impl FnOnce(&mut Disk) -> R) -> Option<R> {
+    DISK.with(|d| d.borrow_mut().as_mut().map(f))
+}
+
+/// Turns the simulated page cache on (or resets it) for this thread.
 pub fn enable() {
-    *DISK.lock().expect("sim disk lock") = Some(Disk::default());
+    DISK.with(|d| *d.borrow_mut() = Some(Disk::default()));
 }
 
 /// The boot id of the host whose directory holds `path`, if it has lost
