@@ -489,6 +489,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
             let d = core.finish_write(&ticket, &results);
             for &n in &d.drop_catching_up {
                 core.drop_catching_up(n);
+                #[cfg(feature = "test-switches")]
+                crate::observe::push(crate::observe::RebuildEvent::Dropped { owner: self.me, object, node: n, epoch: ticket.epoch, seq: ticket.seq });
             }
             d
         };
@@ -639,6 +641,10 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         let fresh = prepared.first() != Some(&0);
         let (r, snapshot, copied) = self.copy(&slot, object, node, epoch, fresh).await;
         slot.progress.lock().expect("progress lock").remove(&node);
+        #[cfg(feature = "test-switches")]
+        if r.is_ok() {
+            crate::observe::push(crate::observe::RebuildEvent::Copied { owner: self.me, object, node, epoch });
+        }
         match r {
             #[cfg(feature = "test-switches")]
             Ok(()) if self.cfg.test_only_commit_active_before_promote => self.promote_after_commit(&slot, object, node, epoch, snapshot).await,
@@ -662,6 +668,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
                 }
                 match self.dir.set_state(object, vec![node], ComponentState::Active, epoch).await {
                     Ok(_) => {
+                        #[cfg(feature = "test-switches")]
+                        crate::observe::push(crate::observe::RebuildEvent::ActiveCommitted { owner: self.me, object, node, epoch });
                         tracing::info!(object, node, bytes = copied, delta = matches!(snapshot, Taken::Delta(_)), "rebuilt component is ACTIVE");
                         Ok(())
                     }
@@ -699,6 +707,7 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         let mut core = slot.core.lock().expect("core lock");
         match committed {
             Ok(_) => {
+                crate::observe::push(crate::observe::RebuildEvent::ActiveCommitted { owner: self.me, object, node, epoch });
                 if !core.promote(node) {
                     // The race itself: a write it failed meanwhile was
                     // acknowledged, and the directory lists it ACTIVE.
@@ -754,6 +763,8 @@ impl<T: PeerTransport, D: DirectoryOps> Replicator<T, D> {
         let (start, snapshot) = {
             let mut core = slot.core.lock().expect("core lock");
             let position = core.add_catching_up(node);
+            #[cfg(feature = "test-switches")]
+            crate::observe::push(crate::observe::RebuildEvent::CatchingUp { owner: self.me, object, node, epoch });
             let snapshot = slot.dirty.lock().expect("dirty lock").remove(&node);
             let start = self.transport.send(permit, node, FrameKind::ResyncStart, vec![ResyncStart { object, epoch, position }.encode()], t);
             (start, snapshot)

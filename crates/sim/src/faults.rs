@@ -71,6 +71,42 @@ fn ms(rng: &mut impl Rng, lo: u64, hi: u64) -> Duration {
     Duration::from_millis(rng.gen_range(lo..hi))
 }
 
+/// Share of rebuilds whose copy's host is crashed the moment the copy is
+/// complete (`aim_at_promotion`).
+const PROMOTION_CRASH_P: f64 = 0.3;
+
+/// The fault aimed at the promotion window: when an owner has copied
+/// everything to a rebuilt copy (`RebuildEvent::Copied`, recorded in the
+/// simulation step that just ran), crash the copy's host, with
+/// probability `PROMOTION_CRASH_P`, before the owner's ACTIVE commit (a
+/// Raft round trip of a few ms) comes back. Its connections close at once,
+/// so writes in flight to it fail inside that window: the owner must then
+/// commit it ABSENT, or, had it not counted the copy ACTIVE yet, give up
+/// the promotion. The random schedule almost never crashes a host in those
+/// few ms (it crashes only healthy clusters, one host at a time). The copy
+/// holds no counted copy yet, so this crash needs only that no other host
+/// is down. A process crash, not a power loss: its disk is not the point.
+fn aim_at_promotion(
+    sim: &mut Sim,
+    e: holdfast_replication::observe::RebuildEvent,
+    rng: &mut impl Rng,
+    crashed: &mut Vec<u32>,
+    heals: &mut Vec<(Duration, Heal)>,
+    world: &Arc<Mutex<History>>,
+    now: Duration,
+) -> Option<String> {
+    let holdfast_replication::observe::RebuildEvent::Copied { owner, node, .. } = e else { return None };
+    let x = node as u32;
+    if !crashed.is_empty() || !rng.gen_bool(PROMOTION_CRASH_P) {
+        return None;
+    }
+    sim.crash(host_name(x));
+    crashed.push(x);
+    world.lock().expect("history").crashes.entry(node).or_default().push(now);
+    heals.push((now + ms(rng, 300, 2500), Heal::Bounce(x)));
+    Some(format!("{now:?} crash n{x} as n{owner} finished rebuilding it"))
+}
+
 /// Steps the simulation to the end, injecting faults during the fault
 /// phase and healing everything for the liveness phase. Returns a log of
 /// the faults injected.
@@ -92,6 +128,9 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cl
     // Power losses draw from their own generator, so the fault schedule of
     // a seed stays what it was before they existed.
     let mut power_rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(11));
+    // So does the crash aimed at the promotion window (`aim_at_promotion`).
+    let mut aim_rng = rand::rngs::StdRng::seed_from_u64(opts.seed.wrapping_mul(0xbf58_476d_1ce4_e5b9).wrapping_add(13));
+    let mut rebuilds_seen = 0;
     let mut heals: Vec<(Duration, Heal)> = Vec::new();
     let mut crashed: Vec<u32> = Vec::new();
     let mut fault_start: Option<Duration> = None;
@@ -140,6 +179,13 @@ fn drive_inner(sim: &mut Sim, opts: &SimOptions, world: &Arc<Mutex<History>>, cl
             log.push(format!("{now:?} heal all"));
             world.lock().expect("history").phase = Phase::Liveness;
             continue;
+        }
+        let events = holdfast_replication::observe::since(rebuilds_seen);
+        rebuilds_seen += events.len();
+        for e in events {
+            if let Some(l) = aim_at_promotion(sim, e, &mut aim_rng, &mut crashed, &mut heals, world, now) {
+                log.push(l);
+            }
         }
         if now < next {
             continue;
