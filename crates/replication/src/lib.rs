@@ -8,6 +8,8 @@
 pub mod core;
 pub mod dirty;
 pub mod engine;
+#[cfg(feature = "test-switches")]
+pub mod observe;
 
 pub use crate::core::{OwnerCore, WriteDecision, WriteTicket};
 pub use crate::engine::{DirectoryOps, PeerTransport, Replicator, ReplicatorConfig};

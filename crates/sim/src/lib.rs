@@ -165,6 +165,7 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
     holdfast_local_store::sim_disk::enable();
     holdfast_node::lease::observe::start();
     holdfast_local_store::component::observe::start();
+    holdfast_replication::observe::start();
     let layout = cluster::Layout::create(opts).map_err(|e| SimError::Sim(format!("cluster files: {e}")))?;
     let world = Arc::new(Mutex::new(oracle::History::default()));
     let mut sim = turmoil::Builder::new()
@@ -190,6 +191,7 @@ pub fn run_seed(opts: &SimOptions) -> Result<SeedReport, SimError> {
         let mut h = world.lock().expect("history lock");
         h.served = holdfast_node::lease::observe::take();
         h.epochs = holdfast_local_store::component::observe::take();
+        h.rebuilds = holdfast_replication::observe::take();
     }
     let result = match injected {
         Ok(faults) => {

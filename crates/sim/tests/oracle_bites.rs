@@ -12,9 +12,15 @@ fn caught_with(kind: ObjectKind) {
     let mut caught = None;
     for seed in (1..=12).filter(|&s| SimOptions::new(s).object_kind() == kind) {
         let opts = SimOptions { break_durability: true, ..SimOptions::new(seed) };
-        if let Err(SimError::Invariant(v)) = run_seed(&opts) {
-            caught = Some((seed, v));
-            break;
+        // The first seed that breaks durability or freshness: another
+        // violation alone (convergence, say) does not show those checks
+        // biting, and which seed breaks what moves with the fault schedule.
+        match run_seed(&opts) {
+            Err(SimError::Invariant(v)) if v.iter().any(|v| v.invariant == "durability" || v.invariant == "linearizable-reads") => {
+                caught = Some((seed, v));
+                break;
+            }
+            r => eprintln!("seed {seed} did not break durability or freshness: {}", r.map(|_| "passed".to_string()).unwrap_or_else(|e| e.to_string())),
         }
     }
     let (seed, violations) = caught.unwrap_or_else(|| panic!("no {kind:?} seed of 1..=12 caught the broken durability rule"));

@@ -7,6 +7,7 @@ pub mod fencing;
 pub mod lease;
 pub mod linearizable;
 pub mod loss;
+pub mod promotion;
 pub mod slots;
 #[cfg(test)]
 mod tests;
@@ -92,6 +93,9 @@ pub struct History {
     /// Every epoch each component learned or accepted, in order (the
     /// fencing oracle).
     pub epochs: Vec<holdfast_local_store::component::observe::EpochEvent>,
+    /// What owners did with rebuilt copies, in order (the promotion
+    /// oracle; the fault schedule aims crashes with it too).
+    pub rebuilds: Vec<holdfast_replication::observe::RebuildEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +112,7 @@ pub fn check_all(h: &History) -> Vec<Violation> {
     v.extend(loss::check(h));
     v.extend(lease::check(h));
     v.extend(fencing::check(h));
+    v.extend(promotion::check(h));
     v
 }
 

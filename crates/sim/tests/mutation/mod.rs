@@ -1,5 +1,5 @@
-//! The search both mutation tests share (`oracle_bites_fencing.rs`,
-//! `oracle_bites_absent.rs`): each is a test binary of its own, so two
+//! The search the mutation tests share (`oracle_bites_fencing.rs`,
+//! `oracle_bites_absent.rs`, `oracle_bites_promotion.rs`): each is a test binary of its own, so two
 //! simulations never run in one process at once (they would share its
 //! process-wide switches and their seeds' cluster directories).
 
