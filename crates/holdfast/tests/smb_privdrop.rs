@@ -6,7 +6,7 @@
 //! logs on a user added after it started, and dies with its node. A node
 //! whose smbd user is missing refuses to start, naming the user and how to
 //! create it.
-//! Needs root (CI runs as root) and smbclient (`scripts/install-deps.sh`).
+//! Needs root (CI runs as root; fails otherwise) and smbclient (`scripts/install-deps.sh`).
 
 mod common;
 
@@ -55,10 +55,8 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn smbd_runs_as_its_user_and_cannot_read_the_cluster_secret() {
-    if !is_root() {
-        eprintln!("skipped: smbd drops root only when started as root; run as root (CI does)");
-        return;
-    }
+    // Not a skip: a run that is not root would prove nothing.
+    assert!(is_root(), "smbd drops root only when started as root; run as root (CI does)");
     let (uid, gid) = smbd_ids();
     let (c, addr, at) = smb_cluster_with_service("privdrop", USER, PASSWORD);
 
@@ -126,10 +124,7 @@ fn smbd_runs_as_its_user_and_cannot_read_the_cluster_secret() {
 
 #[test]
 fn a_missing_smbd_user_is_named_with_the_fix() {
-    if !is_root() {
-        eprintln!("skipped: the node needs the smbd user only when run as root; run as root (CI does)");
-        return;
-    }
+    assert!(is_root(), "the node needs the smbd user only when run as root; run as root (CI does)");
     let missing = "holdfast-no-such-user";
     let dir = temp_dir("privdrop-missing");
     let port = common::free_base_port(1) + 1;
